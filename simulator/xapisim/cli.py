@@ -1,0 +1,103 @@
+"""``xapisim serve``: run the simulator until SIGTERM/SIGINT, then save and exit 0."""
+import argparse
+import os
+import signal
+import sys
+import tempfile
+import threading
+
+from . import faults as faults_mod
+from .server import CallLog, Server
+from .sim import Simulator
+
+ROLES = ("pool-admin", "pool-operator", "vm-power-admin", "vm-admin", "vm-operator", "read-only")
+
+
+def _user(text):
+    parts = text.split(":")
+    if len(parts) != 3 or parts[2] not in ROLES:
+        raise argparse.ArgumentTypeError(
+            "expected NAME:PASSWORD:ROLE with ROLE one of %s, got %r" % (", ".join(ROLES), text))
+    return parts
+
+
+def parser():
+    top = argparse.ArgumentParser(prog="xapisim", description=__doc__)
+    commands = top.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve a simulated pool")
+    serve.add_argument("--host", default="127.0.0.1", help="address of the pool master")
+    serve.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    serve.add_argument("--state", help="JSON file the pool is loaded from and saved to")
+    serve.add_argument("--password", default="xenroot", help="root's password")
+    serve.add_argument("--user", type=_user, action="append", default=[],
+                       metavar="NAME:PASSWORD:ROLE", help="an extra RBAC user (repeatable)")
+    serve.add_argument("--latency-ms", type=float, default=0, help="added to every call")
+    serve.add_argument("--call-log", help="append one JSON line per call to this file")
+    serve.add_argument("--tls", action="store_true", help="serve https with a self-signed certificate")
+    serve.add_argument("--cert-dir", help="where --tls writes its certificate (default: a temp dir)")
+    serve.add_argument("--members", type=int, default=0,
+                       help="pool members on 127.0.0.2... (same port) answering HOST_IS_SLAVE")
+    serve.add_argument("--template-set", choices=("legacy", "modern", "all"), default="all")
+    serve.add_argument("--filler-vms", type=int, default=0, help="extra halted VMs for scale tests")
+    serve.add_argument("--faults", default="", help="fault injection spec (see docs/simulator.md)")
+    serve.add_argument("--clock-speed", type=float, default=100.0,
+                       help="simulated seconds per real second for boots, installs, shutdowns")
+    serve.add_argument("--session-ttl", type=float, default=0,
+                       help="idle seconds before a session expires (0: never)")
+    return top
+
+
+def serve(args):
+    users = {"root": (args.password, "pool-admin")}
+    users.update({name: (password, role) for name, password, role in args.user})
+    sim = Simulator(state=args.state, users=users, template_set=args.template_set,
+                    members=args.members, filler_vms=args.filler_vms,
+                    master_address=args.host, clock_speed=args.clock_speed,
+                    session_ttl=args.session_ttl)
+    context = None
+    scheme = "http"
+    addresses = [args.host] + ["127.0.0.%d" % (i + 2) for i in range(args.members)]
+    if args.tls:
+        from .tls import make_certificate, server_context
+        directory = args.cert_dir or (os.path.dirname(os.path.abspath(args.state)) if args.state
+                                      else tempfile.mkdtemp(prefix="xapisim-"))
+        cert, key = make_certificate(directory, addresses)
+        context = server_context(cert, key)
+        scheme = "https"
+        print("xapisim certificate %s" % cert, file=sys.stderr, flush=True)
+    log = CallLog(args.call_log)
+    faults = faults_mod.Faults(args.faults) if args.faults else None
+    common = dict(latency_ms=args.latency_ms, call_log=log, faults=faults, ssl_context=context)
+    master = Server(sim, (args.host, args.port), **common)
+    port = master.server_address[1]
+    servers = [master] + [Server(sim, (address, port), member=True, **common)
+                          for address in addresses[1:]]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    print("xapisim listening on %s://%s:%d" % (scheme, args.host, port), flush=True)
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        pass
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+    sim.db.commit()
+    return 0
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    if args.command == "serve":
+        try:
+            return serve(args)
+        except (OSError, ValueError) as err:
+            print("xapisim: %s" % err, file=sys.stderr)
+            return 2
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

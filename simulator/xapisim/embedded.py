@@ -1,0 +1,31 @@
+"""Run a simulator inside this process (tests, the demo): ``with embedded() as pool: ...``."""
+import contextlib
+import threading
+
+from .server import CallLog, Server
+from .sim import Simulator
+
+
+class Embedded:
+    def __init__(self, sim, servers):
+        self.sim = sim
+        self.servers = servers
+        self.url = "http://%s:%d" % servers[0].server_address[:2]
+
+
+@contextlib.contextmanager
+def embedded(host="127.0.0.1", members=0, latency_ms=0, call_log=None, faults=None, **options):
+    sim = Simulator(master_address=host, members=members, **options)
+    common = dict(latency_ms=latency_ms, call_log=CallLog(call_log), faults=faults)
+    master = Server(sim, (host, 0), **common)
+    port = master.server_address[1]
+    servers = [master] + [Server(sim, ("127.0.0.%d" % (i + 2), port), member=True, **common)
+                          for i in range(members)]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield Embedded(sim, servers)
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()

@@ -1,0 +1,162 @@
+"""HTTP front end: XML-RPC on / and /RPC2, JSON-RPC on /jsonrpc, as xapi serves them.
+
+Every XML-RPC reply is a struct {Status: Success, Value} or {Status: Failure,
+ErrorDescription: [code, params...]}; transport problems are XML-RPC faults; malformed XML
+gets an HTTP 500 page. Each call is appended to the call log (never its parameters, so
+passwords stay out of it).
+"""
+import http.server
+import json
+import socket
+import socketserver
+import threading
+import time
+import xmlrpc.client
+
+from . import wire
+from .errors import XapiError
+
+
+class CallLog:
+    def __init__(self, path):
+        self.path = path
+        self.lock = threading.Lock()
+        self.handle = open(path, "a", encoding="utf-8") if path else None
+
+    def write(self, **entry):
+        if not self.handle:
+            return
+        with self.lock:
+            self.handle.write(json.dumps(entry, sort_keys=True) + "\n")
+            self.handle.flush()
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "xapisim"
+
+    def log_message(self, *args):  # keep stderr quiet; the call log is the record
+        pass
+
+    def do_POST(self):
+        server = self.server
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length)
+        started = time.monotonic()
+        if server.latency:
+            time.sleep(server.latency)
+        path = self.path.split("?")[0]
+        if path in ("/", "/RPC2"):
+            self._xmlrpc(body, started)
+        elif path == "/jsonrpc":
+            self._jsonrpc(body, started)
+        else:
+            self._send(404, b"<html><body>Not found</body></html>", "text/html")
+
+    def _xmlrpc(self, body, started):
+        try:
+            params, method = xmlrpc.client.loads(body)
+        except Exception:
+            self._send(500, b"<html><body><h1>HTTP 500 internal server error</h1></body></html>",
+                       "text/html")
+            return
+        method = method or ""
+        outcome = self.server.run_call(method, list(params), json_rpc=False)
+        if outcome is None:   # fault injection: connection reset
+            return self._reset(method, len(body), started)
+        status, value = outcome
+        if status == "Fault":
+            payload = xmlrpc.client.dumps(value, methodresponse=True, allow_none=True)
+            code = None
+        elif status == "Success":
+            payload = xmlrpc.client.dumps(({"Status": "Success", "Value": value},),
+                                          methodresponse=True, allow_none=True)
+            code = None
+        else:
+            payload = xmlrpc.client.dumps(({"Status": "Failure", "ErrorDescription": value},),
+                                          methodresponse=True, allow_none=True)
+            code = value[0]
+        data = payload.encode("utf-8")
+        self._send(200, data, "text/xml")
+        self.server.log(method, status, code, len(body), len(data), started)
+
+    def _jsonrpc(self, body, started):
+        try:
+            request = json.loads(body)
+            method, params, ident = request["method"], request.get("params", []), request.get("id")
+        except Exception:
+            self._send(500, b"<html><body>Bad request</body></html>", "text/html")
+            return
+        version2 = request.get("jsonrpc") == "2.0"
+        outcome = self.server.run_call(method, list(params), json_rpc=True)
+        if outcome is None:
+            return self._reset(method, len(body), started)
+        status, value = outcome
+        if status == "Success":
+            reply = {"result": value, "id": ident}
+            reply.update({"jsonrpc": "2.0"} if version2 else {"error": None})
+        else:
+            description = value if status == "Failure" else ["INTERNAL_ERROR", value.faultString]
+            if version2:
+                reply = {"jsonrpc": "2.0", "id": ident, "error": {
+                    "code": 1, "message": description[0], "data": description[1:]}}
+            else:
+                reply = {"result": None, "error": description, "id": ident}
+        data = json.dumps(reply).encode("utf-8")
+        self._send(200, data, "application/json")
+        self.server.log(method, status, description[0] if status != "Success" else None,
+                        len(body), len(data), started)
+
+    def _reset(self, method, size_in, started):
+        self.server.log(method, "Reset", None, size_in, 0, started)
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _send(self, code, data, content_type):
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, sim, address, member=False, latency_ms=0, call_log=None, faults=None,
+                 ssl_context=None):
+        super().__init__(address, Handler)
+        if ssl_context is not None:
+            self.socket = ssl_context.wrap_socket(self.socket, server_side=True)
+        self.sim = sim
+        self.member = member
+        self.latency = latency_ms / 1000.0
+        self.call_log = call_log or CallLog(None)
+        self.faults = faults
+
+    def run_call(self, method, params, json_rpc):
+        """(status, value) for one call, or None if a fault drops the connection."""
+        if self.faults:
+            injected = self.faults.before(self.sim, method, params)
+            if injected == "reset":
+                return None
+            if isinstance(injected, XapiError):
+                return "Failure", injected.description
+        try:
+            value, result_type = self.sim.call(method, params, member=self.member)
+            return "Success", wire.to_wire(value, result_type, json_rpc=json_rpc)
+        except XapiError as err:
+            return "Failure", err.description
+        except xmlrpc.client.Fault as fault:
+            return "Fault", fault
+        except Exception as err:  # never a Python traceback on the wire
+            return "Failure", ["INTERNAL_ERROR", "%s: %s" % (type(err).__name__, err)]
+
+    def log(self, method, status, code, size_in, size_out, started):
+        self.call_log.write(method=method, status=status, error=code, bytes_in=size_in,
+                            bytes_out=size_out, duration_ms=round((time.monotonic() - started) * 1000, 3),
+                            host=self.server_address[0])
