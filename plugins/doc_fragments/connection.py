@@ -1,0 +1,54 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) xenserver.provisioning contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+    # Connection options shared by every module of the collection.
+    DOCUMENTATION = r"""
+options:
+  hostname:
+    description:
+      - The pool master (or any pool member; the module follows C(HOST_IS_SLAVE) to the master).
+      - A bare host name means C(https://<hostname>); a URL keeps its scheme and port,
+        for example C(http://127.0.0.1:41234) for the xapisim simulator.
+      - If not set, the environment variable E(XENSERVER_HOST) is used.
+    type: str
+    required: true
+    aliases: [host, pool]
+  username:
+    description:
+      - The user to log in as.
+      - If not set, the environment variable E(XENSERVER_USER) is used.
+    type: str
+    default: root
+    aliases: [user, admin]
+  password:
+    description:
+      - The user's password.
+      - If not set, the environment variable E(XENSERVER_PASSWORD) is used.
+    type: str
+    aliases: [pass, pwd]
+  validate_certs:
+    description:
+      - Verify the pool's TLS certificate.
+      - Set to V(false) only for a pool with a self-signed certificate you cannot get hold of;
+        prefer O(ca_path).
+      - If not set, the environment variable E(XENSERVER_VALIDATE_CERTS) is used.
+    type: bool
+    default: true
+  ca_path:
+    description:
+      - A PEM file with the CA (or the pool's own self-signed certificate) to trust.
+      - If not set, the environment variable E(XENSERVER_CA_PATH) is used.
+    type: path
+requirements:
+  - XenAPI (the official XenServer SDK, C(pip install XenAPI))
+notes:
+  - All modules of this collection are in the action group C(xenserver.provisioning.xenserver),
+    so connection options can be set once with C(module_defaults).
+"""

@@ -1,0 +1,122 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) xenserver.provisioning contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# PRIVATE: internal to xenserver.provisioning; not a public API.
+
+"""The thin layer between AnsibleModule and the client: connect, run, report.
+
+A module declares its own options, builds a ``ChangeSet`` by comparing what is with what was
+asked, and applies it unless in check mode. ``changed``, ``diff`` and ``changes`` in the
+result all come from that one ChangeSet.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.xenserver.provisioning.plugins.module_utils._client import (
+    HAS_XENAPI,
+    XENAPI_IMPORT_ERROR,
+    XenServerClient,
+    XenServerError,
+)
+from ansible_collections.xenserver.provisioning.plugins.module_utils._spec import connection_argument_spec
+
+
+class ChangeSet(object):
+    """Fields that differ: before/after for the diff, plus what needs the VM halted."""
+
+    def __init__(self):
+        self.before = {}
+        self.after = {}
+        self.needs_halt = []
+        self.actions = []
+
+    def compare(self, name, current, wanted, needs_halt=False):
+        """Record a change of ``name`` if ``wanted`` (not None) differs from ``current``."""
+        if wanted is None or current == wanted:
+            return False
+        self.before[name] = current
+        self.after[name] = wanted
+        if needs_halt:
+            self.needs_halt.append(name)
+        return True
+
+    def action(self, text):
+        """A change that is not a field (create, destroy, power change)."""
+        self.actions.append(text)
+
+    def __contains__(self, name):
+        return name in self.after
+
+    @property
+    def changed(self):
+        return bool(self.after or self.actions)
+
+    def diff(self):
+        return {"before": dict(self.before), "after": dict(self.after)}
+
+    def summary(self):
+        return {"fields": sorted(self.after), "actions": list(self.actions),
+                "needs_halt": sorted(self.needs_halt)}
+
+
+class XenServerModule(object):
+    """An AnsibleModule with the connection options and a lazily connected client."""
+
+    def __init__(self, argument_spec, **kwargs):
+        spec = connection_argument_spec()
+        spec.update(argument_spec)
+        kwargs.setdefault("supports_check_mode", True)
+        self.module = AnsibleModule(argument_spec=spec, **kwargs)
+        self.params = self.module.params
+        self.check_mode = self.module.check_mode
+        self._client = None
+        if not HAS_XENAPI:
+            self.module.fail_json(msg=missing_required_lib("XenAPI"), exception=str(XENAPI_IMPORT_ERROR))
+        if not self.params["hostname"]:
+            self.fail("hostname is required: set it or the XENSERVER_HOST environment variable")
+        if not self.params["validate_certs"] and self.params["hostname"].startswith("https"):
+            self.module.warn("validate_certs is false: the pool's TLS certificate is not verified")
+
+    @property
+    def client(self):
+        if self._client is None:
+            p = self.params
+            self._client = XenServerClient(p["hostname"], p["username"], p["password"] or "",
+                                           validate_certs=p["validate_certs"], ca_path=p["ca_path"])
+            self._client.connect()
+        return self._client
+
+    def fail(self, msg, **extra):
+        self.close()
+        self.module.fail_json(msg=msg, **extra)
+
+    def close(self):
+        if self._client is not None:
+            self._client.logout()
+            self._client = None
+
+    def run(self, body):
+        """Run ``body(self)`` -> result dict; XenAPI failures become a clear ``failed``."""
+        try:
+            result = body(self)
+        except XenServerError as err:
+            self.fail(str(err), error_code=err.code, error_params=err.params)
+        except Exception as err:  # a bug of ours: still no bare traceback for the user
+            self.fail("unexpected error: %s" % err, exception=traceback.format_exc())
+        self.close()
+        self.module.exit_json(**result)
+
+    def result(self, changes, **values):
+        """The standard result: changed, diff (when asked), changes, plus module values."""
+        result = dict(changed=changes.changed, changes=changes.summary())
+        if self.module._diff:
+            result["diff"] = changes.diff()
+        result.update(values)
+        return result
