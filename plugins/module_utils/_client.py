@@ -235,7 +235,7 @@ class XenServerClient(object):
         while True:
             remaining = deadline - time.time()
             if remaining <= 0:
-                raise XenServerError("timed out after %ds waiting for %s" % (timeout, what or "%s %s" % (cls, ref)))
+                raise XenServerError("timed out after %gs waiting for %s" % (timeout, what or "%s %s" % (cls, ref)))
             batch = self.call("event_from", subscription, token, min(remaining, 60.0))
             token = batch["token"]
             for event in batch["events"]:
