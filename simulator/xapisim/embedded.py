@@ -22,7 +22,10 @@ def embedded(host="127.0.0.1", members=0, latency_ms=0, call_log=None, faults=No
     servers = [master] + [Server(sim, ("127.0.0.%d" % (i + 2), port), member=True, **common)
                           for i in range(members)]
     for server in servers:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        # A short poll interval: shutdown() waits for the serve loop to notice, and the
+        # default 0.5 s made every embedded pool cost half a second to stop (tests start many).
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                         daemon=True).start()
     try:
         yield Embedded(sim, servers)
     finally:
