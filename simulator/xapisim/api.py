@@ -4,6 +4,7 @@ Handlers for behaviour (clone, start, event.from, ...) register with ``@handler`
 other message the datamodel marks implicit (get_/set_/add_to_/remove_from_/get_by_*/
 get_record/get_all*/create/destroy) is served generically from the record store.
 """
+import re
 import threading
 import time
 import xmlrpc.client
@@ -17,6 +18,7 @@ HANDLERS = {}
 LOGIN_MESSAGES = {"login_with_password", "slave_local_login_with_password"}
 # Classes whose messages have no Async form (xapi: getters, setters, session, task, event).
 NO_ASYNC_CLASSES = {"session", "task", "event"}
+ASYNC_IMPLICIT = {"create", "destroy"}
 # other_config keys a vm-operator may write (xapi ocaml/idl/datamodel_roles.ml exceptions).
 OPERATOR_KEYS = ("folder", "XenCenter.CustomFields.")
 
@@ -76,7 +78,9 @@ def dispatch(sim, method, params, member=False):
     spec = model.message(cls, msg) if cls else None
     if spec is None:
         raise XapiError("MESSAGE_METHOD_UNKNOWN", method)
-    if is_async and (cls in NO_ASYNC_CLASSES or spec.get("implicit")):
+    # Of the generated messages only the constructor and destructor have an Async form
+    # (ocaml/idl/datamodel_utils.ml: create/destroy msg_async=true, field accessors false).
+    if is_async and (cls in NO_ASYNC_CLASSES or (spec.get("implicit") and msg not in ASYNC_IMPLICIT)):
         raise xmlrpc.client.Fault(-1, "No async mode for this operation")
     declared = spec["params"]
     is_login = cls == "session" and msg in LOGIN_MESSAGES
@@ -93,6 +97,10 @@ def dispatch(sim, method, params, member=False):
     minimum = len(declared) - (2 if is_login else 0)   # version, originator are optional
     if not minimum <= len(args) <= len(declared):
         raise XapiError("MESSAGE_PARAMETER_COUNT_MISMATCH", method, len(declared), len(args))
+    if spec.get("state") == "Removed_s":
+        # xapi's generated server answers a removed message after the session and arity
+        # checks, without RBAC (ocaml/idl/ocaml_backend/gen_server.ml).
+        raise XapiError("MESSAGE_REMOVED")
     values = [wire.from_wire(a, model.parse_type(t), n) for a, (n, t) in zip(args, declared)]
     if not is_login:
         check_role(cls, msg, spec, role, values)
@@ -306,7 +314,13 @@ def _result_fragment(result, result_type):
     value = wire.to_wire(result, result_type)
     body = xmlrpc.client.dumps((value,), allow_none=True)
     # dumps gives <params><param><value>..</value></param></params>; xapi stores the <value>.
-    return body.split("<param>\n", 1)[1].rsplit("</param>", 1)[0].strip()
+    fragment = body.split("<param>\n", 1)[1].rsplit("</param>", 1)[0].strip()
+    # xapi writes strings as bare <value>text</value>, without a <string> element
+    # (ocaml/libs/http-lib/xMLRPC.ml To.string), so a ref result is <value>OpaqueRef:..</value>.
+    return _STRING_VALUE.sub(r"<value>\1</value>", fragment)
+
+
+_STRING_VALUE = re.compile(r"<value><string>(.*?)</string></value>", re.S)
 
 
 @handler("task", "cancel")
