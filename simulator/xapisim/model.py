@@ -105,11 +105,14 @@ def field_type(cls, field):
 
 
 def new_record(cls):
-    """A record of ``cls`` with every field at its datamodel default."""
+    """A record of ``cls`` with every field at its datamodel default.
+
+    Fields whose lifecycle says Removed stay in records, as in xapi: its record types are
+    generated from every field (host_metrics.memory_free is still maintained by
+    ocaml/xapi/monitor_mem.ml); only the removed *messages* answer MESSAGE_REMOVED.
+    """
     record = {}
     for name, spec in fields(cls).items():
-        if spec.get("state") == "Removed_s":
-            continue
         ptype = field_type(cls, name)
         if "default" in spec:
             record[name] = parse_default(spec["default"], ptype)
