@@ -61,7 +61,8 @@ class Storage:
         return db.create("VBD", uuid=new_uuid(), VM=vm, VDI=vdi, userdevice=userdevice,
                          device="xvd" + "abcdefghijklmnop"[int(userdevice)] if userdevice.isdigit() else "",
                          type=type, mode=mode, bootable=bootable, empty=empty or vdi == NULL_REF,
-                         unpluggable=unpluggable, currently_attached=record["power_state"] == "Running")
+                         # created detached, even on a running VM: VBD.plug attaches (xapi)
+                         unpluggable=unpluggable, currently_attached=False)
 
 
 class Network:

@@ -12,6 +12,7 @@ A domain sees only its own /local/domain/<domid> subtree (SDK guide 5.4).
 """
 import re
 
+from .db import new_uuid
 from .errors import XapiError
 from .model import NULL_REF
 
@@ -78,6 +79,9 @@ class Guests:
         """The domain exists: write the allowed xenstore_data keys into its xenstore."""
         if resumed:
             return
+        # xapi drops the guest metrics of the previous boot (Xapi_vm.start; on reboot those
+        # older than the new start time): no stale IP until the agent reports again.
+        self.forget_agent(vm)
         store = self.xenstore(vm)
         store.clear()
         data = self.db.get("VM", vm)["xenstore_data"]
@@ -108,6 +112,38 @@ class Guests:
 
     def cd_inserted(self, call, vm, vdi):
         self.state(vm).setdefault("cds", []).append(self.db.get("VDI", vdi)["name_label"])
+
+    # --- the guest agent (xe-guest-utilities / PV drivers) -----------------------------------
+    def report_agent(self, vm, networks=None, os_version=None, pv_drivers=True):
+        """The guest agent reports in: create or update the VM's VM_guest_metrics record.
+
+        ``networks`` uses xapi's keys ("0/ip", "0/ipv4/0", "0/ipv6/0", ...). Only a running
+        guest has an agent. Returns the VM_guest_metrics ref.
+        """
+        db = self.db
+        with db.lock:
+            record = db.get("VM", vm)
+            if record["power_state"] != "Running":
+                raise ValueError("VM %s is %s: only a running guest reports" % (vm, record["power_state"]))
+            values = dict(networks=dict(networks or {}), os_version=dict(os_version or {}),
+                          PV_drivers_detected=bool(pv_drivers), live=True,
+                          PV_drivers_version={"major": "8", "minor": "4", "micro": "0"} if pv_drivers else {},
+                          last_updated=self.sim.clock.stamp())
+            metrics = record["guest_metrics"]
+            if db.exists("VM_guest_metrics", metrics):
+                db.update("VM_guest_metrics", metrics, **values)
+            else:
+                metrics = db.create("VM_guest_metrics", uuid=new_uuid(), **values)
+                db.update("VM", vm, guest_metrics=metrics)
+            return metrics
+
+    def forget_agent(self, vm):
+        db = self.db
+        metrics = db.get("VM", vm)["guest_metrics"]
+        if metrics != NULL_REF:
+            db.update("VM", vm, guest_metrics=NULL_REF)
+            if db.exists("VM_guest_metrics", metrics):
+                db.delete("VM_guest_metrics", metrics)
 
     # --- the guest's own view ------------------------------------------------------------
     def xenstore_read(self, vm, path, as_domid=None):

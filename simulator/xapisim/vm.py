@@ -28,6 +28,12 @@ ALLOWED_FROM = {
 DURATION = {"start": 2.0, "start_on": 2.0, "clean_shutdown": 2.0, "clean_reboot": 3.0,
             "hard_shutdown": 0.5, "shutdown": 2.0, "hard_reboot": 1.0, "suspend": 2.0,
             "resume": 2.0, "resume_on": 2.0, "clone": 0.5, "copy": 4.0, "provision": 1.0}
+# A hard shutdown/reboot may start while a guest-dependent operation is still running and
+# cancels it (xapi: xapi_vm_lifecycle.ml is_allowed_concurrently, message_forwarding.ml
+# hard_shutdown/hard_reboot -> cancel): the way out of a guest that ignores a clean shutdown.
+CANCELLED_BY_HARD = ("clean_shutdown", "clean_reboot", "suspend")
+CONCURRENT_OK = {"hard_shutdown": CANCELLED_BY_HARD + ("hard_reboot",),
+                 "hard_reboot": CANCELLED_BY_HARD}
 # Operations a template may do (anything else: VM_IS_TEMPLATE [vm, op]).
 TEMPLATE_OK = {"clone", "copy", "export", "provision", "destroy", "changing_static_range",
                "changing_dynamic_range", "changing_VCPUs", "changing_memory_limits"}
@@ -43,7 +49,8 @@ def check_operation(db, ref, op):
         raise XapiError("VM_BAD_POWER_STATE", ref, ", ".join(s.lower() for s in allowed),
                         record["power_state"].lower())
     for task, running_op in record["current_operations"].items():
-        raise XapiError("OTHER_OPERATION_IN_PROGRESS", "VM", ref, running_op, task)
+        if running_op not in CONCURRENT_OK.get(op, ()):
+            raise XapiError("OTHER_OPERATION_IN_PROGRESS", "VM", ref, running_op, task)
     if record["is_a_template"]:
         is_default = record["is_default_template"]
         if op not in TEMPLATE_OK or (op == "destroy" and is_default):
@@ -59,12 +66,18 @@ def operation(call, ref, op):
     db = call.db
     with db.lock:
         record = check_operation(db, ref, op)
+        if op in CONCURRENT_OK:
+            for task, running_op in list(record["current_operations"].items()):
+                if running_op in CONCURRENT_OK[op]:
+                    del record["current_operations"][task]   # cancelled (xapi cancel_task)
         record["current_operations"][call.op_ref] = op
         pool.refresh_allowed(db, ref)
         db.touch("VM", ref)
     try:
         call.sim.clock.sleep(DURATION.get(op, 0.0))
         with db.lock:
+            if call.op_ref not in record["current_operations"]:
+                raise XapiError("TASK_CANCELLED", call.op_ref)
             yield record
     finally:
         with db.lock:
