@@ -249,6 +249,16 @@ def _vif_create(call, record):
                                          record["MAC"], mtu=record["MTU"], **extra)
 
 
+@handler("VIF", "move")
+def _vif_move(call, vif, network):
+    # VIF.move (ely+): re-attach the VIF to another network, live if the VM runs.
+    db = call.db
+    with db.lock:
+        db.get("VIF", vif)
+        db.get("network", network)
+        db.update("VIF", vif, network=network)
+
+
 @handler("VIF", "plug")
 def _vif_plug(call, vif):
     db = call.db

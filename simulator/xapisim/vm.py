@@ -433,6 +433,8 @@ def _v3(call, vm, nvcpu):
         record = check_operation(db, vm, "changing_VCPUs_live")
         if not 0 < nvcpu <= record["VCPUs_max"]:
             raise XapiError("INVALID_VALUE", "nvcpu", nvcpu)
+        # xapi also records the new count as VCPUs_at_startup (ocaml/xapi/xapi_xenops.ml set_vcpus).
+        db.update("VM", vm, VCPUs_at_startup=nvcpu)
         db.update("VM_metrics", record["metrics"], VCPUs_number=nvcpu)
 
 
