@@ -33,3 +33,23 @@ bench: $(READY)
 
 clean:
 	rm -rf $(VENV) tests/output .demo
+
+# --- Ansible quality gates, offline (see scripts/ansible-test.py) -------------------------------
+# ansible-test runs on a fresh copy of the collection under $TMPDIR/.../ansible_collections/
+# xenserver/provisioning; its sanity venvs are cached in ~/.ansible/test/venv.
+ANSIBLE_TEST_PYTHON ?= 3.11
+SANITY_ARGS ?=
+INTEGRATION_ARGS ?=
+LINT_ARGS ?=
+
+.PHONY: sanity lint integration
+
+sanity: $(READY)
+	$(BIN)/python scripts/ansible-test.py sanity --python $(ANSIBLE_TEST_PYTHON) $(SANITY_ARGS)
+
+lint: $(READY)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint $(LINT_ARGS)
+	$(BIN)/antsibull-changelog lint
+
+integration: $(READY)
+	ANSIBLE_TEST_PYTHON=$(ANSIBLE_TEST_PYTHON) scripts/integration.sh $(INTEGRATION_ARGS)
