@@ -1,0 +1,206 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) xenserver.provisioning contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: vm_xenstore_data
+short_description: Set or remove vm-data keys in a XenServer VM's xenstore
+version_added: 0.1.0
+description:
+  - Sets or removes keys under C(vm-data) in a VM's C(xenstore_data), the namespace a guest reads
+    with C(xenstore-read vm-data/<key>).
+  - Only the keys named change; every other key of the VM's C(xenstore_data) is kept, unless
+    O(exclusive) asks to remove the unlisted C(vm-data) keys. Keys outside C(vm-data) are never
+    changed.
+  - On a running (or paused) VM the change reaches the guest at once (the module writes the whole
+    map with C(VM.set_xenstore_data), the call that also updates the live xenstore); on a halted
+    VM the guest sees it when it next starts.
+  - Keys and values are checked before anything is written, and a bad one fails the task
+    naming it. A key outside C(vm-data) is refused, because XenServer drops such keys silently
+    when it starts the VM.
+author:
+  - xenserver.provisioning developers
+extends_documentation_fragment:
+  - xenserver.provisioning.connection
+  - xenserver.provisioning.attributes
+options:
+  name:
+    description:
+      - The VM's name. Fails if several VMs have this name (use O(uuid)).
+    type: str
+  uuid:
+    description: The VM's uuid.
+    type: str
+  state:
+    description:
+      - V(present) sets the keys of O(data) to their values.
+      - V(absent) removes the keys named in O(keys) or O(data) (the values of O(data) are ignored).
+    type: str
+    choices: [present, absent]
+    default: present
+  data:
+    description:
+      - Keys and values under C(vm-data).
+      - A key without C(/) is a child of C(vm-data) (C(hostname) and C(vm-data/hostname) are the
+        same key); a key with C(/) must start with C(vm-data/), for example C(vm-data/networks/0/ip).
+        Keys such as C(FIST/x), C(attr/foo) or C(/local/domain/1/x) are refused.
+      - 'Keys may hold only C(A-Z a-z 0-9 - / _ @), with no doubled or trailing C(/), and be at most
+        1004 bytes with the C(vm-data/) prefix (so that C(/local/domain/<domid>/<key>) stays within
+        xenstored''s 1024-byte path limit for any domid).'
+      - Values are UTF-8 text of at most 2048 bytes (xenstored's value limit) without control
+        characters (tab and newline included). Numbers are written as their decimal text;
+        booleans and nulls are refused (quote them).
+    type: dict
+    aliases: [xenstore_data]
+  keys:
+    description:
+      - Keys to remove with O(state=absent), in the same forms as the keys of O(data).
+    type: list
+    elements: str
+  exclusive:
+    description:
+      - With O(state=present), also remove every C(vm-data) key that is not in O(data).
+      - Keys outside C(vm-data) are kept even then.
+    type: bool
+    default: false
+notes:
+  - Keys the guest wrote into its own C(vm-data) are kept once XenServer has copied them into the
+    VM record (it does so while the VM runs).
+"""
+
+EXAMPLES = r"""
+- name: Tell the guest its hostname and role (live if it runs)
+  xenserver.provisioning.vm_xenstore_data:
+    name: web01
+    data:
+      hostname: web01.example.com
+      vm-data/role: web
+
+- name: Network settings for the guest agent, replacing any other vm-data keys
+  xenserver.provisioning.vm_xenstore_data:
+    name: web01
+    exclusive: true
+    data:
+      vm-data/networks/0/ip: 192.0.2.10
+      vm-data/networks/0/netmask: 255.255.255.0
+      vm-data/networks/0/gateway: 192.0.2.1
+
+- name: Remove a key
+  xenserver.provisioning.vm_xenstore_data:
+    name: web01
+    state: absent
+    keys: [role]
+"""
+
+RETURN = r"""
+xenstore_data:
+  description: The VM's whole C(xenstore_data) map after the change (as it would be, in check mode).
+  returned: success
+  type: dict
+  sample: {vm-data/hostname: web01.example.com, vm-data/role: web}
+keys_set:
+  description: The C(vm-data) keys added or given a new value.
+  returned: success
+  type: list
+  elements: str
+  sample: [vm-data/hostname]
+keys_removed:
+  description: The C(vm-data) keys removed.
+  returned: success
+  type: list
+  elements: str
+  sample: []
+live:
+  description:
+    - Whether the change reaches the guest's xenstore at once (the VM is running or paused).
+    - False when nothing changed, or when the VM is halted or suspended (it sees the keys when it next starts).
+  returned: success
+  type: bool
+power_state:
+  description: The VM's power state.
+  returned: success
+  type: str
+  sample: running
+changes:
+  description: What changed (C(fields) holds C(xenstore_data) when a key changed).
+  returned: success
+  type: dict
+"""
+
+from ansible_collections.xenserver.provisioning.plugins.module_utils._module import ChangeSet, XenServerModule
+from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import require_vm
+from ansible_collections.xenserver.provisioning.plugins.module_utils._xenstore import (
+    XenstoreKeyError,
+    normalize_data,
+    normalize_keys,
+    plan,
+    vm_data,
+)
+
+LIVE_STATES = ("Running", "Paused")
+
+
+def wanted_change(params):
+    """(present, absent, exclusive) from the options, every key and value checked."""
+    if params["state"] == "present":
+        if params["keys"]:
+            raise XenstoreKeyError("keys is for state=absent; with state=present give data")
+        return normalize_data(params["data"]), [], params["exclusive"]
+    if params["exclusive"]:
+        raise XenstoreKeyError("exclusive applies to state=present only")
+    absent = normalize_keys(list(params["keys"] or []) + list((params["data"] or {}).keys()))
+    return {}, absent, False
+
+
+def run(xs):
+    p = xs.params
+    try:
+        present, absent, exclusive = wanted_change(p)
+    except XenstoreKeyError as err:
+        xs.fail(str(err))
+    client = xs.client
+    ref, record = require_vm(client, name=p["name"], uuid=p["uuid"])
+    current = record["xenstore_data"]
+    new = plan(current, present, absent, exclusive)
+    before, after = vm_data(current), vm_data(new)
+    changes = ChangeSet()
+    changes.compare("xenstore_data", before, after)
+    live = changes.changed and record["power_state"] in LIVE_STATES
+    if changes.changed and not xs.check_mode:
+        # The whole map: set_xenstore_data is the call that also rewrites the live vm-data
+        # subtree of a running guest (add_to_/remove_from_ only change the database).
+        client.call("VM.set_xenstore_data", ref, new)
+    return xs.result(
+        changes,
+        xenstore_data=new,
+        keys_set=sorted(k for k, v in after.items() if before.get(k) != v),
+        keys_removed=sorted(k for k in before if k not in after),
+        live=live,
+        power_state=record["power_state"].lower(),
+    )
+
+
+def main():
+    xs = XenServerModule(
+        dict(
+            name=dict(type="str"),
+            uuid=dict(type="str"),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            data=dict(type="dict", aliases=["xenstore_data"]),
+            keys=dict(type="list", elements="str", no_log=False),
+            exclusive=dict(type="bool", default=False),
+        ),
+        mutually_exclusive=[("name", "uuid")],
+        required_one_of=[("name", "uuid")],
+        required_if=[("state", "present", ("data",)), ("state", "absent", ("keys", "data"), True)],
+    )
+    xs.run(run)
+
+
+if __name__ == "__main__":
+    main()
