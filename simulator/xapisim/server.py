@@ -82,8 +82,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                           methodresponse=True, allow_none=True)
             code = value[0]
         data = payload.encode("utf-8")
-        self._send(200, data, "text/xml")
+        # Log before answering: a client that reads the call log right after its reply must
+        # find the call there (tests count calls exactly).
         self.server.log(method, status, code, len(body), len(data), started)
+        self._send(200, data, "text/xml")
 
     def _jsonrpc(self, body, started):
         try:
@@ -108,9 +110,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             else:
                 reply = {"result": None, "error": description, "id": ident}
         data = json.dumps(reply).encode("utf-8")
-        self._send(200, data, "application/json")
         self.server.log(method, status, description[0] if status != "Success" else None,
-                        len(body), len(data), started)
+                        len(body), len(data), started)  # before answering, as above
+        self._send(200, data, "application/json")
 
     def _reset(self, method, size_in, started):
         self.server.log(method, "Reset", None, size_in, 0, started)
