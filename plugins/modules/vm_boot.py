@@ -1,0 +1,329 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) xenserver.provisioning contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: vm_boot
+short_description: Boot settings of a XenServer VM (PV bootloader, kernel args, install repository, HVM boot order)
+version_added: 0.1.0
+description:
+  - Sets how a VM boots. For a PV VM, the bootloader (C(eliloader) to install, C(pygrub)
+    afterwards, or none to boot a kernel from dom0), its arguments, the kernel command line,
+    and the C(install-repository), C(install-distro) and C(install-arch) keys eliloader reads
+    from C(other_config). For an HVM VM, the boot order and the firmware.
+  - Only the options given are changed. In C(other_config) and C(HVM_boot_params) only the keys
+    named change (one key at a time, never the whole map).
+  - Options of the other boot kind fail the task (PV options on an HVM VM and HVM options on a
+    PV VM), before anything is changed.
+  - Changing the boot settings of a running VM is allowed; they take effect when it next boots,
+    and the result says so with RV(reboot_required).
+author:
+  - xenserver.provisioning developers
+extends_documentation_fragment:
+  - xenserver.provisioning.connection
+  - xenserver.provisioning.attributes
+options:
+  name:
+    description:
+      - The VM's name (or the template's, with O(template=true)). Fails if several have this name
+        (use O(uuid)).
+    type: str
+  uuid:
+    description: The VM's (or template's) uuid.
+    type: str
+  template:
+    description:
+      - Change a custom template rather than a VM. Built-in templates are refused (clone them first).
+    type: bool
+    default: false
+  pv_bootloader:
+    description:
+      - The PV bootloader. V(eliloader) installs from O(install_repository); V(pygrub) boots the
+        kernel installed on the VM's bootable disk; V(none) (or an empty string) boots O(pv_kernel)
+        and O(pv_ramdisk) from dom0.
+    type: str
+    choices: [pygrub, eliloader, none, ""]
+    aliases: [PV_bootloader]
+  pv_bootloader_args:
+    description:
+      - Arguments for the bootloader, for example C(--kernel /boot/vmlinuz-xen --ramdisk /boot/initrd-xen)
+        (SLES after installation). An empty string clears them.
+    type: str
+    aliases: [PV_bootloader_args]
+  pv_args:
+    description:
+      - The guest kernel's command line, for example C(console=xvc0 ks=http://192.0.2.1/ks.cfg).
+    type: str
+    aliases: [PV_args]
+  pv_kernel:
+    description: Path in dom0 of the kernel to boot with O(pv_bootloader=none).
+    type: str
+    aliases: [PV_kernel]
+  pv_ramdisk:
+    description: Path in dom0 of the ramdisk to boot with O(pv_bootloader=none).
+    type: str
+    aliases: [PV_ramdisk]
+  install_repository:
+    description:
+      - C(other_config:install-repository), where eliloader fetches the installer from.
+      - One of C(http://host/path), C(https://host/path), C(ftp://host/path), C(nfs:server:/path),
+        C(nfs://server/path) or C(cdrom). Anything else fails the task, naming the value.
+      - An empty string removes the key.
+    type: str
+  install_distro:
+    description:
+      - C(other_config:install-distro), overriding the template's. An empty string removes the key.
+    type: str
+    choices: [rhlike, sleslike, debianlike, pygrub, ""]
+  install_arch:
+    description:
+      - C(other_config:install-arch), overriding the template's. An empty string removes the key.
+    type: str
+    choices: [i386, x86_64, ""]
+  hvm_boot_order:
+    description:
+      - C(HVM_boot_params:order) of an HVM VM, the devices tried in turn, for example V(cdn).
+      - C(c) is the disk, C(d) the CD/DVD drive, C(n) the network and C(a) the floppy; each letter at most once.
+    type: str
+    aliases: [boot_order]
+  hvm_firmware:
+    description:
+      - C(HVM_boot_params:firmware) of an HVM VM. A guest installed for one firmware does not boot
+        with the other.
+    type: str
+    choices: [bios, uefi]
+"""
+
+EXAMPLES = r"""
+- name: Install CentOS 5 over HTTP with a kickstart file
+  xenserver.provisioning.vm_boot:
+    name: centos01
+    pv_bootloader: eliloader
+    install_repository: http://192.0.2.1/centos/5/os/x86_64
+    install_arch: x86_64
+    pv_args: console=xvc0 ks=http://192.0.2.1/ks/centos01.cfg
+
+- name: SLES 10 SP1 round 2 - boot the installed kernel with pygrub
+  xenserver.provisioning.vm_boot:
+    name: sles01
+    pv_bootloader: pygrub
+    pv_bootloader_args: --kernel /boot/vmlinuz-xen --ramdisk /boot/initrd-xen
+  register: boot
+
+- name: Network first, then disk, on an HVM VM
+  xenserver.provisioning.vm_boot:
+    name: rhel9-01
+    hvm_boot_order: ndc
+    hvm_firmware: uefi
+
+- name: Installation done - forget the repository
+  xenserver.provisioning.vm_boot:
+    name: centos01
+    install_repository: ""
+"""
+
+RETURN = r"""
+boot:
+  description: The VM's boot settings after the change (as they would be, in check mode).
+  returned: success
+  type: dict
+  sample:
+    hvm: false
+    PV_bootloader: eliloader
+    PV_bootloader_args: ""
+    PV_args: console=xvc0 ks=http://192.0.2.1/ks/centos01.cfg
+    PV_kernel: ""
+    PV_ramdisk: ""
+    HVM_boot_policy: ""
+    HVM_boot_params: {}
+    install_repository: http://192.0.2.1/centos/5/os/x86_64
+    install_distro: rhlike
+    install_arch: x86_64
+    install_round: null
+reboot_required:
+  description: True when settings changed on a VM that is not halted; they take effect at its next boot.
+  returned: success
+  type: bool
+power_state:
+  description: The VM's power state.
+  returned: success
+  type: str
+  sample: halted
+changes:
+  description: What changed; C(fields) names VM fields and C(other_config:<key>) / C(HVM_boot_params:<key>) map keys.
+  returned: success
+  type: dict
+  sample: {fields: [PV_args, other_config:install-repository], actions: [], needs_halt: []}
+"""
+
+import re
+
+from ansible_collections.xenserver.provisioning.plugins.module_utils._client import XenServerError
+from ansible_collections.xenserver.provisioning.plugins.module_utils._module import ChangeSet, XenServerModule
+from ansible_collections.xenserver.provisioning.plugins.module_utils._profiles import (
+    BOOTLOADERS,
+    INSTALL_ARCHES,
+    INSTALL_DISTROS,
+    ProfileError,
+    validate_repository,
+)
+from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import boot_facts, find_vm
+
+# option -> VM field (set with VM.set_<field>)
+PV_FIELDS = (("pv_bootloader", "PV_bootloader"), ("pv_bootloader_args", "PV_bootloader_args"),
+             ("pv_args", "PV_args"), ("pv_kernel", "PV_kernel"), ("pv_ramdisk", "PV_ramdisk"))
+# option -> (map field, key); map keys change one by one with add_to_/remove_from_
+PV_KEYS = (("install_repository", ("other_config", "install-repository")),
+           ("install_distro", ("other_config", "install-distro")),
+           ("install_arch", ("other_config", "install-arch")))
+HVM_KEYS = (("hvm_boot_order", ("HVM_boot_params", "order")),
+            ("hvm_firmware", ("HVM_boot_params", "firmware")))
+PV_OPTIONS = tuple(o for o, _ in PV_FIELDS + PV_KEYS)
+HVM_OPTIONS = tuple(o for o, _ in HVM_KEYS)
+BOOT_ORDER = re.compile(r"^[acdn]+$")
+
+
+def wanted_values(params):
+    """{option: value} of the options given, normalised; ValueError naming a bad value."""
+    wanted = dict((o, params[o]) for o in PV_OPTIONS + HVM_OPTIONS if params[o] is not None)
+    if wanted.get("pv_bootloader") == "none":
+        wanted["pv_bootloader"] = ""  # XenAPI's "no bootloader"
+    if wanted.get("install_repository"):
+        validate_repository(wanted["install_repository"])
+    order = wanted.get("hvm_boot_order")
+    if order is not None and (not BOOT_ORDER.match(order) or len(set(order)) != len(order)):
+        raise ValueError("hvm_boot_order '%s' is not a boot order: use each of c (disk), d (CD/DVD), "
+                         "n (network), a (floppy) at most once, for example 'cdn'" % order)
+    return wanted
+
+
+def check_kind(label, record, wanted):
+    """PV options on an HVM VM, or HVM options on a PV VM, fail before anything changes."""
+    if record["HVM_boot_policy"]:
+        wrong = [o for o in PV_OPTIONS if o in wanted]
+        if wrong:
+            raise ValueError("%s boots HVM (HVM_boot_policy '%s'): the PV options %s do not apply to it; "
+                             "use hvm_boot_order / hvm_firmware" % (label, record["HVM_boot_policy"], ", ".join(wrong)))
+    else:
+        wrong = [o for o in HVM_OPTIONS if o in wanted]
+        if wrong:
+            raise ValueError("%s is a PV VM (PV_bootloader '%s'): the HVM options %s do not apply to it"
+                             % (label, record["PV_bootloader"], ", ".join(wrong)))
+
+
+def compare_key(changes, name, current, wanted):
+    """A map key: ``wanted`` "" removes it (ChangeSet.compare reads None as 'not asked')."""
+    if wanted == "":
+        if current is not None:
+            changes.before[name] = current
+            changes.after[name] = None
+        return
+    changes.compare(name, current, wanted)
+
+
+def plan(record, wanted):
+    changes = ChangeSet()
+    for option, field in PV_FIELDS:
+        changes.compare(field, record[field], wanted.get(option))
+    for option, (field, key) in PV_KEYS + HVM_KEYS:
+        if option in wanted:
+            compare_key(changes, "%s:%s" % (field, key), record[field].get(key), wanted[option])
+    return changes
+
+
+def after(record, changes):
+    """The record as it is once ``changes`` are applied (for the result and the checks)."""
+    new = dict(record, other_config=dict(record["other_config"]), HVM_boot_params=dict(record["HVM_boot_params"]))
+    for name, value in changes.after.items():
+        if ":" in name:
+            field, key = name.split(":", 1)
+            if value is None:
+                new[field].pop(key, None)
+            else:
+                new[field][key] = value
+        else:
+            new[name] = value
+    return new
+
+
+def apply(client, ref, record, changes):
+    for name in sorted(changes.after):
+        value = changes.after[name]
+        if ":" not in name:
+            client.call("VM.set_%s" % name, ref, value)
+            continue
+        field, key = name.split(":", 1)
+        if key in record[field]:
+            client.call("VM.remove_from_%s" % field, ref, key)
+        if value is not None:
+            client.call("VM.add_to_%s" % field, ref, key, value)
+
+
+def run(xs):
+    p = xs.params
+    try:
+        wanted = wanted_values(p)
+    except (ValueError, ProfileError) as err:
+        xs.fail(str(err))
+    client = xs.client
+    kind = "template" if p["template"] else "VM"
+    ref, record = find_vm(client, name=p["name"], uuid=p["uuid"], template=p["template"])
+    if ref is None:
+        raise XenServerError("no %s %s" % (kind, "with uuid '%s'" % p["uuid"] if p["uuid"] else "named '%s'" % p["name"]))
+    label = "%s '%s'" % (kind, record["name_label"])
+    if p["template"] and (record["is_default_template"] or record["other_config"].get("default_template") == "true"):
+        xs.fail("%s is a built-in template; clone it and change the copy" % label)
+    try:
+        check_kind(label, record, wanted)
+    except ValueError as err:
+        xs.fail(str(err))
+    changes = plan(record, wanted)
+    new = after(record, changes)
+    if not new["HVM_boot_policy"] and new["PV_bootloader"] == "" and not new["PV_kernel"] \
+            and ("pv_bootloader" in wanted or "pv_kernel" in wanted):
+        xs.fail("%s would have no bootloader and no PV_kernel: with pv_bootloader none, set pv_kernel "
+                "(and pv_ramdisk) to a kernel in dom0" % label)
+    if new["PV_bootloader"] == "eliloader" and not new["other_config"].get("install-repository") \
+            and ("pv_bootloader" in wanted or "install_repository" in wanted):
+        xs.module.warn("%s boots with eliloader but has no install_repository; it will fail to start "
+                       "(BOOTLOADER_FAILED) until one is set" % label)
+    if changes.changed and not xs.check_mode:
+        apply(client, ref, record, changes)
+    return xs.result(
+        changes,
+        boot=boot_facts(new),
+        reboot_required=changes.changed and record["power_state"] != "Halted",
+        power_state=record["power_state"].lower(),
+    )
+
+
+def main():
+    xs = XenServerModule(
+        dict(
+            name=dict(type="str"),
+            uuid=dict(type="str"),
+            template=dict(type="bool", default=False),
+            pv_bootloader=dict(type="str", choices=list(BOOTLOADERS) + ["none", ""], aliases=["PV_bootloader"]),
+            pv_bootloader_args=dict(type="str", aliases=["PV_bootloader_args"]),
+            pv_args=dict(type="str", aliases=["PV_args"]),
+            pv_kernel=dict(type="str", aliases=["PV_kernel"]),
+            pv_ramdisk=dict(type="str", aliases=["PV_ramdisk"]),
+            install_repository=dict(type="str"),
+            install_distro=dict(type="str", choices=list(INSTALL_DISTROS) + [""]),
+            install_arch=dict(type="str", choices=list(INSTALL_ARCHES) + [""]),
+            hvm_boot_order=dict(type="str", aliases=["boot_order"]),
+            hvm_firmware=dict(type="str", choices=["bios", "uefi"]),
+        ),
+        mutually_exclusive=[("name", "uuid")],
+        required_one_of=[("name", "uuid")],
+    )
+    xs.run(run)
+
+
+if __name__ == "__main__":
+    main()
