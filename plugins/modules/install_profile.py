@@ -1,0 +1,303 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) xenserver.provisioning contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: install_profile
+short_description: How to install RHEL, CentOS or SLES as a PV guest on this pool
+version_added: 0.1.0
+description:
+  - Answers, for a distro, version and arch, everything the network install sequence of the
+    XenServer SDK guide needs, with the install template this pool actually has.
+  - The template is looked up by the names XenServer used from 4.1 (for example C(CentOS 5.0 x64)
+    and C(SUSE Linux Enterprise Server 10 SP1)) to today (names ending in C(32-bit) or C(64-bit)
+    in parentheses, such as "CentOS 5 (64-bit)"), in one call, most specific name first.
+  - Also answers the C(install-distro) and C(install-arch) for eliloader, the bootloaders (eliloader
+    to install, then pygrub), the kernel command line with the kickstart or AutoYaST file, the
+    number of install rounds (RHEL and CentOS 1, SLES 2), SLES's round-2 bootloader arguments, and
+    the kernel and ramdisk paths in the repository with their known MD5 checksums.
+  - With O(verify_repository=true) it fetches the kernel and ramdisk from O(repository) over HTTP
+    and checks their checksums, which is how a RHEL tree is told from a CentOS one.
+  - Changes nothing on the pool.
+author:
+  - xenserver.provisioning developers
+extends_documentation_fragment:
+  - xenserver.provisioning.connection
+  - xenserver.provisioning.attributes.info_module
+options:
+  distro:
+    description: The distribution.
+    type: str
+    required: true
+    choices: [rhel, centos, sles]
+  version:
+    description:
+      - The release, for example V(5.1), V(5.0) or V(4.5) for RHEL and CentOS, V(10sp1) or V(11sp4)
+        (also V(10 SP1)) for SLES.
+      - A major release alone (V(5), V(4)) takes whichever template of that release the pool has.
+    type: str
+    required: true
+  arch:
+    description: The guest's architecture. RHEL and CentOS 4 are i386 only.
+    type: str
+    choices: [i386, x86_64]
+    default: x86_64
+  repository:
+    description:
+      - The install repository (C(other_config:install-repository)), checked as eliloader would;
+        one of C(http://), C(https://), C(ftp://), C(nfs:server:/path), C(nfs://server/path) or C(cdrom).
+      - Returned as RV(install_repository); required by O(verify_repository).
+    type: str
+  answer_file:
+    description:
+      - URL of the kickstart file (RHEL, CentOS; added to RV(pv_args) as C(ks=<url>)) or AutoYaST
+        file (SLES; added as C(autoyast=<url>)).
+    type: str
+    aliases: [kickstart, autoyast]
+  console:
+    description:
+      - The console part of RV(pv_args). Defaults to C(console=xvc0) for RHEL and CentOS and
+        C(console=ttyS0 xencons=ttyS) for SLES (the PV consoles of those kernels).
+    type: str
+  extra_args:
+    description: More kernel arguments, appended to RV(pv_args).
+    type: str
+  verify_repository:
+    description:
+      - Fetch RV(kernel_path) and RV(ramdisk_path) from O(repository) (C(http://) or C(https://)) and
+        fail unless their MD5 checksums are those of the asked distro, version and arch, for example
+        when a RHEL tree is given for CentOS.
+      - The certificate of an C(https://) repository is verified unless O(validate_certs=false).
+    type: bool
+    default: false
+notes:
+  - The checksums known are those of the sample trees the collection's tests build; for vendor
+    media add the vendor's checksums to C(KNOWN_MD5) in C(plugins/module_utils/_profiles.py).
+  - The round counts follow the SDK guide's eliloader (RHEL-like 1 round, SLES 2).
+"""
+
+EXAMPLES = r"""
+- name: What installing CentOS 5 x86_64 takes on this pool
+  xenserver.provisioning.install_profile:
+    distro: centos
+    version: "5"
+    arch: x86_64
+    repository: http://192.0.2.1/centos/5/os/x86_64
+    answer_file: http://192.0.2.1/ks/centos5.cfg
+    verify_repository: true
+  register: profile
+
+- name: Use it
+  ansible.builtin.debug:
+    msg: >-
+      clone {{ profile.template.name }}, set PV_args '{{ profile.pv_args }}',
+      install-distro {{ profile.install_distro }}, {{ profile.rounds }} round(s)
+
+- name: SLES 10 SP1 (two rounds)
+  xenserver.provisioning.install_profile:
+    distro: sles
+    version: 10sp1
+    arch: i386
+    answer_file: http://192.0.2.1/autoyast/sles10.xml
+  register: sles
+"""
+
+RETURN = r"""
+template:
+  description: The pool's install template for this release (a built-in one if there is one).
+  returned: success
+  type: dict
+  contains:
+    name: {description: Its name, type: str, sample: CentOS 5 (64-bit)}
+    uuid: {description: Its uuid, type: str}
+    install_distro: {description: Its C(other_config:install-distro), type: str, sample: rhlike}
+    install_arch: {description: Its C(other_config:install-arch); may differ from RV(install_arch), type: str}
+    default: {description: Whether it is a built-in template, type: bool}
+candidates:
+  description: The template names looked for, in order of preference.
+  returned: success
+  type: list
+  elements: str
+distro:
+  description: The distro asked for.
+  returned: success
+  type: str
+version:
+  description: The version asked for, normalised (C(10 SP1) is V(10sp1)).
+  returned: success
+  type: str
+install_distro:
+  description: The C(other_config:install-distro) eliloader needs (V(rhlike) or V(sleslike)).
+  returned: success
+  type: str
+install_arch:
+  description: The C(other_config:install-arch) eliloader needs (the asked arch).
+  returned: success
+  type: str
+install_repository:
+  description: O(repository), validated.
+  returned: when O(repository) is given
+  type: str
+bootloader_install:
+  description: The PV bootloader for the install rounds.
+  returned: success
+  type: str
+  sample: eliloader
+bootloader_final:
+  description: The PV bootloader once installed.
+  returned: success
+  type: str
+  sample: pygrub
+pv_args:
+  description: The kernel command line for the install (console, C(ks=) or C(autoyast=), extra args).
+  returned: success
+  type: str
+  sample: console=xvc0 ks=http://192.0.2.1/ks/centos5.cfg
+rounds:
+  description: The number of install boots (RHEL and CentOS 1, SLES 2).
+  returned: success
+  type: int
+round2_bootloader_args:
+  description:
+    - The C(PV_bootloader_args) for SLES's second round, paths of the installed kernel inside the guest;
+      empty for RHEL and CentOS.
+  returned: success
+  type: str
+  sample: --kernel /boot/vmlinuz-xen --ramdisk /boot/initrd-xen
+kernel_path:
+  description: The installer kernel's path inside the repository.
+  returned: success
+  type: str
+  sample: images/xen/vmlinuz
+ramdisk_path:
+  description: The installer ramdisk's path inside the repository.
+  returned: success
+  type: str
+  sample: images/xen/initrd.img
+kernel_md5:
+  description:
+    - The known MD5 of the kernel; of the fetched one when verified.
+    - Null for a major version (V(5)) that was not verified, since several releases fit.
+  returned: success
+  type: str
+ramdisk_md5:
+  description: The known MD5 of the ramdisk, as for RV(kernel_md5).
+  returned: success
+  type: str
+verified:
+  description: Whether the repository's kernel and ramdisk were fetched and matched.
+  returned: success
+  type: bool
+tree_version:
+  description: The release the verified repository holds (for a major version, which one).
+  returned: when verified
+  type: str
+  sample: "5.1"
+"""
+
+import hashlib
+
+from ansible.module_utils.urls import open_url
+
+from ansible_collections.xenserver.provisioning.plugins.module_utils._client import XenServerError
+from ansible_collections.xenserver.provisioning.plugins.module_utils._module import XenServerModule
+from ansible_collections.xenserver.provisioning.plugins.module_utils._profiles import (
+    INSTALL_ARCHES,
+    ProfileError,
+    pick_template,
+    profile,
+    template_query,
+    validate_repository,
+    verify_tree,
+)
+
+CHUNK = 1024 * 1024
+FETCH_TIMEOUT = 30
+
+
+def md5_fetcher(validate_certs):
+    def md5_of(url):
+        digest = hashlib.md5()
+        try:
+            response = open_url(url, validate_certs=validate_certs, timeout=FETCH_TIMEOUT)
+            try:
+                for chunk in iter(lambda: response.read(CHUNK), b""):
+                    digest.update(chunk)
+            finally:
+                response.close()
+        except Exception as err:  # HTTPError, URLError, SSL errors, timeouts: all name the URL
+            hint = ""
+            if "CERTIFICATE" in str(err).upper():
+                hint = "; the repository's TLS certificate could not be verified (validate_certs: false skips that)"
+            raise ProfileError("cannot fetch %s to verify the repository: %s%s" % (url, err, hint))
+        return digest.hexdigest()
+    return md5_of
+
+
+def run(xs):
+    p = xs.params
+    try:
+        prof = profile(p["distro"], p["version"], p["arch"], answer_file=p["answer_file"],
+                       console=p["console"], extra_args=p["extra_args"])
+        if p["repository"] is not None:
+            validate_repository(p["repository"])
+        if p["verify_repository"] and not p["repository"].startswith(("http://", "https://")):
+            raise ProfileError("verify_repository fetches the kernel over HTTP; repository '%s' is not an "
+                               "http:// or https:// URL" % p["repository"])
+    except ProfileError as err:
+        xs.fail(str(err))
+    candidates = prof["candidates"]
+    records = xs.client.call("VM.get_all_records_where", template_query(candidates))
+    ref, record = pick_template(candidates, records)
+    if ref is None:
+        raise XenServerError("the pool has no PV install template for %s; tried: %s"
+                             % (prof["label"], ", ".join("'%s'" % n for n in candidates)))
+    xs.close()  # the pool has answered; the repository check needs no session
+    other = record["other_config"]
+    result = dict(
+        changed=False,
+        template=dict(name=record["name_label"], uuid=record["uuid"],
+                      install_distro=other.get("install-distro"), install_arch=other.get("install-arch"),
+                      default=bool(record["is_default_template"]) or other.get("default_template") == "true"),
+        candidates=candidates,
+        verified=False,
+    )
+    for key in ("distro", "version", "install_distro", "install_arch", "bootloader_install", "bootloader_final",
+                "pv_args", "rounds", "round2_bootloader_args", "kernel_path", "ramdisk_path",
+                "kernel_md5", "ramdisk_md5"):
+        result[key] = prof[key]
+    if p["repository"] is not None:
+        result["install_repository"] = p["repository"]
+    if p["verify_repository"]:
+        try:
+            found = verify_tree(p["repository"], prof, md5_fetcher(p["validate_certs"]))
+        except ProfileError as err:
+            xs.fail(str(err), **result)
+        result.update(found, verified=True)
+    return result
+
+
+def main():
+    xs = XenServerModule(
+        dict(
+            distro=dict(type="str", required=True, choices=["rhel", "centos", "sles"]),
+            version=dict(type="str", required=True),
+            arch=dict(type="str", choices=list(INSTALL_ARCHES), default="x86_64"),
+            repository=dict(type="str"),
+            answer_file=dict(type="str", aliases=["kickstart", "autoyast"]),
+            console=dict(type="str"),
+            extra_args=dict(type="str"),
+            verify_repository=dict(type="bool", default=False),
+        ),
+        required_if=[("verify_repository", True, ("repository",))],
+    )
+    xs.run(run)
+
+
+if __name__ == "__main__":
+    main()

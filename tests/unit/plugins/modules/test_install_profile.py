@@ -1,0 +1,223 @@
+"""install_profile against the simulator (templates) and a local HTTP server (install trees)."""
+import contextlib
+import functools
+import http.server
+import os
+import threading
+
+import pytest
+
+from ansible_collections.xenserver.provisioning.plugins.module_utils._profiles import KNOWN_MD5, sample_tree_files
+from xapisim.pool import TEMPLATES
+from xapisim.tls import make_certificate, server_context
+
+FIND = "VM.get_all_records_where"
+LOGIN = "session.login_with_password"
+LOGOUT = "session.logout"
+
+
+def _only(pool, template_set):
+    """Make the pool look like a seed-era ("legacy") or today's ("modern") one: retire the rest."""
+    for name, tset, _kind, _distro, _arch, _extra in TEMPLATES:
+        if tset not in (template_set, "all"):
+            _retire(pool, name)
+    pool.mark()
+
+
+def _retire(pool, name):
+    for ref in pool.api.VM.get_by_name_label(name):
+        pool.api.VM.set_name_label(ref, "retired " + name)
+
+
+@contextlib.contextmanager
+def _serve(root, tls=None):
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    scheme = "http"
+    if tls:
+        server.socket = server_context(*tls).wrap_socket(server.socket, server_side=True)
+        scheme = "https"
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield "%s://127.0.0.1:%d" % (scheme, server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def _write_tree(root, name, distro, release, arch):
+    for path, payload in sample_tree_files(distro, release, arch).items():
+        target = os.path.join(str(root), name, path)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "wb") as handle:
+            handle.write(payload)
+
+
+@pytest.fixture
+def trees(tmp_path):
+    """An HTTP server with sample trees at /centos51, /rhel51, /centos50, /sles10sp1."""
+    root = tmp_path / "www"
+    _write_tree(root, "centos51", "centos", "5.1", "x86_64")
+    _write_tree(root, "rhel51", "rhel", "5.1", "x86_64")
+    _write_tree(root, "centos50", "centos", "5.0", "x86_64")
+    _write_tree(root, "sles10sp1", "sles", "10sp1", "x86_64")
+    with _serve(root) as url:
+        yield url
+
+
+def test_modern_pool_centos5_profile_in_three_calls(pool, run_module):
+    _only(pool, "modern")
+    template = pool.api.VM.get_by_name_label("CentOS 5 (64-bit)")[0]
+    pool.mark()
+    before = pool.state()
+    result = run_module("install_profile", check_mode=True, distro="centos", version="5", arch="x86_64",
+                        answer_file="http://192.0.2.1/ks/c5.cfg", repository="http://192.0.2.1/centos/5")
+    assert pool.calls() == [LOGIN, FIND, LOGOUT]
+    assert pool.state() == before
+    assert result["changed"] is False and result["verified"] is False
+    assert result["template"] == {"name": "CentOS 5 (64-bit)", "uuid": pool.api.VM.get_uuid(template),
+                                  "install_distro": "rhlike", "install_arch": "x86_64", "default": True}
+    assert result["install_distro"] == "rhlike" and result["install_arch"] == "x86_64"
+    assert result["bootloader_install"] == "eliloader" and result["bootloader_final"] == "pygrub"
+    assert result["pv_args"] == "console=xvc0 ks=http://192.0.2.1/ks/c5.cfg"
+    assert result["rounds"] == 1 and result["round2_bootloader_args"] == ""
+    assert (result["kernel_path"], result["ramdisk_path"]) == ("images/xen/vmlinuz", "images/xen/initrd.img")
+    assert result["kernel_md5"] is None  # "5" is several releases until a repository says which
+    assert result["install_repository"] == "http://192.0.2.1/centos/5"
+    assert result["candidates"][0] == "CentOS 5 (64-bit)"
+    again = run_module("install_profile", distro="centos", version="5", arch="x86_64",
+                       answer_file="http://192.0.2.1/ks/c5.cfg", repository="http://192.0.2.1/centos/5")
+    assert again == dict(result, invocation=again["invocation"])
+
+
+@pytest.mark.parametrize("distro, version, arch, name", [
+    ("centos", "5.0", "x86_64", "CentOS 5.0 x64"),
+    ("centos", "5.0", "i386", "CentOS 5.0"),
+    ("centos", "4.5", "i386", "CentOS 4.5"),
+    ("centos", "5", "x86_64", "CentOS 5.1 x64"),
+    ("rhel", "5.1", "x86_64", "Red Hat Enterprise Linux 5.1 x64"),
+    ("rhel", "5", "i386", "Red Hat Enterprise Linux 5.1"),
+    ("sles", "10sp1", "x86_64", "SUSE Linux Enterprise Server 10 SP1 x64"),
+    ("sles", "10 SP1", "i386", "SUSE Linux Enterprise Server 10 SP1"),
+])
+def test_seed_era_pool_templates(pool, run_module, distro, version, arch, name):
+    _only(pool, "legacy")
+    result = run_module("install_profile", distro=distro, version=version, arch=arch)
+    assert result["template"]["name"] == name, result
+    assert pool.calls() == [LOGIN, FIND, LOGOUT]
+
+
+def test_xenserver_41_sles_template_serves_x86_64_with_install_arch(pool, run_module):
+    """4.1 had one SLES 10 SP1 template; the profile says which install-arch to set."""
+    _only(pool, "legacy")
+    _retire(pool, "SUSE Linux Enterprise Server 10 SP1 x64")
+    result = run_module("install_profile", distro="sles", version="10sp1", arch="x86_64",
+                        autoyast="http://192.0.2.1/ay/sles10.xml")
+    assert result["template"]["name"] == "SUSE Linux Enterprise Server 10 SP1"
+    assert result["template"]["install_arch"] == "i386" and result["install_arch"] == "x86_64"
+    assert result["install_distro"] == "sleslike" and result["rounds"] == 2
+    assert result["pv_args"] == "console=ttyS0 xencons=ttyS autoyast=http://192.0.2.1/ay/sles10.xml"
+    assert result["round2_bootloader_args"] == "--kernel /boot/vmlinuz-xen --ramdisk /boot/initrd-xen"
+    assert (result["kernel_path"], result["ramdisk_path"]) == ("boot/x86_64/vmlinuz-xen", "boot/x86_64/initrd-xen")
+    assert result["kernel_md5"] == KNOWN_MD5[("sles", "10sp1", "x86_64", "boot/x86_64/vmlinuz-xen")]
+
+
+def test_today_sles_11_sp4_and_console_override(pool, run_module):
+    result = run_module("install_profile", distro="sles", version="11sp4", console="console=hvc0", extra_args="textmode=1")
+    assert result["template"]["name"] == "SUSE Linux Enterprise Server 11 SP4 (64-bit)"
+    assert result["pv_args"] == "console=hvc0 textmode=1"
+
+
+def test_exact_release_wins_over_generic_on_a_mixed_pool(pool, run_module):
+    assert run_module("install_profile", distro="rhel", version="5.1")["template"]["name"] == \
+        "Red Hat Enterprise Linux 5.1 x64"
+    assert run_module("install_profile", distro="rhel", version="5")["template"]["name"] == \
+        "Red Hat Enterprise Linux 5 (64-bit)"
+
+
+def test_a_user_template_of_a_candidate_name_is_used_when_no_builtin_exists(pool, run_module):
+    _only(pool, "modern")
+    copy = pool.api.VM.clone(pool.api.VM.get_by_name_label("retired CentOS 4.5")[0], "CentOS 4.5")
+    result = run_module("install_profile", distro="centos", version="4.5", arch="i386")
+    assert result["template"]["uuid"] == pool.api.VM.get_uuid(copy) and result["template"]["default"] is False
+
+
+def test_no_template_fails_naming_the_candidates(pool, run_module):
+    before = pool.state()
+    result = run_module("install_profile", distro="sles", version="11sp4", arch="i386")
+    assert result["failed"]
+    assert result["msg"] == ("the pool has no PV install template for SLES 11 SP4 (i386); tried: "
+                             "'SUSE Linux Enterprise Server 11 SP4 (32-bit)', 'SUSE Linux Enterprise Server 11 SP4'")
+    assert pool.state() == before
+
+
+@pytest.mark.parametrize("options, words", [
+    ({"distro": "centos", "version": "7"}, ["CentOS version '7'", "known: 4, 4.5"]),
+    ({"distro": "centos", "version": "4.5", "arch": "x86_64"}, ["CentOS 4.5 has no 'x86_64'"]),
+    ({"distro": "rhel", "version": "5", "repository": "smb://srv/rhel"}, ["'smb://srv/rhel'"]),
+    ({"distro": "rhel", "version": "5", "repository": "nfs:srv:/rhel", "verify_repository": True},
+     ["'nfs:srv:/rhel' is not an http:// or https:// URL"]),
+    ({"distro": "rhel", "version": "5", "verify_repository": True}, ["repository"]),
+    ({"distro": "rhel", "version": "5", "answer_file": "http://x/a b"}, ["'http://x/a b'"]),
+    ({"distro": "fedora", "version": "8"}, ["fedora"]),
+])
+def test_bad_input_fails_naming_it_before_any_call(pool, run_module, options, words):
+    pool.mark()
+    result = run_module("install_profile", **options)
+    assert result["failed"]
+    for word in words:
+        assert word in result["msg"]
+    assert pool.calls() == []
+
+
+def test_verify_repository_matches_and_reports_the_release(pool, run_module, trees):
+    pool.mark()
+    result = run_module("install_profile", distro="centos", version="5", repository=trees + "/centos51/",
+                        verify_repository=True)
+    assert result["verified"] is True and result["tree_version"] == "5.1"
+    assert result["kernel_md5"] == KNOWN_MD5[("centos", "5.1", "x86_64", "images/xen/vmlinuz")]
+    assert result["ramdisk_md5"] == KNOWN_MD5[("centos", "5.1", "x86_64", "images/xen/initrd.img")]
+    assert pool.calls() == [LOGIN, FIND, LOGOUT]  # fetching costs no pool calls
+    result = run_module("install_profile", distro="sles", version="10sp1", repository=trees + "/sles10sp1",
+                        verify_repository=True)
+    assert result["verified"] is True and result["tree_version"] == "10sp1"
+
+
+def test_verify_repository_tells_rhel_from_centos(pool, run_module, trees):
+    before = pool.state()
+    result = run_module("install_profile", distro="centos", version="5", repository=trees + "/rhel51",
+                        verify_repository=True)
+    assert result["failed"] and result["verified"] is False
+    digest = KNOWN_MD5[("rhel", "5.1", "x86_64", "images/xen/vmlinuz")]
+    assert result["msg"] == ("the repository at %s/rhel51 holds a RHEL 5.1 (x86_64) tree (md5 of "
+                             "images/xen/vmlinuz = %s), not CentOS 5 (x86_64)" % (trees, digest))
+    result = run_module("install_profile", distro="centos", version="5.1", repository=trees + "/centos50",
+                        verify_repository=True)
+    assert result["failed"] and "holds a CentOS 5.0 (x86_64) tree" in result["msg"]
+    assert pool.state() == before
+
+
+def test_verify_repository_missing_files(pool, run_module, trees):
+    result = run_module("install_profile", distro="sles", version="10sp1", repository=trees + "/rhel51",
+                        verify_repository=True)
+    assert result["failed"]
+    assert "cannot fetch %s/rhel51/boot/x86_64/vmlinuz-xen" % trees in result["msg"] and "404" in result["msg"]
+
+
+def test_verify_repository_honours_validate_certs(pool, run_module, tmp_path):
+    root = tmp_path / "www"
+    _write_tree(root, "centos50", "centos", "5.0", "i386")
+    tls = make_certificate(str(tmp_path / "tls"), ["127.0.0.1"])
+    with _serve(root, tls=tls) as url:
+        options = dict(distro="centos", version="5.0", arch="i386", repository=url + "/centos50",
+                       verify_repository=True)
+        result = run_module("install_profile", **options)
+        assert result["failed"] and "certificate" in result["msg"] and "validate_certs" in result["msg"]
+        result = run_module("install_profile", validate_certs=False, **options)
+        assert result["verified"] is True and result["tree_version"] == "5.0"
