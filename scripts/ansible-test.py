@@ -15,9 +15,9 @@ What it takes care of:
   and resolves symlinks (``os.getcwd()``), so the link .venv/collections/... made by the
   Makefile does not do.  The collection's files (git's view of the tree: tracked plus
   untracked-but-not-ignored files, minus galaxy.yml ``build_ignore``) are copied to
-  ``$ANSIBLE_TEST_WORKDIR/<command>/ansible_collections/<ns>/<name>/``, a fresh copy each
-  run; one tree per ansible-test command so that ``make -j`` can run sanity and
-  integration side by side.  The default workdir is
+  ``$ANSIBLE_TEST_WORKDIR/<command>-<random>/ansible_collections/<ns>/<name>/``, a fresh
+  copy for every run (removed afterwards unless ANSIBLE_TEST_KEEP=1), so that several runs
+  (``make -j``, two people on one checkout) never share a tree.  The default workdir is
   ``$TMPDIR/xenserver.provisioning-ansible-test-<hash of the checkout path>``: it must lie
   outside any git work tree, or ansible-test lists the enclosing repository's files.
 * ansible-test downloads a pip bootstrap script from an unreachable host before it builds
@@ -221,11 +221,25 @@ def main(argv: list[str]) -> int:
     namespace, name = galaxy['namespace'], galaxy['name']
     command = argv[0]
     workdir = os.path.abspath(os.environ.get('ANSIBLE_TEST_WORKDIR') or default_workdir())
-    dest = os.path.join(workdir, command, 'ansible_collections', namespace, name)
-    enclosing = enclosing_git(dest)
+    enclosing = enclosing_git(workdir)
     if enclosing:
         raise SystemExit('ansible-test.py: %s lies inside the git work tree %s; ansible-test would list that '
-                         'tree\'s files instead of the copy. Set ANSIBLE_TEST_WORKDIR elsewhere.' % (dest, enclosing))
+                         'tree\'s files instead of the copy. Set ANSIBLE_TEST_WORKDIR elsewhere.' % (workdir, enclosing))
+    os.makedirs(workdir, exist_ok=True)
+    rundir = tempfile.mkdtemp(prefix='%s-' % re.sub(r'[^A-Za-z0-9_.-]', '_', command), dir=workdir)
+    dest = os.path.join(rundir, 'ansible_collections', namespace, name)
+    try:
+        return run(argv, dest, galaxy, bindir, ansible_test, python)
+    finally:
+        if os.environ.get('ANSIBLE_TEST_KEEP'):
+            log('kept %s' % rundir)
+        else:
+            shutil.rmtree(rundir, ignore_errors=True)
+
+
+def run(argv: list[str], dest: str, galaxy: dict, bindir: str, ansible_test: str, python: str) -> int:
+    """Copy the collection to dest, prepare ansible-test's caches and run it there."""
+    command = argv[0]
 
     ignore = list(ALWAYS_IGNORE) + [str(p) for p in galaxy.get('build_ignore') or []]
     files = source_files(ignore)
