@@ -26,7 +26,7 @@ demo: $(READY)
 unit: $(READY)
 	$(BIN)/python -m pytest tests/unit -q -n 2
 
-test: unit
+test: unit lint integration
 
 bench: $(READY)
 	$(BIN)/python benchmarks/run.py
