@@ -16,9 +16,8 @@ options:
       - The pool master (or any pool member; the module follows C(HOST_IS_SLAVE) to the master).
       - A bare host name means C(https://<hostname>); a URL keeps its scheme and port,
         for example C(http://127.0.0.1:41234) for the xapisim simulator.
-      - If not set, the environment variable E(XENSERVER_HOST) is used.
+      - If not set, the environment variable E(XENSERVER_HOST) is used; one of the two is required.
     type: str
-    required: true
     aliases: [host, pool]
   username:
     description:

@@ -25,7 +25,7 @@ description:
     and checks their checksums, which is how a RHEL tree is told from a CentOS one.
   - Changes nothing on the pool.
 author:
-  - xenserver.provisioning developers
+  - xenserver.provisioning developers (@xenserver)
 extends_documentation_fragment:
   - xenserver.provisioning.connection
   - xenserver.provisioning.attributes.info_module

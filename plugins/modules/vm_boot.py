@@ -23,7 +23,7 @@ description:
   - Changing the boot settings of a running VM is allowed; they take effect when it next boots,
     and the result says so with RV(reboot_required).
 author:
-  - xenserver.provisioning developers
+  - xenserver.provisioning developers (@xenserver)
 extends_documentation_fragment:
   - xenserver.provisioning.connection
   - xenserver.provisioning.attributes
@@ -207,12 +207,12 @@ def check_kind(label, record, wanted):
     if record["HVM_boot_policy"]:
         wrong = [o for o in PV_OPTIONS if o in wanted]
         if wrong:
-            raise ValueError("%s boots HVM (HVM_boot_policy '%s'): the PV options %s do not apply to it; "
+            raise ValueError("%s boots HVM (HVM_boot_policy '%s'): PV options do not apply to it (given: %s); "
                              "use hvm_boot_order / hvm_firmware" % (label, record["HVM_boot_policy"], ", ".join(wrong)))
     else:
         wrong = [o for o in HVM_OPTIONS if o in wanted]
         if wrong:
-            raise ValueError("%s is a PV VM (PV_bootloader '%s'): the HVM options %s do not apply to it"
+            raise ValueError("%s is a PV VM (PV_bootloader '%s'): HVM options do not apply to it (given: %s)"
                              % (label, record["PV_bootloader"], ", ".join(wrong)))
 
 

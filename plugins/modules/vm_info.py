@@ -16,7 +16,7 @@ description:
     C(xenstore_data), boot settings and OS version of one VM, or of the VMs matching a filter.
   - Templates, snapshots and control domains are never listed by a filter.
 author:
-  - xenserver.provisioning developers
+  - xenserver.provisioning developers (@xenserver)
 extends_documentation_fragment:
   - xenserver.provisioning.connection
   - xenserver.provisioning.attributes.info_module

@@ -24,7 +24,7 @@ description:
     naming it. A key outside C(vm-data) is refused, because XenServer drops such keys silently
     when it starts the VM.
 author:
-  - xenserver.provisioning developers
+  - xenserver.provisioning developers (@xenserver)
 extends_documentation_fragment:
   - xenserver.provisioning.connection
   - xenserver.provisioning.attributes

@@ -78,7 +78,7 @@ class Pool:
         self.calls()
 
     def vm(self, name):
-        refs = [r for r in self.api.VM.get_by_name_label(name)]
+        refs = list(self.api.VM.get_by_name_label(name))
         assert len(refs) == 1, "expected one VM named %r, found %d" % (name, len(refs))
         return refs[0], self.api.VM.get_record(refs[0])
 
