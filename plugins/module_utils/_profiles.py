@@ -199,36 +199,55 @@ def round2_bootloader_args(distro, arch):
 # --- checksums -------------------------------------------------------------------------------
 # There is no vendor media here, so the known trees are sample trees with deterministic
 # contents: the file at ``path`` of the sample tree for (distro, release, arch) holds
-# sample_payload(distro, release, arch, path), and KNOWN_MD5 is computed from it. The tree
-# builder (tests, demo) imports SAMPLE_TREES and sample_tree_files() to write the trees.
+# sample_payload(distro, release, arch, path), and KNOWN_MD5 is computed from it. Trees exist
+# for both arches of every release (vendors shipped both), whatever XenServer had templates for.
+# The contents are byte for byte those of the XenAPI simulator's sample trees
+# (simulator/xapisim/trees.py payload, which simulated guests read), so ``xapisim serve-trees``
+# verifies here; the simulator does not import the collection nor the collection the simulator,
+# and tests/unit/plugins/module_utils/test_profiles.py checks that the two agree.
 # On real media, add the vendor's checksums to KNOWN_MD5, e.g.
 #     KNOWN_MD5[("rhel", "5.1", "x86_64", "images/xen/vmlinuz")] = "<md5 of the vendor's file>"
 # so verify_repository tells real RHEL from real CentOS trees the same way.
 
-SAMPLE_SIZE = 8192
+# The kernel each release's installer puts on the disk (uname -r without the Xen flavour).
+KERNELS = {
+    "4.5": "2.6.9-55.EL", "4.6": "2.6.9-67.EL", "4.7": "2.6.9-78.EL", "4.8": "2.6.9-89.EL",
+    "5.0": "2.6.18-8.el5", "5.1": "2.6.18-53.el5", "5.2": "2.6.18-92.el5",
+    "5.3": "2.6.18-128.el5", "5.4": "2.6.18-164.el5",
+    "10sp1": "2.6.16.46-0.12", "10sp2": "2.6.16.60-0.21", "11sp3": "3.0.76-0.11", "11sp4": "3.0.101-63",
+}
 SAMPLE_TREES = sorted((distro, release, arch)
                       for distro, releases in VERSIONS.items()
-                      for release, arches in releases.items()
-                      for arch in arches)
+                      for release in releases
+                      for arch in INSTALL_ARCHES)
+
+
+def installed_uname(distro, version, arch):
+    """``uname -r`` of the Xen kernel a release installs (EL4 kernel-xenU, EL5 kernel-xen, SLES -xen/-xenpae)."""
+    kernel = KERNELS[version]
+    if DISTROS[distro]["family"] == "sleslike":
+        return kernel + "-" + _sles_flavour(arch)
+    return kernel + ("xenU" if kernel.endswith(".EL") else "xen")
 
 
 def sample_payload(distro, version, arch, filename):
-    """The bytes of ``filename`` (a path inside the repository) in the sample tree."""
-    if (distro, version, arch) not in SAMPLE_TREES or filename not in tree_paths(distro, arch):
+    """The bytes of ``filename`` (a path inside the repository) in the sample tree.
+
+    ASCII: a header line naming the file's role, the release and its installed kernel, then
+    lines of SHA-256 hex derived from it (64 for a kernel, 128 for a ramdisk).
+    """
+    paths = tree_paths(distro, arch) if distro in DISTROS else ()
+    if (distro, version, arch) not in SAMPLE_TREES or filename not in paths:
         raise ProfileError("no sample file %s for %s %s %s" % (filename, distro, version, arch))
-    header = ("xenserver.provisioning sample install tree\ndistro=%s\nversion=%s\narch=%s\nfile=%s\n"
-              % (distro, version, arch, filename)).encode("ascii")
-    # Filler from a SHA-256 chain seeded by the header: fixed size, binary-looking, distinct.
-    body = bytearray(header)
-    block = hashlib.sha256(header).digest()
-    while len(body) < SAMPLE_SIZE:
-        body.extend(block)
-        block = hashlib.sha256(block).digest()
-    return bytes(body[:SAMPLE_SIZE])
+    role = "KERNEL" if filename == paths[0] else "RAMDISK"
+    header = "XAPISIM-%s %s %s %s uname=%s\n" % (role, distro, version, arch, installed_uname(distro, version, arch))
+    lines = 64 if role == "KERNEL" else 128
+    body = "".join(hashlib.sha256(("%s%d" % (header, i)).encode("ascii")).hexdigest() + "\n" for i in range(lines))
+    return (header + body).encode("ascii")
 
 
 def sample_tree_files(distro, version, arch):
-    """{path: bytes} of the sample tree for one release and arch."""
+    """{path: bytes} of the sample tree's kernel and ramdisk for one release and arch."""
     return dict((path, sample_payload(distro, version, arch, path)) for path in tree_paths(distro, arch))
 
 

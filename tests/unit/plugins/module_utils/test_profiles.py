@@ -120,7 +120,7 @@ def test_pick_template_prefers_order_then_builtin_then_uuid():
 def test_sample_payloads_are_deterministic_distinct_and_checksummed():
     one = P.sample_payload("rhel", "5.1", "x86_64", "images/xen/vmlinuz")
     assert one == P.sample_payload("rhel", "5.1", "x86_64", "images/xen/vmlinuz")
-    assert len(one) == P.SAMPLE_SIZE
+    assert one.startswith(b"XAPISIM-KERNEL rhel 5.1 x86_64 uname=2.6.18-53.el5xen\n")
     assert one != P.sample_payload("centos", "5.1", "x86_64", "images/xen/vmlinuz")
     assert len(set(P.KNOWN_MD5.values())) == len(P.KNOWN_MD5) == 2 * len(P.SAMPLE_TREES)
     for (distro, release, arch, path), digest in P.KNOWN_MD5.items():
@@ -129,6 +129,29 @@ def test_sample_payloads_are_deterministic_distinct_and_checksummed():
     assert sorted(files) == ["boot/x86_64/initrd-xen", "boot/x86_64/vmlinuz-xen"]
     with pytest.raises(P.ProfileError):
         P.sample_payload("rhel", "5.1", "x86_64", "boot/x86_64/vmlinuz-xen")
+    with pytest.raises(P.ProfileError):
+        P.sample_payload("debian", "4.0", "i386", "images/xen/vmlinuz")
+
+
+def test_installed_kernels():
+    assert P.installed_uname("centos", "4.5", "i386") == "2.6.9-55.ELxenU"
+    assert P.installed_uname("rhel", "5.1", "x86_64") == "2.6.18-53.el5xen"
+    assert P.installed_uname("sles", "10sp1", "i386") == "2.6.16.46-0.12-xenpae"
+    assert P.installed_uname("sles", "11sp4", "x86_64") == "3.0.101-63-xen"
+
+
+def test_sample_trees_are_the_simulators():
+    """The simulator builds and serves the sample trees; their checksums must be ours."""
+    trees = pytest.importorskip("xapisim.trees")
+    assert sorted(P.SAMPLE_TREES) == sorted(trees.ALL_TREES)
+    for distro, release, arch in P.SAMPLE_TREES:
+        kernel, ramdisk = P.tree_paths(distro, arch)
+        theirs = trees.tree_files(distro, release, arch)
+        assert theirs[kernel] == P.sample_payload(distro, release, arch, kernel)
+        assert theirs[ramdisk] == P.sample_payload(distro, release, arch, ramdisk)
+        sums = trees.KNOWN_MD5[trees.tree_name(distro, release, arch)]
+        assert (sums["kernel"], sums["ramdisk"]) == (P.KNOWN_MD5[(distro, release, arch, kernel)],
+                                                     P.KNOWN_MD5[(distro, release, arch, ramdisk)])
 
 
 def _tree_md5(distro, release, arch):
@@ -162,6 +185,8 @@ def test_verify_tree_wrong_release_arch_unknown_and_mixed():
         P.verify_tree("http://h/repo", prof, _tree_md5("centos", "5.1", "x86_64"))
     with pytest.raises(P.ProfileError, match="holds a CentOS 5.0 .i386. tree"):
         P.verify_tree("http://h/repo", prof, _tree_md5("centos", "5.0", "i386"))
+    with pytest.raises(P.ProfileError, match="holds a CentOS 4.5 .x86_64. tree .* not CentOS 4.5 .i386."):
+        P.verify_tree("http://h/repo", P.profile("centos", "4.5", "i386"), _tree_md5("centos", "4.5", "x86_64"))
     with pytest.raises(P.ProfileError, match="unknown kernel .md5 of images/xen/vmlinuz = 0+.*KNOWN_MD5"):
         P.verify_tree("http://h/repo", prof, lambda url: "0" * 32)
     kernel = _tree_md5("centos", "5.1", "x86_64")
