@@ -183,8 +183,8 @@ PV_KEYS = (("install_repository", ("other_config", "install-repository")),
            ("install_arch", ("other_config", "install-arch")))
 HVM_KEYS = (("hvm_boot_order", ("HVM_boot_params", "order")),
             ("hvm_firmware", ("HVM_boot_params", "firmware")))
-PV_OPTIONS = tuple(o for o, _ in PV_FIELDS + PV_KEYS)
-HVM_OPTIONS = tuple(o for o, _ in HVM_KEYS)
+PV_OPTIONS = tuple(option for option, _target in PV_FIELDS + PV_KEYS)
+HVM_OPTIONS = tuple(option for option, _target in HVM_KEYS)
 BOOT_ORDER = re.compile(r"^[acdn]+$")
 
 

@@ -1,5 +1,12 @@
 """vm_boot against the simulator, through the real SDK."""
+import functools
+import http.server
+import threading
+
 import pytest
+import XenAPI
+
+from ansible_collections.xenserver.provisioning.plugins.module_utils._profiles import sample_tree_files
 
 FIND = "VM.get_all_records_where"
 LOGIN = "session.login_with_password"
@@ -58,18 +65,43 @@ def test_pv_check_apply_idempotent_with_call_counts(pool, run_module):
     assert run_module("vm_boot", name="pv01", install_repository="")["changed"] is False
 
 
-def test_the_repository_set_makes_the_vm_bootable(pool, run_module):
+def test_the_repository_set_makes_the_vm_bootable(pool, run_module, tmp_path):
     vm = _make_vm(pool, "pv02")
-    with pytest.raises(Exception, match="BOOTLOADER_FAILED"):
+    with pytest.raises(XenAPI.Failure, match="BOOTLOADER_FAILED"):
         pool.api.VM.start(vm, False, True)
-    run_module("vm_boot", name="pv02", install_repository="nfs:server:/export/centos5", install_distro="rhlike")
-    pool.api.VM.start(vm, False, True)
-    assert pool.sim.guests.state(vm)["stage"] == "installer"
-    assert pool.sim.guests.state(vm)["repository"] == "nfs:server:/export/centos5"
+    for path, payload in sample_tree_files("centos", "5.1", "x86_64").items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_bytes(payload)
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(tmp_path)))
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        repository = "http://127.0.0.1:%d/" % server.server_address[1]
+        result = run_module("vm_boot", name="pv02", install_repository=repository, install_distro="rhlike")
+        assert result["changed"] is True
+        pool.api.VM.start(vm, False, True)
+        assert pool.api.VM.get_power_state(vm) == "Running"
+    finally:
+        if pool.api.VM.get_power_state(vm) == "Running":
+            pool.api.VM.hard_shutdown(vm)  # before the repository goes away
+        server.shutdown()
+        server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def _direct_boot(pool, vm):
+    """Boot a kernel from dom0: a running PV domain without an installer."""
+    pool.api.VM.set_PV_bootloader(vm, "")
+    pool.api.VM.set_PV_kernel(vm, "/boot/guest/vmlinuz")
 
 
 def test_running_vm_changes_take_effect_at_next_boot(pool, run_module):
-    vm = _make_vm(pool, "pv03", repository="http://192.0.2.1/centos/5")
+    vm = _make_vm(pool, "pv03")
+    _direct_boot(pool, vm)
     pool.api.VM.start(vm, False, True)
     result = run_module("vm_boot", name="pv03", pv_args="console=xvc0 text")
     assert result["changed"] is True and result["reboot_required"] is True and result["power_state"] == "running"
@@ -98,7 +130,8 @@ def test_direct_boot_needs_a_kernel(pool, run_module):
                         pv_ramdisk="/boot/guest/initrd.img")
     assert result["changed"] is True and result["boot"]["PV_bootloader"] == ""
     pool.api.VM.start(vm, False, True)
-    assert pool.sim.guests.state(vm) == {"stage": "direct", "kernel": "/boot/guest/vmlinuz"}
+    state = pool.sim.guests.state(vm)
+    assert (state["stage"], state["kernel"]) == ("direct", "/boot/guest/vmlinuz")
     assert run_module("vm_boot", name="pv04", pv_bootloader="", pv_kernel="/boot/guest/vmlinuz")["changed"] is False
 
 

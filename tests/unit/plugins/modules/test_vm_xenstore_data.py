@@ -14,8 +14,10 @@ def _make_vm(pool, name, running=False, **xenstore):
     disks = api.VM.get_other_config(vm)["disks"].replace('sr=""', 'sr="%s"' % sr_uuid)
     api.VM.remove_from_other_config(vm, "disks")
     api.VM.add_to_other_config(vm, "disks", disks)
-    api.VM.add_to_other_config(vm, "install-repository", "http://127.0.0.1/centos5")
     api.VM.provision(vm)
+    # Boot a kernel from dom0 directly: these tests need a running domain, not an installer.
+    api.VM.set_PV_bootloader(vm, "")
+    api.VM.set_PV_kernel(vm, "/boot/guest/vmlinuz")
     if xenstore:
         api.VM.set_xenstore_data(vm, xenstore)
     if running:
