@@ -1,0 +1,253 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) xenserver.provisioning contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: vm_cdrom
+short_description: Manage the CD drive of a XenServer VM and the ISO in it
+version_added: 0.1.0
+description:
+  - Makes sure a VM has a CD drive, inserts an ISO from one of the pool's ISO libraries
+    (for example V(xs-tools.iso) from the XenServer Tools SR), ejects it, or removes the drive.
+  - Inserting and ejecting work on running VMs (live) as well as on halted ones.
+  - A new drive takes device 3 when it is free, as XenServer itself does, else the first free one.
+author:
+  - xenserver.provisioning developers (@xenserver)
+extends_documentation_fragment:
+  - xenserver.provisioning.connection
+  - xenserver.provisioning.attributes
+options:
+  name:
+    description:
+      - The VM's name. Fails if several VMs have this name (use O(uuid)).
+    type: str
+  uuid:
+    description: The VM's uuid.
+    type: str
+  iso:
+    description:
+      - The ISO to insert, by name (the VDI's name label, for example V(xs-tools.iso)) or uuid.
+      - It must be on a storage repository whose content type is C(iso). Fails naming the ISO if
+        there is none, or several with this name (then give the uuid).
+      - Required with O(state=inserted), not allowed with the other states.
+    type: str
+  state:
+    description:
+      - V(inserted) - the VM has a CD drive with O(iso) in it. A drive is created if there is none;
+        another ISO in the drive is ejected first.
+      - V(ejected) - the VM has a CD drive and every CD drive is empty. A drive is created if there
+        is none.
+      - V(present) - the VM has a CD drive (an empty one is created if there is none); the disc in
+        it is left alone.
+      - V(absent) - the VM has no CD drive. Removing a drive needs the VM halted; the module fails
+        (and changes nothing) when it is not. The ISO itself is never touched.
+      - When the VM has several CD drives, V(inserted) uses the first one (lowest device number)
+        unless another one already holds O(iso).
+    type: str
+    choices: [inserted, ejected, present, absent]
+    default: inserted
+notes:
+  - A CD drive added to a running HVM guest appears in the guest only after its next boot
+    (HVM guests cannot hot-plug one); the module warns when that is the case.
+seealso:
+  - module: xenserver.provisioning.vm_info
+  - module: xenserver.provisioning.vm_power
+"""
+
+EXAMPLES = r"""
+- name: Insert the XenServer VM Tools ISO
+  xenserver.provisioning.vm_cdrom:
+    hostname: pool-master.example.com
+    username: root
+    password: "{{ xenserver_password }}"
+    name: web01
+    iso: xs-tools.iso
+
+- name: Eject it again
+  xenserver.provisioning.vm_cdrom:
+    name: web01
+    state: ejected
+
+- name: Make sure the VM has a CD drive
+  xenserver.provisioning.vm_cdrom:
+    name: web01
+    state: present
+
+- name: Remove the CD drive (the VM must be halted)
+  xenserver.provisioning.vm_cdrom:
+    name: web01
+    state: absent
+"""
+
+RETURN = r"""
+cdrom:
+  description:
+    - The VM's CD drive (the one the module worked on); empty when the VM has none.
+    - In check mode, what it would be (C(vbd_uuid) is empty for a drive not created yet).
+  returned: always
+  type: dict
+  contains:
+    userdevice:
+      description: The drive's device number.
+      type: str
+      sample: "3"
+    iso:
+      description: Name of the ISO in the drive; empty when there is none.
+      type: str
+      sample: xs-tools.iso
+    empty:
+      description: Whether the drive is empty.
+      type: bool
+    vbd_uuid:
+      description: The drive's VBD uuid.
+      type: str
+    attached:
+      description: Whether the drive is attached to the running guest.
+      type: bool
+  sample: {userdevice: "3", iso: xs-tools.iso, empty: false, vbd_uuid: 0b7c5a6e-3d5e-4a4e-9f1e-4a2f1c0d7e11, attached: true}
+changes:
+  description:
+    - What changed (or would change in check mode). C(fields) lists V(cd_drive) (V(present) or
+      V(absent)) and V(iso) when they changed; C(actions) lists the XenAPI calls made, in order
+      (V(create), V(plug), V(eject), V(insert), V(destroy)).
+  returned: always
+  type: dict
+  sample: {fields: [iso], actions: [eject, insert], needs_halt: []}
+"""
+
+from ansible_collections.xenserver.provisioning.plugins.module_utils import _cdrom
+from ansible_collections.xenserver.provisioning.plugins.module_utils._client import NULL_REF, XenServerError
+from ansible_collections.xenserver.provisioning.plugins.module_utils._module import ChangeSet, XenServerModule
+from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import require_vm
+
+
+class Plan(object):
+    """The calls to make, recorded in the ChangeSet as they are planned."""
+
+    def __init__(self, changes):
+        self.changes = changes
+        self.calls = []
+
+    def add(self, action, method, *args):
+        self.changes.action(action)
+        self.calls.append((method, args))
+
+    def create(self, record, vdi=NULL_REF):
+        """A new drive; a running PV guest takes it live (VBD.plug), an HVM one at next boot."""
+        self.add("create", "create", vdi)
+        if record["power_state"] == "Running" and not record["HVM_boot_policy"]:
+            self.add("plug", "plug")
+
+
+def run(xs):
+    p = xs.params
+    if p["iso"] is not None and p["state"] != "inserted":
+        xs.fail("iso ('%s') is only used with state: inserted, not state: %s" % (p["iso"], p["state"]))
+    if p["iso"] is not None and not p["iso"].strip():
+        xs.fail("iso must name an ISO, got '%s'" % p["iso"])
+    client = xs.client
+    ref, record = require_vm(client, name=p["name"], uuid=p["uuid"])
+    drives = _cdrom.cd_drives(client, ref)
+    names = _cdrom.disc_names(client, drives)
+
+    def disc(vbd):
+        return "" if vbd["empty"] or vbd["VDI"] == NULL_REF else names.get(vbd["VDI"], "")
+
+    changes = ChangeSet()
+    plan = Plan(changes)
+    state = p["state"]
+    drive = None            # (vbd_ref, vbd) of the drive the result describes
+    after = ""              # the disc it will hold
+    new_device = None       # device of a drive to create
+
+    if state == "absent":
+        if drives and record["power_state"] != "Halted":
+            raise XenServerError(
+                "VM '%s' is %s: its CD drive can only be removed while it is halted; halt it first, "
+                "or use state: ejected to just take the disc out" % (record["name_label"], record["power_state"].lower()),
+                code="VM_NOT_HALTED")
+        if drives:
+            changes.compare("cd_drive", "present", "absent")
+        for vbd_ref, vbd in drives:
+            plan.add("destroy", "VBD.destroy", vbd_ref)
+    elif state in ("present", "ejected"):
+        if not drives:
+            new_device = _cdrom.free_device(client, ref)
+            changes.compare("cd_drive", "absent", "present")
+            plan.create(record)
+        else:
+            drive = drives[0]
+            after = disc(drive[1])
+        if state == "ejected":
+            loaded = [(r, v) for r, v in drives if disc(v) or not v["empty"]]
+            changes.compare("iso", ", ".join(disc(v) for _r, v in loaded), "")
+            for vbd_ref, _vbd in loaded:
+                plan.add("eject", "VBD.eject", vbd_ref)
+            after = ""
+    else:   # inserted
+        drive = next(((r, v) for r, v in drives if disc(v) == p["iso"]), None)
+        if drive is None:
+            vdi_ref, vdi = _cdrom.find_iso(client, p["iso"])
+            drive = next(((r, v) for r, v in drives if v["VDI"] == vdi_ref and not v["empty"]), None)
+            if drive is None:
+                after = vdi["name_label"]
+                if drives:
+                    drive = drives[0]
+                    changes.compare("iso", disc(drive[1]), after)
+                    if not drive[1]["empty"]:
+                        plan.add("eject", "VBD.eject", drive[0])
+                    plan.add("insert", "VBD.insert", drive[0], vdi_ref)
+                else:
+                    new_device = _cdrom.free_device(client, ref)
+                    changes.compare("cd_drive", "absent", "present")
+                    changes.compare("iso", "", after)
+                    plan.create(record, vdi_ref)
+        if drive is not None and not after:
+            after = disc(drive[1]) or p["iso"]
+
+    facts = {}
+    if drive is not None:
+        facts = _cdrom.drive_facts(drive[1], after)
+    elif new_device is not None:
+        facts = {"userdevice": new_device, "iso": after, "empty": not after, "vbd_uuid": "", "attached": False}
+    if xs.check_mode:
+        return xs.result(changes, cdrom=facts)
+
+    vbd_ref = None
+    for method, args in plan.calls:
+        if method == "create":
+            vbd_ref = _cdrom.create_drive(client, ref, new_device, *args)
+            if record["power_state"] == "Running" and record["HVM_boot_policy"]:
+                xs.module.warn("VM '%s' is an HVM guest: it sees the new CD drive (device %s) only after "
+                               "its next boot" % (record["name_label"], new_device))
+        elif method == "plug":
+            client.call("VBD.plug", vbd_ref)
+        else:
+            client.call(method, *args)
+    if vbd_ref is not None:
+        facts = _cdrom.drive_facts(client.call("VBD.get_record", vbd_ref), after)
+    return xs.result(changes, cdrom=facts)
+
+
+def main():
+    xs = XenServerModule(
+        dict(
+            name=dict(type="str"),
+            uuid=dict(type="str"),
+            iso=dict(type="str"),
+            state=dict(type="str", default="inserted", choices=["inserted", "ejected", "present", "absent"]),
+        ),
+        mutually_exclusive=[("name", "uuid")],
+        required_one_of=[("name", "uuid")],
+        required_if=[("state", "inserted", ["iso"])],
+    )
+    xs.run(run)
+
+
+if __name__ == "__main__":
+    main()
