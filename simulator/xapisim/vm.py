@@ -34,6 +34,9 @@ DURATION = {"start": 2.0, "start_on": 2.0, "clean_shutdown": 2.0, "clean_reboot"
 CANCELLED_BY_HARD = ("clean_shutdown", "clean_reboot", "suspend")
 CONCURRENT_OK = {"hard_shutdown": CANCELLED_BY_HARD + ("hard_reboot",),
                  "hard_reboot": CANCELLED_BY_HARD}
+# Operations a control domain may do (xapi_vm_lifecycle.ml; the rest: OPERATION_NOT_ALLOWED).
+CONTROL_DOMAIN_OK = {"changing_dynamic_range", "changing_memory_limits", "changing_static_range",
+                     "start", "start_on", "metadata_export"}
 # Operations a template may do (anything else: VM_IS_TEMPLATE [vm, op]).
 TEMPLATE_OK = {"clone", "copy", "export", "provision", "destroy", "changing_static_range",
                "changing_dynamic_range", "changing_VCPUs", "changing_memory_limits"}
@@ -52,11 +55,19 @@ def check_operation(db, ref, op):
         if running_op not in CONCURRENT_OK.get(op, ()):
             raise XapiError("OTHER_OPERATION_IN_PROGRESS", "VM", ref, running_op, task)
     if record["is_a_template"]:
-        is_default = record["is_default_template"]
+        # check_template: a template is "default" by the field or by other_config
+        # default_template (bool_of_assoc: "true" or "1"), and then may not be destroyed.
+        is_default = record["is_default_template"] or \
+            record["other_config"].get("default_template", "").lower() in ("true", "1")
         if op not in TEMPLATE_OK or (op == "destroy" and is_default):
             raise XapiError("VM_IS_TEMPLATE", ref, op)
-    if record["is_control_domain"] and op not in ("changing_dynamic_range",):
-        raise XapiError("OPERATION_NOT_ALLOWED", "This operation is not allowed on the control domain")
+    elif op == "provision":
+        raise XapiError("PROVISION_ONLY_ALLOWED_ON_TEMPLATE")
+    if record["is_control_domain"]:
+        if op in ("changing_VCPUs", "destroy"):     # every simulated control domain is a dom0
+            raise XapiError("OPERATION_NOT_ALLOWED", "This operation is not allowed on dom0")
+        if op not in CONTROL_DOMAIN_OK:
+            raise XapiError("OPERATION_NOT_ALLOWED", "This operation is not allowed on a control domain")
     return record
 
 
@@ -161,8 +172,8 @@ def _copy_value(value):
 def _provision(call, vm):
     db = call.db
     record = db.get("VM", vm)
-    if not record["is_a_template"]:
-        raise XapiError("PROVISION_ONLY_ALLOWED_ON_TEMPLATE")
+    # PROVISION_ONLY_ALLOWED_ON_TEMPLATE comes from check_operation, after the power state
+    # check, as in xapi_vm_lifecycle.ml.
     with operation(call, vm, "provision"):
         disks = parse_disks(record["other_config"].get("disks", ""))
         db.update("VM", vm, is_a_template=False)
@@ -170,13 +181,18 @@ def _provision(call, vm):
         try:
             for disk in disks:
                 sr = call.sim.storage.sr_by_uuid_or_fail(disk["sr"])
+                # xapi_templates.ml create_disk: the VDI is named after its userdevice, and
+                # the VBD gets other_config owner="".
+                vdi_type = disk.get("type") if disk.get("type") in VDI_TYPES else "system"
                 vdi = call.sim.storage.make_vdi(
-                    sr, "%s %s" % (record["name_label"], disk["device"]), int(disk["size"]),
-                    vdi_type="system" if disk.get("type") == "system" else "user")
+                    sr, disk["device"], int(disk["size"]), vdi_type=vdi_type,
+                    name_description="Created by template provisioner",
+                    sm_config={"vmhint": record["uuid"]})
                 created.append(("VDI", vdi))
                 vbd = call.sim.storage.make_vbd(vm, vdi, disk["device"], type="Disk",
                                                 bootable=disk.get("bootable") == "true",
-                                                unpluggable=disk.get("type") != "system")
+                                                unpluggable=vdi_type != "system")
+                db.get("VBD", vbd)["other_config"]["owner"] = ""
                 created.append(("VBD", vbd))
         except XapiError:
             for cls, ref in reversed(created):
@@ -188,6 +204,9 @@ def _provision(call, vm):
         other.pop("postinstall", None)
         db.update("VM", vm, other_config=other)
         pool.refresh_allowed(db, vm)
+
+
+VDI_TYPES = ("system", "user", "ephemeral", "suspend", "crashdump")
 
 
 def parse_disks(text):
@@ -207,7 +226,10 @@ def _destroy(call, vm):
     with db.lock:
         record = check_operation(db, vm, "destroy")
         if record["other_config"].get("default_template") == "true":
-            raise XapiError("VM_CANNOT_DELETE_DEFAULT_TEMPLATE", vm)
+            # Reached only by a non-template (templates stop at VM_IS_TEMPLATE above); xapi
+            # sends no parameter although datamodel_errors.ml declares [vm]
+            # (ocaml/xapi/xapi_vm_helpers.ml destroy).
+            raise XapiError("VM_CANNOT_DELETE_DEFAULT_TEMPLATE")
         for vbd in list(record["VBDs"]):
             db.delete("VBD", vbd)
         for vif in list(record["VIFs"]):
@@ -399,7 +421,8 @@ def _m8(call, vm, value):
             memory_dynamic_min=value, memory_dynamic_max=value)
 
 
-VCPU_RULE = "VCPU values must satisfy: 0 < VCPUs_at_startup <= VCPUs_max"
+# xapi_vm.ml set_VCPUs_max / set_VCPUs_at_startup: INVALID_VALUE [this text, value].
+VCPU_RULE = "VCPU values must satisfy: 0 < VCPUs_at_startup \u2264 VCPUs_max"
 
 
 def _vcpus(call, vm, op, **values):
@@ -409,8 +432,8 @@ def _vcpus(call, vm, op, **values):
         new = {"VCPUs_max": record["VCPUs_max"], "VCPUs_at_startup": record["VCPUs_at_startup"]}
         new.update(values)
         if not 0 < new["VCPUs_at_startup"] <= new["VCPUs_max"]:
-            name, value = next(iter(values.items()))
-            raise XapiError("INVALID_VALUE", name, value)
+            value = next(iter(values.values()))
+            raise XapiError("INVALID_VALUE", VCPU_RULE, value)
         if new["VCPUs_max"] > 64:
             raise XapiError("VM_TOO_MANY_VCPUS", vm)
         db.update("VM", vm, **values)
