@@ -8,6 +8,15 @@ import XenAPI
 
 from ansible_collections.xenserver.provisioning.plugins.module_utils._profiles import sample_tree_files
 
+@pytest.fixture(autouse=True)
+def _no_warnings_left_behind():
+    """A real module run is its own process; runs in this process share ansible's warning list."""
+    yield
+    from ansible.module_utils.common import warnings
+    for name in ("_global_warnings", "_global_deprecations"):
+        getattr(warnings, name, {}).clear()
+
+
 FIND = "VM.get_all_records_where"
 LOGIN = "session.login_with_password"
 LOGOUT = "session.logout"
