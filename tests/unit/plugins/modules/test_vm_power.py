@@ -4,10 +4,26 @@ import time
 import uuid as uuid_mod
 
 import pytest
+from ansible.module_utils.common import warnings as ansible_warnings
 
 from xapisim import vm as sim_vm
 
 NULL = "OpaqueRef:NULL"
+
+
+@pytest.fixture
+def run_module(run_module):
+    """conftest's runner, without the warnings of earlier in-process runs: AnsibleModule keeps
+    them in a process-wide list that only a real module exit empties."""
+    def clear():
+        ansible_warnings._global_warnings.clear()
+        ansible_warnings._global_deprecations.clear()
+
+    def run(*args, **kwargs):
+        clear()
+        return run_module(*args, **kwargs)
+    yield run
+    clear()
 
 
 def make_vm(pool, name, hvm=False):
