@@ -52,6 +52,15 @@ def _module_args(args):
         yield
 
 
+def _forget_warnings():
+    """AnsibleModule keeps warnings in module globals; one in-process run must not see another's."""
+    from ansible.module_utils.common import warnings
+    for name in ("_global_warnings", "_global_deprecations"):
+        store = getattr(warnings, name, None)
+        if hasattr(store, "clear"):
+            store.clear()
+
+
 class Pool:
     """One simulated pool: its URL, the Simulator, an SDK session and the call log."""
 
@@ -113,6 +122,7 @@ def run_module(pool):
         args["_ansible_diff"] = diff
         module = importlib.import_module("ansible_collections.xenserver.provisioning.plugins.modules." + _module)
         out = io.StringIO()
+        _forget_warnings()
         with _module_args(args), contextlib.redirect_stdout(out):
             with pytest.raises(SystemExit):
                 module.main()
