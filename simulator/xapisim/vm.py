@@ -110,6 +110,13 @@ def set_power(call, ref, state, **extra):
                   VCPUs_number=record["VCPUs_at_startup"] if running else 0,
                   start_time=call.sim.clock.stamp() if state == "Running" and "domid" in extra
                   else db.get("VM_metrics", metrics)["start_time"])
+    if "domid" in extra:
+        # A new domain plugs every VBD and VIF; a domain that goes unplugs them (xapi marks
+        # them currently_attached from xenopsd, and force_state_reset clears them).
+        for cls, field in (("VBD", "VBDs"), ("VIF", "VIFs")):
+            for device in record[field]:
+                if db.exists(cls, device) and db.get(cls, device)["currently_attached"] != running:
+                    db.update(cls, device, currently_attached=running)
     pool.refresh_allowed(db, ref)
     call.sim.hosts.recount()
 
@@ -494,7 +501,8 @@ def _set_xenstore(call, vm, value):
 def _vbd_devices(call, vm):
     record = call.db.get("VM", vm)
     used = {call.db.get("VBD", v)["userdevice"] for v in record["VBDs"]}
-    limit = 4 if record["HVM_boot_policy"] else 16
+    # xapi_vm_helpers.ml: 0..254 for PV and HVM alike (255 for a control domain)
+    limit = 256 if record["is_control_domain"] else 255
     return [str(i) for i in range(limit) if str(i) not in used]
 
 
@@ -502,7 +510,7 @@ def _vbd_devices(call, vm):
 def _vif_devices(call, vm):
     record = call.db.get("VM", vm)
     used = {call.db.get("VIF", v)["device"] for v in record["VIFs"]}
-    return [str(i) for i in range(7) if str(i) not in used]
+    return [str(i) for i in range(16) if str(i) not in used]      # xapi_vm_helpers.ml: 0..15
 
 
 @handler("VM", "create")
