@@ -22,6 +22,11 @@ def to_wire(value, ptype, json_rpc=False):
     if kind == "map":
         return {str(to_wire(k, ptype[1], json_rpc)): to_wire(v, ptype[2], json_rpc) for k, v in value.items()}
     if kind == "record":
+        if ptype[1] == "event":
+            # event.next's records are built wire-ready, as xapi's Event_types.event
+            # (ocaml/xapi-types/event_types.ml); the datamodel's snapshot type "<class>
+            # record" names no class, so they cannot go through record_to_wire.
+            return value
         return record_to_wire(ptype[1], value, json_rpc)
     if kind == "void":
         return ""
