@@ -11,6 +11,7 @@ is safe under pytest-xdist; tests that only read may share one (``shared_pool``)
     rpc           Raw(url, session): raw XML-RPC, envelopes unparsed (no SDK re-login)
     fails         context manager: ``with fails("CODE", *params): ...`` (exact match)
     serve         factory: serve("--state", path, ...) -> Served(proc, url) of ``xapisim serve``
+    xapisim_cmd   the argv prefix that runs the ``xapisim`` console script
 """
 import collections
 import contextlib
@@ -147,6 +148,12 @@ def xapisim_command():
         return [script]
     found = shutil.which("xapisim")
     return [found] if found else [sys.executable, "-m", "xapisim.cli"]
+
+
+@pytest.fixture(scope="session")
+def xapisim_cmd():
+    """The command line that starts the ``xapisim`` console script."""
+    return xapisim_command()
 
 
 def read_banner(proc, timeout=20.0):
