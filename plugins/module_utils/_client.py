@@ -211,11 +211,21 @@ class XenServerClient(object):
         try:
             record = self.wait_for("task", task, lambda t: t["status"] != "pending", timeout,
                                    what="%s to finish" % method)
+        except XenServerError:
+            # Timed out: cancel, so the operation does not go on behind the user's back.
+            self._cancel_task(task)
+            raise
         finally:
             self._forget_task(task)
         if record["status"] == "success":
             return parse_task_result(record.get("result", ""))
         raise translate(record.get("error_info") or ["TASK_FAILED", record["status"]], method)
+
+    def _cancel_task(self, task):
+        try:
+            self.api.task.cancel(task)
+        except Exception:  # it may have finished meanwhile; destroying it follows anyway
+            pass
 
     def _forget_task(self, task):
         try:

@@ -29,13 +29,11 @@ def find_vm(client, name=None, uuid=None, template=False):
     """
     kind = "template" if template else "VM"
     if uuid:
-        try:
-            ref = client.call("VM.get_by_uuid", uuid)
-        except XenServerError as err:
-            if err.code == "UUID_INVALID":
-                return None, None
-            raise
-        record = client.call("VM.get_record", ref)
+        # One call either way: a uuid has no quotes, so the where-lookup is always possible.
+        matches = client.call("VM.get_all_records_where", 'field "uuid"="%s"' % uuid) if _quoted_ok(uuid) else {}
+        if not matches:
+            return None, None
+        ref, record = next(iter(matches.items()))
         if bool(record["is_a_template"]) != template:
             raise XenServerError("uuid %s is a %s, not a %s" % (
                 uuid, "template" if record["is_a_template"] else "VM", kind))

@@ -41,6 +41,7 @@ def test_by_uuid_and_filters(pool, run_module):
     _make_vm(pool, "db01")
     uuid = pool.api.VM.get_uuid(vm)
     assert run_module("vm_info", uuid=uuid)["vm"]["name"] == "web02"
+    pool.boot_directly(vm)
     pool.api.VM.start(vm, False, True)
     names = [v["name"] for v in run_module("vm_info", filters={"power_state": "running"})["vms"]]
     assert names == ["web02"]
