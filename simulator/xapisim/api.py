@@ -109,7 +109,7 @@ def dispatch(sim, method, params, member=False):
     result_type = model.parse_type(spec["result"])
     run = HANDLERS.get((cls, msg))
     if run is None:
-        if not spec.get("implicit") and not _generic_ok(cls, msg):
+        if not spec.get("implicit") and not _generic_ok(cls, msg, spec):
             raise XapiError("NOT_IMPLEMENTED", "%s.%s" % (cls, msg))
         run = lambda call, *a: implicit(call, cls, msg, *a)  # noqa: E731
     if is_async:
@@ -127,10 +127,18 @@ def check_role(cls, msg, spec, role, values):
         raise permission_denied(cls, msg, roles)
 
 
-def _generic_ok(cls, msg):
+def _generic_ok(cls, msg, spec):
+    """A custom get_/set_ message that is a plain field accessor: (self) or (self, value).
+
+    Custom messages that only share a field's name, e.g. pool.set_vswitch_controller
+    (address), are not accessors: they answer NOT_IMPLEMENTED like any unmodelled message.
+    """
     fields = model.fields(cls)
-    for prefix in ("get_", "set_"):
-        if msg.startswith(prefix) and msg[len(prefix):] in fields:
+    params = spec["params"][1:]
+    if not params or params[0][1] != "%s ref" % cls:
+        return False
+    for prefix, arity in (("get_", 1), ("set_", 2)):
+        if msg.startswith(prefix) and msg[len(prefix):] in fields and len(params) == arity:
             return True
     return False
 
