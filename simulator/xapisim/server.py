@@ -109,7 +109,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     "code": 1, "message": description[0], "data": description[1:]}}
             else:
                 reply = {"result": None, "error": description, "id": ident}
-        data = json.dumps(reply).encode("utf-8")
+        data = json.dumps(reply, default=_json_value).encode("utf-8")
         self.server.log(method, status, description[0] if status != "Success" else None,
                         len(body), len(data), started)  # before answering, as above
         self._send(200, data, "application/json")
@@ -128,6 +128,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+
+def _json_value(value):
+    """JSON for what a handler built XML-RPC-typed (event.from snapshots carry DateTime
+    objects): a datetime goes as its ISO 8601 text, as xapi's JSON-RPC sends it. Without this
+    an event.from over JSON-RPC raised in json.dumps and dropped the connection."""
+    if isinstance(value, xmlrpc.client.DateTime):
+        return value.value
+    raise TypeError("not JSON serializable: %r" % type(value).__name__)
 
 
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
