@@ -257,3 +257,13 @@ def test_a_session_works_across_protocols(pool):
     assert proxy.pool.get_all(session)["Status"] == "Success"
     xml_session = proxy.session.login_with_password("root", "xenroot")["Value"]
     assert jsonrpc(pool.url, "pool.get_all", [xml_session], version="2.0")["result"]
+
+
+def test_jsonrpc_event_from_with_datetimes(pool):
+    # snapshots hold datetime fields (VM_metrics.install_time): they must serialise as text
+    session = jsonrpc(pool.url, "session.login_with_password", ["root", "xenroot"])["result"]
+    result = jsonrpc(pool.url, "event.from", [session, ["vm_metrics"], "", 0.0], version="2.0")["result"]
+    assert result["events"]
+    snapshot = result["events"][0]["snapshot"]
+    assert snapshot["install_time"] == "19700101T00:00:00Z"
+    assert jsonrpc(pool.url, "event.from", [session, ["pool"], "  5,x", 0.0])["error"] is None
