@@ -1,0 +1,202 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) xenserver.provisioning contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# PRIVATE: internal to xenserver.provisioning; not a public API.
+
+"""Reading a VM and its devices in few calls, and finding objects by name or uuid.
+
+``Records`` keeps the records read so far. It reads many objects of different classes in ONE
+call: ``event.from`` with one ``class/ref`` subscription per object and the empty token
+answers at once with the current record of each (xapi's own "give me everything since the
+beginning"; XenCenter fills its cache the same way). A VM with its disks and NICs therefore
+costs two calls whatever the number of devices: VBDs + VIFs (+ guest metrics, home server),
+then VDIs + networks.
+
+``find_named`` looks objects up by name, uuid (and bridge / host name) with one
+``get_all_records_where`` for all of them.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.xenserver.provisioning.plugins.module_utils._client import NULL_REF, XenServerError
+from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import vm_facts
+
+# Database column of each record field used in lookups (namespaces joined by "__").
+COLUMNS = {"name_label": "name__label", "uuid": "uuid", "bridge": "bridge",
+           "hostname": "hostname", "address": "address"}
+# Fields that name an object, per class, in the order a user is likely to use them.
+NAMING_FIELDS = {
+    "SR": ("name_label", "uuid"),
+    "network": ("name_label", "uuid", "bridge"),
+    "host": ("name_label", "uuid", "hostname", "address"),
+}
+KIND = {"SR": "SR", "network": "network", "host": "host"}
+
+
+def _usable(ref):
+    return bool(ref) and ref != NULL_REF
+
+
+class Records(object):
+    """Records by ref, read in batches through event.from; None marks a ref that is gone."""
+
+    def __init__(self, client):
+        self.client = client
+        self._records = {}
+        self._classes = {}
+
+    def put(self, cls, records):
+        for ref, record in records.items():
+            self._records[ref] = record
+            self._classes[ref] = cls
+
+    def get(self, ref):
+        return self._records.get(ref)
+
+    def of_class(self, cls):
+        return dict((ref, rec) for ref, rec in self._records.items()
+                    if self._classes.get(ref) == cls and rec is not None)
+
+    def forget(self, *classes):
+        """Drop the records of ``classes`` (after changing them), keeping the others."""
+        for ref in [r for r, c in self._classes.items() if c in classes]:
+            self._records.pop(ref, None)
+            self._classes.pop(ref, None)
+
+    def fetch(self, wanted):
+        """Read every (cls, ref) of ``wanted`` not known yet, in one call; returns the call count."""
+        missing = []
+        for cls, ref in wanted:
+            if _usable(ref) and ref not in self._records and (cls, ref) not in missing:
+                missing.append((cls, ref))
+        if not missing:
+            return 0
+        subscriptions = ["%s/%s" % (cls.lower(), ref) for cls, ref in missing]
+        # Timeout 0: objects that exist are answered at once; we never wait for changes here.
+        batch = self.client.call("event_from", subscriptions, "", 0.0)
+        asked = dict((ref, cls) for cls, ref in missing)
+        for event in batch.get("events", []):
+            ref = event.get("ref")
+            if ref in asked and event.get("snapshot") is not None:
+                self._records[ref] = event["snapshot"]
+                self._classes[ref] = asked[ref]
+        for cls, ref in missing:
+            if ref not in self._records:    # removed meanwhile: remember, do not ask again
+                self._records[ref] = None
+                self._classes[ref] = cls
+        return 1
+
+    # --- one VM ---------------------------------------------------------------------------
+    def vbds_of(self, vm_ref):
+        record = self._records.get(vm_ref) or {}
+        refs = set(record.get("VBDs", []))
+        refs.update(r for r, v in self.of_class("VBD").items() if v["VM"] == vm_ref)
+        return dict((r, self._records[r]) for r in refs if self._records.get(r) is not None)
+
+    def vifs_of(self, vm_ref):
+        record = self._records.get(vm_ref) or {}
+        refs = set(record.get("VIFs", []))
+        refs.update(r for r, v in self.of_class("VIF").items() if v["VM"] == vm_ref)
+        return dict((r, self._records[r]) for r in refs if self._records.get(r) is not None)
+
+    def vm_devices(self, vm_ref, hints=()):
+        """Read the VM (unless known), its VBDs, VDIs, VIFs, networks, guest metrics and home
+        server: one call per level of references still unknown (two for a VM already read).
+
+        ``hints`` are (cls, ref) known to belong to the VM (e.g. a VIF just created), read in
+        the first call together with the VM itself.
+        """
+        extra = list(hints)
+        calls = 0
+        while True:
+            wanted = [("VM", vm_ref)] + extra
+            record = self._records.get(vm_ref)
+            if record:
+                wanted += [("VBD", r) for r in record["VBDs"]] + [("VIF", r) for r in record["VIFs"]]
+                wanted += [("VM_guest_metrics", record["guest_metrics"]), ("host", record["affinity"])]
+            wanted += [("VDI", v["VDI"]) for v in self.vbds_of(vm_ref).values()]
+            wanted += [("network", v["network"]) for v in self.vifs_of(vm_ref).values()]
+            done = self.fetch(wanted)
+            calls += done
+            extra = []
+            if not done:
+                break
+        if self._records.get(vm_ref) is None:
+            raise XenServerError("the VM %s was removed while this task ran" % vm_ref, code="HANDLE_INVALID")
+        return calls
+
+    def facts(self, vm_ref):
+        """vm_facts of a VM read with ``vm_devices``, answered from these records."""
+        networks = dict((r, n["name_label"]) for r, n in self.of_class("network").items())
+        return vm_facts(_KnownReads(self, vm_ref), vm_ref, self._records[vm_ref], networks)
+
+
+class _KnownReads(object):
+    """The reads vm_facts makes, answered from ``Records``; anything else goes to the pool."""
+
+    def __init__(self, records, vm_ref):
+        self.records = records
+        self.vm_ref = vm_ref
+
+    def call(self, method, *args):
+        records = self.records
+        if method == "VBD.get_all_records_where" and self.vm_ref in args[0]:
+            return records.vbds_of(self.vm_ref)
+        if method == "VIF.get_all_records_where" and self.vm_ref in args[0]:
+            return records.vifs_of(self.vm_ref)
+        if method in ("VDI.get_record", "VM_guest_metrics.get_record", "VDI.get_name_label"):
+            record = records.get(args[0])
+            if record is not None:
+                return record["name_label"] if method.endswith("name_label") else record
+        return records.client.call(method, *args)
+
+
+# --- finding objects by name -------------------------------------------------------------------
+
+def _where(fields, text):
+    return " or ".join('field "%s"="%s"' % (COLUMNS[f], text) for f in fields)
+
+
+def find_named(client, cls, specs, records=None, option=None):
+    """{spec: (ref, record)} for each name/uuid in ``specs``: one call for all of them.
+
+    Fails naming the spec (and ``option``, the parameter it came from) when nothing or
+    several objects match a name; a uuid match wins over name matches.
+    """
+    specs = [s for s in dict.fromkeys(specs) if s]
+    if not specs:
+        return {}
+    fields = NAMING_FIELDS[cls]
+    plain = [s for s in specs if '"' not in s]
+    found = {}
+    if plain:
+        expr = " or ".join("(%s)" % _where(fields, s) for s in plain)
+        found.update(client.call("%s.get_all_records_where" % cls, expr))
+    for spec in specs:
+        if spec not in plain:   # the where-grammar has no escapes: look such names up one by one
+            for ref in client.call("%s.get_by_name_label" % cls, spec):
+                found[ref] = client.call("%s.get_record" % cls, ref)
+    if records is not None:
+        records.put(cls, found)
+    result = {}
+    for spec in specs:
+        by_uuid = [(r, v) for r, v in found.items() if v.get("uuid") == spec]
+        matches = by_uuid or [(r, v) for r, v in found.items()
+                              if any(v.get(f) == spec for f in fields)]
+        label = "%s '%s'%s" % (KIND[cls], spec, " (%s)" % option if option else "")
+        if not matches:
+            raise XenServerError("no %s: check the name or uuid" % label, code="NOT_FOUND")
+        if len(matches) > 1:
+            raise XenServerError("%d %ss match %s (uuids: %s); name the one you mean by uuid" % (
+                len(matches), KIND[cls], label.split(" ", 1)[1],
+                ", ".join(sorted(v["uuid"] for _r, v in matches))), code="AMBIGUOUS")
+        result[spec] = matches[0]
+    return result
+
+
+def names(record, cls):
+    """Every text that names ``record`` (for comparing with what the user wrote)."""
+    return set(record.get(f) for f in NAMING_FIELDS[cls] if record.get(f))

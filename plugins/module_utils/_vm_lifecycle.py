@@ -1,0 +1,361 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) xenserver.provisioning contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+#
+# PRIVATE: internal to xenserver.provisioning; not a public API.
+
+"""A VM's life as the ``vm`` module sees it: find it, create it from a template (or copy a
+VM), bring it to the wanted configuration, remove it with the disks only it owns.
+
+Create is ``xe vm-install``'s sequence: clone (or full copy) -> place the template's
+provisioning disks on an SR (other_config:disks has sr="") -> provision (which also makes the
+clone a VM: is_a_template false) -> configure. Everything the run needs to know (template,
+SRs, networks, sizes) is looked up and checked before the clone, so bad input changes
+nothing; if a step after the clone fails, the half-made VM is removed again.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.xenserver.provisioning.plugins.module_utils import _power
+from ansible_collections.xenserver.provisioning.plugins.module_utils import _vm_config as config
+from ansible_collections.xenserver.provisioning.plugins.module_utils._client import NULL_REF, XenServerError
+from ansible_collections.xenserver.provisioning.plugins.module_utils._module import ChangeSet
+from ansible_collections.xenserver.provisioning.plugins.module_utils._records import Records
+from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import find_vm
+
+# Records xapi keeps beside a VM and changes with it: re-read after changing the VM.
+VM_CLASSES = ("VM", "VBD", "VDI", "VIF", "VM_guest_metrics")
+# other_config keys xapi drops on clone (xapi_vm_clone.ml) and on provision (post_install).
+DROPPED_BY_CLONE = ("default_template", "xensource_internal")
+DROPPED_BY_PROVISION = ("disks", "postinstall")
+
+
+# --- finding the VM and its source -------------------------------------------------------------
+
+def _plain(*texts):
+    return all('"' not in t for t in texts if t)
+
+
+def _target_clause(name, uuid):
+    if uuid:
+        return 'field "uuid"="%s"' % uuid
+    return ('field "name__label"="%s" and field "is_a_template"="false" and '
+            'field "is_a_snapshot"="false" and field "is_control_domain"="false"' % name)
+
+
+def _source_clause(name, uuid):
+    if uuid:
+        return 'field "uuid"="%s"' % uuid
+    return 'field "name__label"="%s" and field "is_a_snapshot"="false" and field "is_control_domain"="false"' % name
+
+
+def _one(matches, what):
+    if len(matches) > 1:
+        raise XenServerError("%d %s (uuids: %s); name the one you mean by uuid" % (
+            len(matches), what, ", ".join(sorted(r["uuid"] for _ref, r in matches))), code="AMBIGUOUS")
+    return matches[0] if matches else (None, None)
+
+
+def _pick_target(found, name, uuid):
+    if uuid:
+        matches = [(r, v) for r, v in found.items() if v["uuid"] == uuid]
+        if matches and matches[0][1]["is_a_template"]:
+            raise XenServerError("uuid %s is a template, not a VM" % uuid, code="INVALID_OPTION")
+        return _one(matches, "")
+    matches = [(r, v) for r, v in found.items() if v["name_label"] == name and not v["is_a_template"]
+               and not v["is_a_snapshot"] and not v["is_control_domain"]]
+    return _one(matches, "VMs are named '%s'" % name)
+
+
+def _pick_source(found, name, uuid):
+    """The template (or, failing one, the halted VM) to create from."""
+    if uuid:
+        matches = [(r, v) for r, v in found.items() if v["uuid"] == uuid and not v["is_control_domain"]]
+        return _one(matches, "")
+    candidates = [(r, v) for r, v in found.items() if v["name_label"] == name
+                  and not v["is_a_snapshot"] and not v["is_control_domain"]]
+    templates = [(r, v) for r, v in candidates if v["is_a_template"]]
+    if templates:
+        return _one(templates, "templates are named '%s'" % name)
+    return _one(candidates, "VMs are named '%s'" % name)
+
+
+def lookup(client, p):
+    """((ref, record) of the VM, (ref, record) of the source to create it from): one call.
+
+    The VM and the template are looked up in the same get_all_records_where; a missing one
+    is (None, None).
+    """
+    name, uuid = p.get("name"), p.get("uuid")
+    source_name, source_uuid = p.get("template"), p.get("template_uuid")
+    wants_source = p["state"] == "present" and bool(source_name or source_uuid)
+    if not _plain(name, source_name):
+        # The where-grammar has no escapes: such names go through get_by_name_label.
+        target = find_vm(client, name=name, uuid=uuid)
+        source = (None, None)
+        if wants_source:
+            found = {}
+            for ref in ([client.call("VM.get_by_uuid", source_uuid)] if source_uuid
+                        else client.call("VM.get_by_name_label", source_name)):
+                found[ref] = client.call("VM.get_record", ref)
+            source = _pick_source(found, source_name, source_uuid)
+        return target, source
+    clauses = [_target_clause(name, uuid)]
+    if wants_source:
+        clauses.append(_source_clause(source_name, source_uuid))
+    found = client.call("VM.get_all_records_where", " or ".join("(%s)" % c for c in clauses))
+    target = _pick_target(found, name, uuid)
+    source = _pick_source(found, source_name, source_uuid) if wants_source else (None, None)
+    return target, source
+
+
+# --- present -------------------------------------------------------------------------------------
+
+def update(xs, records, changes, ref, record):
+    """Bring an existing VM to the wanted configuration; returns its facts."""
+    p, client = xs.params, xs.client
+    records.put("VM", {ref: record})
+    records.vm_devices(ref)
+    ctx = config.VMContext(client, records, ref, record, p)
+    handlers = config.plan(ctx, changes)
+    problem = config.halt_problem(ctx, changes)
+    restart = False
+    if problem:
+        if not (ctx.running and p["restart_if_needed"]):
+            raise XenServerError(problem, code="VM_NEEDS_HALT")
+        restart = True
+        changes.action("shut VM '%s' down, apply the changes that need it halted, start it again" % ctx.name)
+    if xs.check_mode or not changes.changed:
+        return records.facts(ref)
+    if restart:
+        _power.apply(client, ref, ctx.name, _power.plan("running", "halted", force=p["force"]),
+                     p["shutdown_timeout"], fallback=p["hard_shutdown_fallback"])
+        ctx.power = "Halted"
+        try:
+            config.apply(handlers)
+        except XenServerError as err:
+            _restart_after_failure(client, ref, ctx.name, err, p)
+            raise
+        _power.apply(client, ref, ctx.name, ["start"], p["shutdown_timeout"])
+    else:
+        config.apply(handlers)
+    records.forget(*VM_CLASSES)
+    records.vm_devices(ref)
+    return records.facts(ref)
+
+
+def _restart_after_failure(client, ref, name, err, p):
+    try:
+        _power.apply(client, ref, name, ["start"], p["shutdown_timeout"])
+    except XenServerError as start_err:
+        raise XenServerError("%s; VM '%s' was shut down for the change and could not be started again: %s"
+                             % (err, name, start_err), code=err.code, params=err.params)
+
+
+def predict(source, name):
+    """The record a clone (or copy) of ``source`` will have after provisioning."""
+    record = dict(source)
+    other = dict(source["other_config"])
+    for key in DROPPED_BY_CLONE:
+        other.pop(key, None)
+    if source["is_a_template"]:
+        other["base_template_name"] = source["name_label"]
+        for key in DROPPED_BY_PROVISION:
+            other.pop(key, None)
+    record.update(name_label=name, is_a_template=False, power_state="Halted", other_config=other)
+    return record
+
+
+def create(xs, records, changes, source_ref, source):
+    """Create the VM from ``source``; returns its facts ({} in check mode)."""
+    p, client = xs.params, xs.client
+    if not p.get("name"):
+        raise XenServerError("no VM has uuid '%s'; to create a VM give its name (a new VM's uuid is chosen by "
+                             "XenServer)" % p["uuid"], code="NOT_FOUND")
+    if source_ref is None:
+        if not (p.get("template") or p.get("template_uuid")):
+            raise XenServerError("VM '%s' does not exist; give template (or template_uuid) to create it"
+                                 % p["name"], code="NOT_FOUND")
+        raise XenServerError("cannot create VM '%s': there is no template or VM %s" % (
+            p["name"], "with uuid '%s' (template_uuid)" % p["template_uuid"] if p.get("template_uuid")
+            else "named '%s' (template)" % p["template"]), code="NOT_FOUND")
+    source_name = source["name_label"]
+    if source["power_state"] != "Halted":
+        raise XenServerError("cannot create VM '%s' from '%s': it is %s, and XenServer clones and copies only "
+                             "halted VMs" % (p["name"], source_name, source["power_state"].lower()),
+                             code="VM_BAD_POWER_STATE")
+    is_template = source["is_a_template"]
+    has_devices = bool(source["VBDs"] or source["VIFs"])
+    xml_disks = config.parse_provision(source["other_config"].get("disks")) if is_template else None
+    if has_devices and (p.get("disks") or p.get("networks")):
+        records.put("VM", {source_ref: source})
+        records.vm_devices(source_ref)
+    ctx = config.VMContext(client, records, source_ref, predict(source, p["name"]), p, creating=True,
+                           xml_disks=xml_disks)
+    full = p["full_copy"]
+    changes.compare("state", "absent", "present")
+    changes.action("%s '%s' as VM '%s'" % ("copy" if full else "clone", source_name, p["name"]))
+    handlers = config.plan(ctx, changes)
+    xml = None
+    if xml_disks:
+        xml = ctx.provision_xml()
+        changes.action("provision %d disk(s) from the template" % len(xml_disks))
+    copy_sr = ctx.sr(None)[0] if full and p.get("sr") else NULL_REF
+    if xs.check_mode:
+        return {}
+    if full:
+        ref = client.run_async("VM.copy", source_ref, p["name"], copy_sr)
+    else:
+        ref = client.call("VM.clone", source_ref, p["name"])
+    try:
+        ctx.ref = ref
+        if xml is not None and xml != source["other_config"].get("disks"):
+            if "disks" in source["other_config"]:
+                client.call("VM.remove_from_other_config", ref, "disks")
+            client.call("VM.add_to_other_config", ref, "disks", xml)
+        if is_template:
+            # Makes the disks and sets is_a_template false (xapi's Xapi_vm.provision).
+            client.call("VM.provision", ref)
+        if has_devices:
+            # The clone's own VBDs/VIFs (new refs, new MACs): plan again against them.
+            records.put("VBD", client.call("VBD.get_all_records_where", 'field "VM"="%s"' % ref))
+            records.vm_devices(ref)
+            ctx = config.VMContext(client, records, ref, records.get(ref), p, creating=True)
+            handlers = config.plan(ctx, ChangeSet())
+        config.apply(handlers)
+        return _created_facts(client, records, ref, ctx, xml_disks)
+    except XenServerError as err:
+        raise _discard(client, ref, p["name"], err)
+
+
+def _created_facts(client, records, ref, ctx, xml_disks):
+    """Facts of the new VM: its VBDs, then the VM, VDIs and new VIFs in one event.from."""
+    records.forget(*VM_CLASSES)
+    records.put("VBD", client.call("VBD.get_all_records_where", 'field "VM"="%s"' % ref))
+    records.vm_devices(ref, hints=[("VIF", r) for r in ctx.created_vifs])
+    record = records.get(ref)
+    if record["is_a_template"]:
+        # A source without provisioning (a custom template copied as is) stays a template:
+        # a VM named like one would then be invisible to name lookups.
+        client.call("VM.set_is_a_template", ref, False)
+        record["is_a_template"] = False
+    for entry in xml_disks or []:
+        if entry.get("_name"):
+            for vbd in records.vbds_of(ref).values():
+                vdi = records.get(vbd["VDI"]) if vbd["VDI"] != NULL_REF else None
+                if vbd["userdevice"] == entry["device"] and vdi and vdi["name_label"] != entry["_name"]:
+                    client.call("VDI.set_name_label", vbd["VDI"], entry["_name"])
+                    vdi["name_label"] = entry["_name"]
+    return records.facts(ref)
+
+
+def _discard(client, ref, name, err):
+    """Remove a half-made VM (and the disks only it owns) after ``err``; the error to raise."""
+    try:
+        records = Records(client)
+        record = client.call("VM.get_record", ref)
+        records.put("VM", {ref: record})
+        records.vm_devices(ref)
+        owned, _kept = classify_disks(records, ref, keep_disks=False)
+        client.call("VM.destroy", ref)
+        for disk in owned:
+            client.call("VDI.destroy", disk["ref"])
+    except XenServerError as cleanup:
+        return XenServerError("%s; the partly created VM '%s' (%s) could not be removed: %s"
+                              % (err, name, ref, cleanup), code=err.code, params=err.params)
+    return XenServerError("%s (the partly created VM '%s' was removed again)" % (err, name),
+                          code=err.code, params=err.params)
+
+
+# --- absent --------------------------------------------------------------------------------------
+
+def classify_disks(records, vm_ref, keep_disks):
+    """(owned, kept): the VM's disks it alone owns (removable) and the others, with why.
+
+    Never removed: CD/ISO media, VDIs on an ISO library, sharable or read-only VDIs, VDIs
+    another VM (or snapshot) also has a VBD to, snapshots, and everything with keep_disks.
+    """
+    vbds = records.vbds_of(vm_ref)
+    vdis = [(vbd, records.get(vbd["VDI"])) for vbd in vbds.values() if vbd["VDI"] != NULL_REF]
+    records.fetch([("SR", vdi["SR"]) for vbd, vdi in vdis if vdi and vbd["type"] == "Disk" and not keep_disks])
+    owned, kept = [], []
+    for vbd, vdi in sorted(vdis, key=lambda item: item[0]["userdevice"]):
+        if vdi is None:
+            continue
+        sr = records.get(vdi["SR"]) or {}
+        if keep_disks:
+            reason = "keep_disks"
+        elif vbd["type"] != "Disk":
+            reason = "CD/ISO media"
+        elif sr.get("content_type") == "iso" or vdi.get("is_tools_iso"):
+            reason = "on an ISO library"
+        elif vdi["sharable"]:
+            reason = "sharable"
+        elif vdi["read_only"]:
+            reason = "read-only"
+        elif set(vdi["VBDs"]) - set(vbds):
+            reason = "attached to another VM"
+        elif vdi.get("is_a_snapshot"):
+            reason = "a snapshot"
+        else:
+            reason = None
+        entry = dict(ref=vbd["VDI"], uuid=vdi["uuid"], name=vdi["name_label"], size=int(vdi["virtual_size"]),
+                     userdevice=vbd["userdevice"])
+        if reason:
+            entry["reason"] = reason
+            kept.append(entry)
+        else:
+            owned.append(entry)
+    return owned, kept
+
+
+def remove(xs, records, changes, ref, record):
+    """Remove the VM and the disks only it owns; returns (removed, kept) disk lists."""
+    p, client = xs.params, xs.client
+    name, state = record["name_label"], record["power_state"]
+    if state != "Halted" and not p["force"]:
+        raise XenServerError("VM '%s' is %s; set force: true to shut it down (hard) and remove it"
+                             % (name, state.lower()), code="VM_BAD_POWER_STATE")
+    records.put("VM", {ref: record})
+    records.vm_devices(ref)
+    owned, kept = classify_disks(records, ref, p["keep_disks"])
+    changes.compare("state", "present", "absent")
+    if state != "Halted":
+        changes.action("hard shutdown of VM '%s' (%s)" % (name, state.lower()))
+    changes.action("destroy VM '%s'" % name)
+    for disk in owned:
+        changes.action("destroy disk '%s' (%s)" % (disk["name"], disk["uuid"]))
+    if not xs.check_mode:
+        if state != "Halted":
+            _power.apply(client, ref, name, _power.plan(state, "halted", force=True), p["shutdown_timeout"])
+        # The VM first: if that fails, no disk is lost. VM.destroy takes its VBDs and VIFs along.
+        client.call("VM.destroy", ref)
+        for index, disk in enumerate(owned):
+            try:
+                client.call("VDI.destroy", disk["ref"])
+            except XenServerError as err:
+                left = ", ".join(d["uuid"] for d in owned[index:])
+                raise XenServerError("VM '%s' was removed but not all its disks: %s (left: %s)" % (name, err, left),
+                                     code=err.code, params=err.params)
+    strip = lambda disks: [dict((k, v) for k, v in d.items() if k != "ref") for d in disks]  # noqa: E731
+    return strip(owned), strip(kept)
+
+
+# --- the module's body ---------------------------------------------------------------------------
+
+def run(xs):
+    p = xs.params
+    config.validate(p)
+    records = Records(xs.client)
+    changes = ChangeSet()
+    (ref, record), (source_ref, source) = lookup(xs.client, p)
+    if p["state"] == "absent":
+        removed, kept = [], []
+        if ref is not None:
+            removed, kept = remove(xs, records, changes, ref, record)
+        return xs.result(changes, vm={}, removed_disks=removed, kept_disks=kept)
+    if ref is None:
+        return xs.result(changes, vm=create(xs, records, changes, source_ref, source))
+    return xs.result(changes, vm=update(xs, records, changes, ref, record))
