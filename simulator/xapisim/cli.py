@@ -1,4 +1,8 @@
-"""``xapisim serve``: run the simulator until SIGTERM/SIGINT, then save and exit 0."""
+"""``xapisim serve``: run the simulator until SIGTERM/SIGINT, then save and exit 0.
+
+``xapisim make-tree`` / ``make-trees`` / ``serve-trees``: sample network install trees
+(xapisim.trees) and a local HTTP server for them (prints ``xapisim trees on <url>``).
+"""
 import argparse
 import os
 import signal
@@ -7,6 +11,7 @@ import tempfile
 import threading
 
 from . import faults as faults_mod
+from . import trees
 from .server import CallLog, Server
 from .sim import Simulator
 
@@ -44,7 +49,43 @@ def parser():
                        help="simulated seconds per real second for boots, installs, shutdowns")
     serve.add_argument("--session-ttl", type=float, default=0,
                        help="idle seconds before a session expires (0: never)")
+    trees_help = "sample network install trees (xapisim.trees)"
+    make_tree = commands.add_parser("make-tree", help="write one sample install tree into DIR")
+    make_tree.add_argument("--distro", required=True, choices=trees.DISTROS)
+    make_tree.add_argument("--version", required=True, choices=trees.VERSIONS,
+                           help="release: 5.1, 4.5, 5.0, 10sp1, ...")
+    make_tree.add_argument("--arch", required=True, choices=trees.ARCHES)
+    make_tree.add_argument("directory", metavar="DIR")
+    make_trees = commands.add_parser("make-trees", help="write the sample set of " + trees_help)
+    make_trees.add_argument("--all", action="store_true", help="every known release, not just the samples")
+    make_trees.add_argument("directory", metavar="DIR")
+    serve_trees = commands.add_parser("serve-trees", help="serve DIR over HTTP until SIGTERM/SIGINT")
+    serve_trees.add_argument("directory", metavar="DIR")
+    serve_trees.add_argument("--host", default="127.0.0.1")
+    serve_trees.add_argument("--port", type=int, default=0, help="0 picks a free port")
     return top
+
+
+def tree_command(args):
+    if args.command == "make-tree":
+        for path in trees.write_tree(args.directory, args.distro, args.version, args.arch):
+            print(path)
+        return 0
+    if args.command == "make-trees":
+        for name in trees.write_samples(args.directory, everything=args.all):
+            print(os.path.join(args.directory, name))
+        return 0
+    if not os.path.isdir(args.directory):
+        raise ValueError("no such directory: %s" % args.directory)
+    server = trees.TreeServer(args.directory, args.host, args.port).start()
+    print("xapisim trees on %s" % server.url, flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        pass
+    server.stop()
+    return 0
 
 
 def serve(args):
@@ -90,6 +131,12 @@ def serve(args):
 
 def main(argv=None):
     args = parser().parse_args(argv)
+    if args.command in ("make-tree", "make-trees", "serve-trees"):
+        try:
+            return tree_command(args)
+        except (OSError, ValueError) as err:
+            print("xapisim: %s" % err, file=sys.stderr)
+            return 2
     if args.command == "serve":
         try:
             return serve(args)
