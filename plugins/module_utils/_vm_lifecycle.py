@@ -339,8 +339,11 @@ def remove(xs, records, changes, ref, record):
                 left = ", ".join(d["uuid"] for d in owned[index:])
                 raise XenServerError("VM '%s' was removed but not all its disks: %s (left: %s)" % (name, err, left),
                                      code=err.code, params=err.params)
-    strip = lambda disks: [dict((k, v) for k, v in d.items() if k != "ref") for d in disks]  # noqa: E731
-    return strip(owned), strip(kept)
+    return _without_refs(owned), _without_refs(kept)
+
+
+def _without_refs(disks):
+    return [dict((k, v) for k, v in d.items() if k != "ref") for d in disks]
 
 
 # --- the module's body ---------------------------------------------------------------------------

@@ -207,7 +207,7 @@ def test_find_named_fails_on_unknown_and_ambiguous_names(pool, client):
     with pytest.raises(XenServerError) as caught:
         find_named(client, "SR", ["nosuch"], option="sr")
     assert "no SR 'nosuch' (sr)" in str(caught.value)
-    for _ in range(2):
+    for _copy in range(2):
         api.network.create({"name_label": "twin", "name_description": "", "MTU": "1500", "other_config": {},
                             "bridge": ""})
     with pytest.raises(XenServerError) as caught:
