@@ -83,10 +83,12 @@ def _pick_source(found, name, uuid):
 
 
 def lookup(client, p):
-    """((ref, record) of the VM, (ref, record) of the source to create it from): one call.
+    """((ref, record) of the VM, the records that may be its source): one call.
 
-    The VM and the template are looked up in the same get_all_records_where; a missing one
-    is (None, None).
+    The VM and the template are looked up in the same get_all_records_where; the VM is
+    (None, None) when missing. Which record is the source is decided only when creating
+    (``pick_source``), so a template name that became ambiguous does not matter to a VM
+    that exists already.
     """
     name, uuid = p.get("name"), p.get("uuid")
     source_name, source_uuid = p.get("template"), p.get("template_uuid")
@@ -94,21 +96,24 @@ def lookup(client, p):
     if not _plain(name, source_name):
         # The where-grammar has no escapes: such names go through get_by_name_label.
         target = find_vm(client, name=name, uuid=uuid)
-        source = (None, None)
-        if wants_source:
-            found = {}
+        found = {}
+        if wants_source and target[0] is None:
             for ref in ([client.call("VM.get_by_uuid", source_uuid)] if source_uuid
                         else client.call("VM.get_by_name_label", source_name)):
                 found[ref] = client.call("VM.get_record", ref)
-            source = _pick_source(found, source_name, source_uuid)
-        return target, source
+        return target, found
     clauses = [_target_clause(name, uuid)]
     if wants_source:
         clauses.append(_source_clause(source_name, source_uuid))
     found = client.call("VM.get_all_records_where", " or ".join("(%s)" % c for c in clauses))
-    target = _pick_target(found, name, uuid)
-    source = _pick_source(found, source_name, source_uuid) if wants_source else (None, None)
-    return target, source
+    return _pick_target(found, name, uuid), found
+
+
+def pick_source(found, p):
+    """(ref, record) of the template (or halted VM) to create from, or (None, None)."""
+    if not (p.get("template") or p.get("template_uuid")):
+        return None, None
+    return _pick_source(found, p.get("template"), p.get("template_uuid"))
 
 
 # --- present -------------------------------------------------------------------------------------
@@ -168,12 +173,13 @@ def predict(source, name):
     return record
 
 
-def create(xs, records, changes, source_ref, source):
-    """Create the VM from ``source``; returns its facts ({} in check mode)."""
+def create(xs, records, changes, found):
+    """Create the VM from the source among ``found``; returns its facts ({} in check mode)."""
     p, client = xs.params, xs.client
-    if not p.get("name"):
-        raise XenServerError("no VM has uuid '%s'; to create a VM give its name (a new VM's uuid is chosen by "
-                             "XenServer)" % p["uuid"], code="NOT_FOUND")
+    if p.get("uuid"):
+        raise XenServerError("no VM has uuid '%s'; to create a VM give its name, not a uuid (XenServer "
+                             "chooses a new VM's uuid)" % p["uuid"], code="NOT_FOUND")
+    source_ref, source = pick_source(found, p)
     if source_ref is None:
         if not (p.get("template") or p.get("template_uuid")):
             raise XenServerError("VM '%s' does not exist; give template (or template_uuid) to create it"
@@ -353,12 +359,12 @@ def run(xs):
     config.validate(p)
     records = Records(xs.client)
     changes = ChangeSet()
-    (ref, record), (source_ref, source) = lookup(xs.client, p)
+    (ref, record), found = lookup(xs.client, p)
     if p["state"] == "absent":
         removed, kept = [], []
         if ref is not None:
             removed, kept = remove(xs, records, changes, ref, record)
         return xs.result(changes, vm={}, removed_disks=removed, kept_disks=kept)
     if ref is None:
-        return xs.result(changes, vm=create(xs, records, changes, source_ref, source))
+        return xs.result(changes, vm=create(xs, records, changes, found))
     return xs.result(changes, vm=update(xs, records, changes, ref, record))

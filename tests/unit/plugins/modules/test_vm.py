@@ -184,6 +184,11 @@ def test_duplicate_template_name_fails_naming_the_uuids(pool, run_module):
     copy = pool.api.VM.clone(template, TEMPLATE)
     result = failed_without_change(pool, run_module, "2 templates are named", name="x", template=TEMPLATE)
     assert pool.api.VM.get_uuid(copy) in result["msg"]
+    # An existing VM does not need its template: the ambiguity does not matter to it.
+    pool.api.VM.destroy(copy)
+    make(run_module, name="y")
+    pool.api.VM.clone(pool.api.VM.get_by_name_label(TEMPLATE)[0], TEMPLATE)
+    assert run_module("vm", name="y", template=TEMPLATE)["changed"] is False
 
 
 def test_unknown_template_fails_naming_it_and_changes_nothing(pool, run_module):
@@ -194,6 +199,7 @@ def test_unknown_template_fails_naming_it_and_changes_nothing(pool, run_module):
 def test_missing_vm_without_template_fails(pool, run_module):
     failed_without_change(pool, run_module, "give template", name="web01", vcpus=2)
     failed_without_change(pool, run_module, "no VM has uuid 'abc'", uuid="abc", vcpus=2)
+    failed_without_change(pool, run_module, "no VM has uuid 'abc'", uuid="abc", name="web01", template=TEMPLATE)
 
 
 @pytest.mark.parametrize("options, needle", [
