@@ -39,6 +39,7 @@ class Simulator:
         self._domid_lock = threading.Lock()
         if state and os.path.exists(state):
             self.db.load()
+            self.guests.revive()        # guests that were installing/booting carry on
         else:
             with self.db.lock:
                 pool.build(self, template_set, members, filler_vms)

@@ -72,8 +72,12 @@ def check_operation(db, ref, op):
 
 
 @contextlib.contextmanager
-def operation(call, ref, op):
-    """Hold ``op`` in current_operations for its simulated duration, as xapi does."""
+def operation(call, ref, op, locked=True):
+    """Hold ``op`` in current_operations for its simulated duration, as xapi does.
+
+    The body runs with the database lock held, unless ``locked`` is false (a boot that may
+    download over the network: it takes the lock itself where it changes the database).
+    """
     db = call.db
     with db.lock:
         record = check_operation(db, ref, op)
@@ -89,6 +93,9 @@ def operation(call, ref, op):
         with db.lock:
             if call.op_ref not in record["current_operations"]:
                 raise XapiError("TASK_CANCELLED", call.op_ref)
+            if locked:
+                yield record
+        if not locked:
             yield record
     finally:
         with db.lock:
@@ -263,12 +270,19 @@ def _start_on(call, vm, host, start_paused, force):
 
 
 def boot(call, vm, op, host, start_paused):
-    with operation(call, vm, op) as record:
-        call.sim.hosts.assert_fits(host, record["memory_dynamic_max"])
-        call.sim.guests.boot(call, vm)
-        set_power(call, vm, "Paused" if start_paused else "Running",
-                  domid=call.sim.next_domid(), resident_on=host)
-        call.sim.guests.started(call, vm)
+    with operation(call, vm, op, locked=False) as record:
+        with call.db.lock:
+            call.sim.hosts.assert_fits(host, record["memory_dynamic_max"])
+        # eliloader's downloads happen here, without the lock (event.from waiters, other VMs)
+        plan = call.sim.guests.prepare(call, vm)
+        with call.db.lock:
+            if not _still_running(call, vm):
+                raise XapiError("TASK_CANCELLED", call.op_ref)
+            call.sim.hosts.assert_fits(host, record["memory_dynamic_max"])
+            call.sim.guests.boot(call, vm, plan)
+            set_power(call, vm, "Paused" if start_paused else "Running",
+                      domid=call.sim.next_domid(), resident_on=host)
+            call.sim.guests.started(call, vm)
 
 
 @handler("VM", "clean_shutdown")
@@ -297,26 +311,45 @@ def halt(call, vm):
 
 @handler("VM", "clean_reboot")
 def _clean_reboot(call, vm):
-    with operation(call, vm, "clean_reboot"):
-        call.sim.guests.assert_cooperative(call, vm)
+    with operation(call, vm, "clean_reboot", locked=False):
+        with call.db.lock:
+            call.sim.guests.assert_cooperative(call, vm)
         reboot(call, vm)
 
 
 @handler("VM", "hard_reboot")
 def _hard_reboot(call, vm):
-    with operation(call, vm, "hard_reboot"):
+    with operation(call, vm, "hard_reboot", locked=False):
         reboot(call, vm)
 
 
 def reboot(call, vm):
-    call.sim.guests.stopped(call, vm)
+    """Old domain gone, the boot path again (downloads without the lock); fails -> Halted."""
+    db = call.db
+    with db.lock:
+        call.sim.guests.stopped(call, vm, rebooting=True)
     try:
-        call.sim.guests.boot(call, vm)
+        plan = call.sim.guests.prepare(call, vm)
     except XapiError:
-        set_power(call, vm, "Halted", domid=-1, resident_on=NULL_REF)
+        with db.lock:
+            if _still_running(call, vm):
+                halt(call, vm)
         raise
-    set_power(call, vm, "Running", domid=call.sim.next_domid())
-    call.sim.guests.started(call, vm)
+    with db.lock:
+        if not _still_running(call, vm):     # a hard_shutdown cancelled us meanwhile
+            raise XapiError("TASK_CANCELLED", call.op_ref)
+        try:
+            call.sim.guests.boot(call, vm, plan)
+        except XapiError:
+            halt(call, vm)
+            raise
+        set_power(call, vm, "Running", domid=call.sim.next_domid())
+        call.sim.guests.started(call, vm)
+
+
+def _still_running(call, vm):
+    """Our operation was not cancelled while we worked without the lock."""
+    return call.db.exists("VM", vm) and call.op_ref in call.db.get("VM", vm)["current_operations"]
 
 
 @handler("VM", "pause")
