@@ -125,6 +125,7 @@ def serve(args):
     for server in servers:
         server.shutdown()
         server.server_close()
+    sim.guests.close()
     sim.db.commit()
     return 0
 

@@ -29,6 +29,7 @@ def embedded(host="127.0.0.1", members=0, latency_ms=0, call_log=None, faults=No
     try:
         yield Embedded(sim, servers)
     finally:
+        sim.guests.close()          # guest threads stop and save nothing more
         for server in servers:
             server.shutdown()
             server.server_close()

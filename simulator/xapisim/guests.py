@@ -155,8 +155,14 @@ class Guests:
                 self.db.changed.wait(min(remaining, 0.2))
 
     def close(self):
-        """Stop every guest thread (they exit at their next step)."""
+        """Stop every guest thread (they exit at their next step, saving nothing more): a
+        stopped simulator's guests must not write its state file after a new one loaded it."""
         self._closed.set()
+
+    def _commit(self):
+        """Save what a guest thread changed (not once the simulator is closed)."""
+        if not self._closed.is_set():
+            self.db.commit()
 
     def _changed(self):
         """Hidden state changed: persist it on the next commit, wake waiters."""
@@ -696,7 +702,7 @@ class Guests:
                 if not step(vm, domid):
                     return
         finally:
-            self.db.commit()
+            self._commit()
 
     def _installer_started(self, vm, domid):
         """The installer kernel is up: fetch the answer file named on its command line."""
@@ -733,7 +739,7 @@ class Guests:
                          answer={"kind": "kickstart" if match.group(1) == "ks" else "autoyast",
                                  "url": match.group(2), "finish": finish})
             self._changed()
-        self.db.commit()
+        self._commit()
         return True
 
     def _installed(self, vm, domid):
@@ -750,7 +756,7 @@ class Guests:
             state.update(stage="installer-finished")
             state.pop("remaining", None)
             self._changed()
-        self.db.commit()
+        self._commit()
         if finish == "reboot":
             self._guest_reboot(vm, domid)
         elif finish == "poweroff":
@@ -767,7 +773,7 @@ class Guests:
             self._publish_metrics(vm)
             self._maybe_install_tools(vm)
             self._changed()
-        self.db.commit()
+        self._commit()
         return False
 
     def _guest_poweroff(self, vm, domid):
@@ -783,7 +789,7 @@ class Guests:
                 vm_ops.halt(_Ctx(self.sim), vm)
         if restart:
             self._guest_reboot(vm, domid)
-        self.db.commit()
+        self._commit()
 
     def _guest_reboot(self, vm, domid):
         """The guest rebooted itself: a new domain through the boot path (actions_after_reboot)."""
@@ -795,7 +801,7 @@ class Guests:
                 return
             if db.get("VM", vm)["actions_after_reboot"] == "destroy":
                 vm_ops.halt(ctx, vm)
-                db.commit()
+                self._commit()
                 return
             self.stopped(ctx, vm, rebooting=True)
         try:
@@ -813,7 +819,7 @@ class Guests:
                     self.state(vm)["error"] = err.description
                     self._changed()
         finally:
-            db.commit()
+            self._commit()
 
     # --- guest metrics and xs-tools ----------------------------------------------------------
     def _publish_metrics(self, vm):
@@ -889,7 +895,7 @@ class Guests:
                 self._publish_metrics(vm)
                 self._changed()
         finally:
-            self.db.commit()
+            self._commit()
 
 
 # --- installed systems -------------------------------------------------------------------------
