@@ -25,7 +25,10 @@ from ansible_collections.xenserver.provisioning.plugins.module_utils._client imp
     XenServerClient,
     XenServerError,
 )
-from ansible_collections.xenserver.provisioning.plugins.module_utils._spec import connection_argument_spec
+from ansible_collections.xenserver.provisioning.plugins.module_utils._spec import (
+    connection_argument_spec,
+    vm_identity_argument_spec,
+)
 
 
 class ChangeSet(object):
@@ -69,8 +72,13 @@ class ChangeSet(object):
 class XenServerModule(object):
     """An AnsibleModule with the connection options and a lazily connected client."""
 
-    def __init__(self, argument_spec, **kwargs):
+    def __init__(self, argument_spec, identifies_vm=False, **kwargs):
+        """``identifies_vm``: the module acts on one existing VM named by ``name`` or ``uuid``."""
         spec = connection_argument_spec()
+        if identifies_vm:
+            spec.update(vm_identity_argument_spec())
+            kwargs["mutually_exclusive"] = [("name", "uuid")] + list(kwargs.get("mutually_exclusive", []))
+            kwargs["required_one_of"] = [("name", "uuid")] + list(kwargs.get("required_one_of", []))
         spec.update(argument_spec)
         kwargs.setdefault("supports_check_mode", True)
         self.module = AnsibleModule(argument_spec=spec, **kwargs)

@@ -23,3 +23,8 @@ def connection_argument_spec():
         validate_certs=dict(type="bool", default=True, fallback=(env_fallback, ["XENSERVER_VALIDATE_CERTS"])),
         ca_path=dict(type="path", fallback=(env_fallback, ["XENSERVER_CA_PATH"])),
     )
+
+
+def vm_identity_argument_spec():
+    """``name`` or ``uuid`` of the one existing VM a module acts on (doc_fragments/vm_identity.py)."""
+    return dict(name=dict(type="str"), uuid=dict(type="str"))

@@ -27,18 +27,11 @@ author:
 extends_documentation_fragment:
   - xenserver.provisioning.connection
   - xenserver.provisioning.attributes
+  - xenserver.provisioning.vm_identity
 options:
-  name:
-    description:
-      - The VM's name (or the template's, with O(template=true)). Fails if several have this name
-        (use O(uuid)).
-    type: str
-  uuid:
-    description: The VM's (or template's) uuid.
-    type: str
   template:
     description:
-      - Change a custom template rather than a VM. Built-in templates are refused (clone them first).
+      - Change a custom template rather than a VM (then O(name) or O(uuid) name the template). Built-in templates are refused (clone them first).
     type: bool
     default: false
   pv_bootloader:
@@ -304,9 +297,8 @@ def run(xs):
 
 def main():
     xs = XenServerModule(
-        dict(
-            name=dict(type="str"),
-            uuid=dict(type="str"),
+        identifies_vm=True,
+        argument_spec=dict(
             template=dict(type="bool", default=False),
             pv_bootloader=dict(type="str", choices=list(BOOTLOADERS) + ["none", ""], aliases=["PV_bootloader"]),
             pv_bootloader_args=dict(type="str", aliases=["PV_bootloader_args"]),
@@ -319,8 +311,6 @@ def main():
             hvm_boot_order=dict(type="str", aliases=["boot_order"]),
             hvm_firmware=dict(type="str", choices=["bios", "uefi"]),
         ),
-        mutually_exclusive=[("name", "uuid")],
-        required_one_of=[("name", "uuid")],
     )
     xs.run(run)
 

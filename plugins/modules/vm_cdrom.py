@@ -21,14 +21,8 @@ author:
 extends_documentation_fragment:
   - xenserver.provisioning.connection
   - xenserver.provisioning.attributes
+  - xenserver.provisioning.vm_identity
 options:
-  name:
-    description:
-      - The VM's name. Fails if several VMs have this name (use O(uuid)).
-    type: str
-  uuid:
-    description: The VM's uuid.
-    type: str
   iso:
     description:
       - The ISO to insert, by name (the VDI's name label, for example V(xs-tools.iso)) or uuid.
@@ -236,14 +230,11 @@ def run(xs):
 
 def main():
     xs = XenServerModule(
-        dict(
-            name=dict(type="str"),
-            uuid=dict(type="str"),
+        identifies_vm=True,
+        argument_spec=dict(
             iso=dict(type="str"),
             state=dict(type="str", default="inserted", choices=["inserted", "ejected", "present", "absent"]),
         ),
-        mutually_exclusive=[("name", "uuid")],
-        required_one_of=[("name", "uuid")],
         required_if=[("state", "inserted", ["iso"])],
     )
     xs.run(run)

@@ -23,18 +23,12 @@ author:
 extends_documentation_fragment:
   - xenserver.provisioning.connection
   - xenserver.provisioning.attributes
+  - xenserver.provisioning.vm_identity
 attributes:
   idempotent:
     support: partial
     details: O(state=restarted) always restarts the VM and reports a change.
 options:
-  name:
-    description:
-      - The VM's name. Fails if several VMs have this name (use O(uuid)).
-    type: str
-  uuid:
-    description: The VM's uuid.
-    type: str
   state:
     description:
       - The power state the VM must be in.
@@ -251,9 +245,8 @@ def run(xs):
 
 def main():
     xs = XenServerModule(
-        dict(
-            name=dict(type="str"),
-            uuid=dict(type="str"),
+        identifies_vm=True,
+        argument_spec=dict(
             state=dict(type="str", choices=list(_power.STATES)),
             force=dict(type="bool", default=False),
             hard_shutdown_fallback=dict(type="bool", default=False),
@@ -261,8 +254,7 @@ def main():
             wait_for=dict(type="str", choices=list(_power.WAIT_CONDITIONS)),
             wait_timeout=dict(type="int", default=300),
         ),
-        mutually_exclusive=[("name", "uuid")],
-        required_one_of=[("name", "uuid"), ("state", "wait_for")],
+        required_one_of=[("state", "wait_for")],
     )
     xs.run(run)
 

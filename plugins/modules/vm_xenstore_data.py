@@ -28,14 +28,8 @@ author:
 extends_documentation_fragment:
   - xenserver.provisioning.connection
   - xenserver.provisioning.attributes
+  - xenserver.provisioning.vm_identity
 options:
-  name:
-    description:
-      - The VM's name. Fails if several VMs have this name (use O(uuid)).
-    type: str
-  uuid:
-    description: The VM's uuid.
-    type: str
   state:
     description:
       - V(present) sets the keys of O(data) to their values.
@@ -187,16 +181,13 @@ def run(xs):
 
 def main():
     xs = XenServerModule(
-        dict(
-            name=dict(type="str"),
-            uuid=dict(type="str"),
+        identifies_vm=True,
+        argument_spec=dict(
             state=dict(type="str", choices=["present", "absent"], default="present"),
             data=dict(type="dict", aliases=["xenstore_data"]),
             keys=dict(type="list", elements="str", no_log=False),
             exclusive=dict(type="bool", default=False),
         ),
-        mutually_exclusive=[("name", "uuid")],
-        required_one_of=[("name", "uuid")],
         required_if=[("state", "present", ("data",)), ("state", "absent", ("keys", "data"), True)],
     )
     xs.run(run)
