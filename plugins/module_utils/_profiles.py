@@ -13,14 +13,13 @@ install rounds, SLES's round-2 ``PV_bootloader_args``, the kernel/ramdisk paths 
 repository and their known MD5 checksums. Sources: XenServer 4.1 SDK guide section 5.2,
 xen-api ocaml/xapi/create_templates.ml and guest-templates, eliloader.py (djs55/xcp-eliloader).
 
-Nothing here imports Ansible, so the sample-tree builder (tests, demo) can import it as is.
+Nothing here imports Ansible, so tests can load it as is.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import hashlib
 import re
 
 BOOTLOADER_INSTALL = "eliloader"
@@ -197,63 +196,105 @@ def round2_bootloader_args(distro, arch):
 
 
 # --- checksums -------------------------------------------------------------------------------
-# There is no vendor media here, so the known trees are sample trees with deterministic
-# contents: the file at ``path`` of the sample tree for (distro, release, arch) holds
-# sample_payload(distro, release, arch, path), and KNOWN_MD5 is computed from it. Trees exist
-# for both arches of every release (vendors shipped both), whatever XenServer had templates for.
-# The contents are byte for byte those of the XenAPI simulator's sample trees
-# (simulator/xapisim/trees.py payload, which simulated guests read), so ``xapisim serve-trees``
-# verifies here; the simulator does not import the collection nor the collection the simulator,
-# and tests/unit/plugins/module_utils/test_profiles.py checks that the two agree.
-# On real media, add the vendor's checksums to KNOWN_MD5, e.g.
-#     KNOWN_MD5[("rhel", "5.1", "x86_64", "images/xen/vmlinuz")] = "<md5 of the vendor's file>"
-# so verify_repository tells real RHEL from real CentOS trees the same way.
-
-# The kernel each release's installer puts on the disk (uname -r without the Xen flavour).
-KERNELS = {
-    "4.5": "2.6.9-55.EL", "4.6": "2.6.9-67.EL", "4.7": "2.6.9-78.EL", "4.8": "2.6.9-89.EL",
-    "5.0": "2.6.18-8.el5", "5.1": "2.6.18-53.el5", "5.2": "2.6.18-92.el5",
-    "5.3": "2.6.18-128.el5", "5.4": "2.6.18-164.el5",
-    "10sp1": "2.6.16.46-0.12", "10sp2": "2.6.16.60-0.21", "11sp3": "3.0.76-0.11", "11sp4": "3.0.101-63",
+# MD5 of the kernel and ramdisk of every install tree verify_repository knows, keyed
+# (distro, release, arch, path inside the repository). There is no vendor media here: the
+# entries below are the checksums of the project's sample trees (the XenAPI simulator's,
+# simulator/xapisim/trees.py, for both arches of every release above; vendors shipped both),
+# copied once as literals because the collection runs against real pools and imports nothing
+# from the simulator. tests/unit/simulator/test_trees.py checks that they still agree.
+# Vendor media checksums are added the same way, one literal line per file, e.g.
+#     ("rhel", "5.1", "x86_64", "images/xen/vmlinuz"): "<md5 of the vendor's file>",
+# so verify_repository tells real RHEL from real CentOS trees as it does the sample ones.
+KNOWN_MD5 = {
+    ("rhel", "4.5", "i386", "images/xen/vmlinuz"): "d5dee905335515bbd11439637bf03138",
+    ("rhel", "4.5", "i386", "images/xen/initrd.img"): "17a97cd845672db80e2b2c5eb6f9e282",
+    ("rhel", "4.5", "x86_64", "images/xen/vmlinuz"): "354325d645e7de040434b1eb49c11b5e",
+    ("rhel", "4.5", "x86_64", "images/xen/initrd.img"): "3fa9d4fc5bf42350110dd8d7b7119465",
+    ("rhel", "4.6", "i386", "images/xen/vmlinuz"): "d9bb781674a52402a1e554a31a42d1ab",
+    ("rhel", "4.6", "i386", "images/xen/initrd.img"): "eabd33aaf82eb83bbcb1e318b009a66b",
+    ("rhel", "4.6", "x86_64", "images/xen/vmlinuz"): "b7756a3d4da87246f52f474b9a97a3f1",
+    ("rhel", "4.6", "x86_64", "images/xen/initrd.img"): "9d2c1690345037b5f5b8659e20242866",
+    ("rhel", "4.7", "i386", "images/xen/vmlinuz"): "bbad805d88b0c8646fc4e6884ba1e304",
+    ("rhel", "4.7", "i386", "images/xen/initrd.img"): "ca31418912f91f82ac71f18ae00a7c53",
+    ("rhel", "4.7", "x86_64", "images/xen/vmlinuz"): "3ec2bae8659d2d0aca65b668e09e8949",
+    ("rhel", "4.7", "x86_64", "images/xen/initrd.img"): "fb071500f81f8ba155076462f782e518",
+    ("rhel", "4.8", "i386", "images/xen/vmlinuz"): "24c26433c7a8e3d18cef9f7199bab986",
+    ("rhel", "4.8", "i386", "images/xen/initrd.img"): "540c21092d3326c466d6d30b5bf6a38b",
+    ("rhel", "4.8", "x86_64", "images/xen/vmlinuz"): "24c8ac7b96401321e2205dcc646cc6a3",
+    ("rhel", "4.8", "x86_64", "images/xen/initrd.img"): "6ee484f6023ea6892ece0bd0a8e2024b",
+    ("rhel", "5.0", "i386", "images/xen/vmlinuz"): "2d36024039e076b6c4afb22bd9b6287f",
+    ("rhel", "5.0", "i386", "images/xen/initrd.img"): "1530e32b8e7759963c15a140ed7e37c0",
+    ("rhel", "5.0", "x86_64", "images/xen/vmlinuz"): "fa8cd571a88423b82d4c8829959492f5",
+    ("rhel", "5.0", "x86_64", "images/xen/initrd.img"): "812e474667104eb380dd0c6f1b094ff5",
+    ("rhel", "5.1", "i386", "images/xen/vmlinuz"): "9677017cfed94ff72125e69e83a79d08",
+    ("rhel", "5.1", "i386", "images/xen/initrd.img"): "a06bda46131e0ab8684852f80dfc268a",
+    ("rhel", "5.1", "x86_64", "images/xen/vmlinuz"): "68889a6fa4377c55670b4b051a4fb5ff",
+    ("rhel", "5.1", "x86_64", "images/xen/initrd.img"): "6d4176b1f3faf16868ec5a3a3c6effb6",
+    ("rhel", "5.2", "i386", "images/xen/vmlinuz"): "11f6d4379aee23c5b462d3a893b00e75",
+    ("rhel", "5.2", "i386", "images/xen/initrd.img"): "a3754f2e17a661fcd51ce71ba0a84260",
+    ("rhel", "5.2", "x86_64", "images/xen/vmlinuz"): "d2ab42e3dd1171abb0029f2b03de04cc",
+    ("rhel", "5.2", "x86_64", "images/xen/initrd.img"): "edbe3e3954223730e9465e20123425d1",
+    ("rhel", "5.3", "i386", "images/xen/vmlinuz"): "6d476bb9cbec36a815ce25060a54024b",
+    ("rhel", "5.3", "i386", "images/xen/initrd.img"): "9333df8fdbff71506bd19ce9297bbbb9",
+    ("rhel", "5.3", "x86_64", "images/xen/vmlinuz"): "befce1584986e3ba89dd5d6cc0b1833c",
+    ("rhel", "5.3", "x86_64", "images/xen/initrd.img"): "08c6dcc0f827935566af5cb6b8ec71c4",
+    ("rhel", "5.4", "i386", "images/xen/vmlinuz"): "0b111ebe1ee0e371467fd0f9343d2e31",
+    ("rhel", "5.4", "i386", "images/xen/initrd.img"): "ed28f21b1462bc1f4caa3c33b2836bad",
+    ("rhel", "5.4", "x86_64", "images/xen/vmlinuz"): "42b7c62fec377867dc6b2e811b7bedf0",
+    ("rhel", "5.4", "x86_64", "images/xen/initrd.img"): "56494fd03f00017ca6ebeddb74729ac2",
+    ("centos", "4.5", "i386", "images/xen/vmlinuz"): "0eb77d5b84ef5441bc5a6a48afec8676",
+    ("centos", "4.5", "i386", "images/xen/initrd.img"): "807d50d533e697f4102bbe31ccd1ae98",
+    ("centos", "4.5", "x86_64", "images/xen/vmlinuz"): "e3f91bd2ab4896853a1876a68731bd12",
+    ("centos", "4.5", "x86_64", "images/xen/initrd.img"): "38f98166b147948a6c37e8ca407fb629",
+    ("centos", "4.6", "i386", "images/xen/vmlinuz"): "3f0223011ca2f84d562c263a75317efa",
+    ("centos", "4.6", "i386", "images/xen/initrd.img"): "dca73119a7a7ba19ef322a6ce241583b",
+    ("centos", "4.6", "x86_64", "images/xen/vmlinuz"): "a17c099530d6f61de11de113150f9784",
+    ("centos", "4.6", "x86_64", "images/xen/initrd.img"): "190614dfe61359b46f8a6b370b39ff8d",
+    ("centos", "4.7", "i386", "images/xen/vmlinuz"): "67c86ab9bb073869423cf6e25960309a",
+    ("centos", "4.7", "i386", "images/xen/initrd.img"): "43909fe0628dc3eb53e48c0f53ecb8e5",
+    ("centos", "4.7", "x86_64", "images/xen/vmlinuz"): "deb35c1937bbea381c2ee17843f9a288",
+    ("centos", "4.7", "x86_64", "images/xen/initrd.img"): "f8d2bf06c682f3d4ad9acc02a3e18bf6",
+    ("centos", "4.8", "i386", "images/xen/vmlinuz"): "e45cdc82c1f046ec04169956f545e523",
+    ("centos", "4.8", "i386", "images/xen/initrd.img"): "427de50a55854e3502c7ee2068b7e769",
+    ("centos", "4.8", "x86_64", "images/xen/vmlinuz"): "3cba5c6651bde8b6ca8e7560c360bc93",
+    ("centos", "4.8", "x86_64", "images/xen/initrd.img"): "989837847aea7ae8d22a43564d85af99",
+    ("centos", "5.0", "i386", "images/xen/vmlinuz"): "9f7cd32d9af0a78e64c9c35c0bc7882b",
+    ("centos", "5.0", "i386", "images/xen/initrd.img"): "e6754bfd25f7278fb2be34db69a2dc20",
+    ("centos", "5.0", "x86_64", "images/xen/vmlinuz"): "c4a1b73708a7681e14657eff6f72f500",
+    ("centos", "5.0", "x86_64", "images/xen/initrd.img"): "784ba359a79ab3148f7de27aab64a355",
+    ("centos", "5.1", "i386", "images/xen/vmlinuz"): "41992306d19d74ad001242233dde591c",
+    ("centos", "5.1", "i386", "images/xen/initrd.img"): "dffbac6b6d729a01fcd2a2d06135e4a1",
+    ("centos", "5.1", "x86_64", "images/xen/vmlinuz"): "9e4dfb6dfdc6705ecb155b8f1993b303",
+    ("centos", "5.1", "x86_64", "images/xen/initrd.img"): "871032154892a42c8a13d1f764c972bc",
+    ("centos", "5.2", "i386", "images/xen/vmlinuz"): "6ae49a4764c89f99dfd4b9243ca1acae",
+    ("centos", "5.2", "i386", "images/xen/initrd.img"): "8fd86c2404c3f0852225ede292b8fa15",
+    ("centos", "5.2", "x86_64", "images/xen/vmlinuz"): "fd2f5f5dbbeedacf14eb6f1c4df99757",
+    ("centos", "5.2", "x86_64", "images/xen/initrd.img"): "87b7f5c25305bbf2b9743ba634ac386d",
+    ("centos", "5.3", "i386", "images/xen/vmlinuz"): "eba2a9b79d464d3cd2e0d28df464bb54",
+    ("centos", "5.3", "i386", "images/xen/initrd.img"): "d261c9c7fa490f585d2dac03389e26f2",
+    ("centos", "5.3", "x86_64", "images/xen/vmlinuz"): "67cd2d09572a47d26ae390e4801d25dc",
+    ("centos", "5.3", "x86_64", "images/xen/initrd.img"): "a2e71590128c7a0d311de92be006f5c8",
+    ("centos", "5.4", "i386", "images/xen/vmlinuz"): "8f2ebc831cd29d38c83c8ef378533c31",
+    ("centos", "5.4", "i386", "images/xen/initrd.img"): "c9fb9f630e9b595bfa6c94d2fc37c545",
+    ("centos", "5.4", "x86_64", "images/xen/vmlinuz"): "032daaee06d3c6ad7648d8de3512c3a1",
+    ("centos", "5.4", "x86_64", "images/xen/initrd.img"): "57c7cc8e74adfb58228135be820b92aa",
+    ("sles", "10sp1", "i386", "boot/i386/vmlinuz-xenpae"): "716854ccab29135acaf575e88a922c5c",
+    ("sles", "10sp1", "i386", "boot/i386/initrd-xenpae"): "d556143a8e394ed6bc41962ac63e3ad0",
+    ("sles", "10sp1", "x86_64", "boot/x86_64/vmlinuz-xen"): "59fb216e28d6bb11c1395a34fa0b8fb8",
+    ("sles", "10sp1", "x86_64", "boot/x86_64/initrd-xen"): "5a7eb651ac474c12a09f1cbef12b5b66",
+    ("sles", "10sp2", "i386", "boot/i386/vmlinuz-xenpae"): "ec1233d70776acafd565e69f85927ba9",
+    ("sles", "10sp2", "i386", "boot/i386/initrd-xenpae"): "2869cb809674f5a6e41062ab07ac8cc3",
+    ("sles", "10sp2", "x86_64", "boot/x86_64/vmlinuz-xen"): "853691ddfdd47b2cc85755a6c4fb745c",
+    ("sles", "10sp2", "x86_64", "boot/x86_64/initrd-xen"): "8fde60b780c7bcddda2b860b7074de43",
+    ("sles", "11sp3", "i386", "boot/i386/vmlinuz-xenpae"): "9c8a0f4e8258a1461b0c2717b2e806e6",
+    ("sles", "11sp3", "i386", "boot/i386/initrd-xenpae"): "9a1718b3fc4f69617228d49b3feffe0d",
+    ("sles", "11sp3", "x86_64", "boot/x86_64/vmlinuz-xen"): "1301c6e96e6f63c458a5174112dfff88",
+    ("sles", "11sp3", "x86_64", "boot/x86_64/initrd-xen"): "2946ec261ad914fac82d853baeaf10fa",
+    ("sles", "11sp4", "i386", "boot/i386/vmlinuz-xenpae"): "dcaa2a64a8603b9933b3deffce577362",
+    ("sles", "11sp4", "i386", "boot/i386/initrd-xenpae"): "56d6ef49b6f0f63183402f03d9a98b6e",
+    ("sles", "11sp4", "x86_64", "boot/x86_64/vmlinuz-xen"): "360b8f7f38d85c372ed0613826f3b2ac",
+    ("sles", "11sp4", "x86_64", "boot/x86_64/initrd-xen"): "d8da8b0a132501428062674496a90d9d",
 }
-SAMPLE_TREES = sorted((distro, release, arch)
-                      for distro, releases in VERSIONS.items()
-                      for release in releases
-                      for arch in INSTALL_ARCHES)
-
-
-def installed_uname(distro, version, arch):
-    """``uname -r`` of the Xen kernel a release installs (EL4 kernel-xenU, EL5 kernel-xen, SLES -xen/-xenpae)."""
-    kernel = KERNELS[version]
-    if DISTROS[distro]["family"] == "sleslike":
-        return kernel + "-" + _sles_flavour(arch)
-    return kernel + ("xenU" if kernel.endswith(".EL") else "xen")
-
-
-def sample_payload(distro, version, arch, filename):
-    """The bytes of ``filename`` (a path inside the repository) in the sample tree.
-
-    ASCII: a header line naming the file's role, the release and its installed kernel, then
-    lines of SHA-256 hex derived from it (64 for a kernel, 128 for a ramdisk).
-    """
-    paths = tree_paths(distro, arch) if distro in DISTROS else ()
-    if (distro, version, arch) not in SAMPLE_TREES or filename not in paths:
-        raise ProfileError("no sample file %s for %s %s %s" % (filename, distro, version, arch))
-    role = "KERNEL" if filename == paths[0] else "RAMDISK"
-    header = "XAPISIM-%s %s %s %s uname=%s\n" % (role, distro, version, arch, installed_uname(distro, version, arch))
-    lines = 64 if role == "KERNEL" else 128
-    body = "".join(hashlib.sha256(("%s%d" % (header, i)).encode("ascii")).hexdigest() + "\n" for i in range(lines))
-    return (header + body).encode("ascii")
-
-
-def sample_tree_files(distro, version, arch):
-    """{path: bytes} of the sample tree's kernel and ramdisk for one release and arch."""
-    return dict((path, sample_payload(distro, version, arch, path)) for path in tree_paths(distro, arch))
-
-
-KNOWN_MD5 = dict(((distro, release, arch, path), hashlib.md5(sample_payload(distro, release, arch, path)).hexdigest())
-                 for distro, release, arch in SAMPLE_TREES
-                 for path in tree_paths(distro, arch))
 
 
 def _index():

@@ -97,16 +97,16 @@ def test_write_tree_puts_files_where_eliloader_looks(tmp_path, tree, kernel, ram
 def test_make_tree_and_make_trees_commands(tmp_path):
     out = subprocess.run(xapisim_command() + ["make-tree", "--distro", "centos", "--version", "5.0",
                                               "--arch", "x86_64", str(tmp_path / "one")],
-                         capture_output=True, text=True, timeout=60)
+                         capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 0, out.stderr
     kernel = tmp_path / "one" / "images" / "xen" / "vmlinuz"
     assert _md5(kernel.read_bytes()) == trees.KNOWN_MD5["centos-5.0-x86_64"]["kernel"]
     bad = subprocess.run(xapisim_command() + ["make-tree", "--distro", "rhel", "--version", "10sp1",
                                               "--arch", "i386", str(tmp_path / "bad")],
-                         capture_output=True, text=True, timeout=60)
+                         capture_output=True, text=True, timeout=60, check=False)
     assert bad.returncode == 2 and "no sample tree for rhel 10sp1" in bad.stderr
     out = subprocess.run(xapisim_command() + ["make-trees", str(tmp_path / "all")],
-                         capture_output=True, text=True, timeout=60)
+                         capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 0, out.stderr
     names = sorted(os.listdir(tmp_path / "all"))
     assert names == sorted([trees.tree_name(*t) for t in trees.SAMPLES] + ["answers"])
@@ -172,9 +172,6 @@ def _collection_table(profiles):
 @pytest.mark.skipif(not os.path.exists(PROFILES), reason="the collection has no _profiles.py yet")
 def test_the_collection_knows_the_same_checksums():
     profiles = _collection_profiles()
-    if hasattr(profiles, "sample_payload"):
-        pytest.xfail("plugins/module_utils/_profiles.py still computes its own sample payloads; "
-                     "it must carry xapisim.trees.KNOWN_MD5 as literal MD5 strings")
     table = _collection_table(profiles)
     assert table, "no checksums found in _profiles.KNOWN_MD5"
     ours = {}

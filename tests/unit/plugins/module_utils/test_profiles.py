@@ -1,9 +1,11 @@
 """Install profiles as data (plugins/module_utils/_profiles.py)."""
 import hashlib
+import re
 
 import pytest
 
 from ansible_collections.xenserver.provisioning.plugins.module_utils import _profiles as P
+from xapisim import trees
 from xapisim.pool import TEMPLATES
 
 
@@ -117,46 +119,30 @@ def test_pick_template_prefers_order_then_builtin_then_uuid():
     assert P.pick_template(["CentOS 4.5"], records) == (None, None)
 
 
-def test_sample_payloads_are_deterministic_distinct_and_checksummed():
-    one = P.sample_payload("rhel", "5.1", "x86_64", "images/xen/vmlinuz")
-    assert one == P.sample_payload("rhel", "5.1", "x86_64", "images/xen/vmlinuz")
-    assert one.startswith(b"XAPISIM-KERNEL rhel 5.1 x86_64 uname=2.6.18-53.el5xen\n")
-    assert one != P.sample_payload("centos", "5.1", "x86_64", "images/xen/vmlinuz")
-    assert len(set(P.KNOWN_MD5.values())) == len(P.KNOWN_MD5) == 2 * len(P.SAMPLE_TREES)
-    for (distro, release, arch, path), digest in P.KNOWN_MD5.items():
-        assert hashlib.md5(P.sample_payload(distro, release, arch, path)).hexdigest() == digest
-    files = P.sample_tree_files("sles", "11sp4", "x86_64")
-    assert sorted(files) == ["boot/x86_64/initrd-xen", "boot/x86_64/vmlinuz-xen"]
-    with pytest.raises(P.ProfileError):
-        P.sample_payload("rhel", "5.1", "x86_64", "boot/x86_64/vmlinuz-xen")
-    with pytest.raises(P.ProfileError):
-        P.sample_payload("debian", "4.0", "i386", "images/xen/vmlinuz")
+def test_known_md5_covers_every_profiled_release_with_literal_checksums():
+    """Both arches of every release, kernel and ramdisk: distinct MD5 hex strings."""
+    wanted = sorted((distro, release, arch, path)
+                    for distro, releases in P.VERSIONS.items()
+                    for release in releases
+                    for arch in P.INSTALL_ARCHES
+                    for path in P.tree_paths(distro, arch))
+    assert sorted(P.KNOWN_MD5) == wanted
+    assert len(set(P.KNOWN_MD5.values())) == len(P.KNOWN_MD5)
+    assert all(re.match(r"^[0-9a-f]{32}$", digest) for digest in P.KNOWN_MD5.values())
 
 
-def test_installed_kernels():
-    assert P.installed_uname("centos", "4.5", "i386") == "2.6.9-55.ELxenU"
-    assert P.installed_uname("rhel", "5.1", "x86_64") == "2.6.18-53.el5xen"
-    assert P.installed_uname("sles", "10sp1", "i386") == "2.6.16.46-0.12-xenpae"
-    assert P.installed_uname("sles", "11sp4", "x86_64") == "3.0.101-63-xen"
-
-
-def test_sample_trees_are_the_simulators():
-    """The simulator builds and serves the sample trees; their checksums must be ours."""
-    trees = pytest.importorskip("xapisim.trees")
-    assert sorted(P.SAMPLE_TREES) == sorted(trees.ALL_TREES)
-    for distro, release, arch in P.SAMPLE_TREES:
+def test_sample_trees_are_where_the_profiles_look():
+    """The simulator's sample trees hold kernel and ramdisk at the profiles' paths, with our checksums."""
+    for distro, release, arch in trees.ALL_TREES:
         kernel, ramdisk = P.tree_paths(distro, arch)
-        theirs = trees.tree_files(distro, release, arch)
-        assert theirs[kernel] == P.sample_payload(distro, release, arch, kernel)
-        assert theirs[ramdisk] == P.sample_payload(distro, release, arch, ramdisk)
-        sums = trees.KNOWN_MD5[trees.tree_name(distro, release, arch)]
-        assert (sums["kernel"], sums["ramdisk"]) == (P.KNOWN_MD5[(distro, release, arch, kernel)],
-                                                     P.KNOWN_MD5[(distro, release, arch, ramdisk)])
+        files = trees.tree_files(distro, release, arch)
+        assert hashlib.md5(files[kernel]).hexdigest() == P.KNOWN_MD5[(distro, release, arch, kernel)]
+        assert hashlib.md5(files[ramdisk]).hexdigest() == P.KNOWN_MD5[(distro, release, arch, ramdisk)]
 
 
 def _tree_md5(distro, release, arch):
     """md5_of(url) answering as if the repository held that sample tree."""
-    files = P.sample_tree_files(distro, release, arch)
+    files = trees.tree_files(distro, release, arch)
 
     def md5_of(url):
         path = url.split("/repo/", 1)[1]
@@ -191,7 +177,9 @@ def test_verify_tree_wrong_release_arch_unknown_and_mixed():
         P.verify_tree("http://h/repo", prof, lambda url: "0" * 32)
     kernel = _tree_md5("centos", "5.1", "x86_64")
     ramdisk = _tree_md5("centos", "5.0", "x86_64")
-    mixed = lambda url: (kernel if url.endswith("vmlinuz") else ramdisk)(url)  # noqa: E731
+
+    def mixed(url):
+        return (kernel if url.endswith("vmlinuz") else ramdisk)(url)
     with pytest.raises(P.ProfileError, match="mixes releases: its kernel is from CentOS 5.1 .x86_64. "
                                              "and its ramdisk from CentOS 5.0"):
         P.verify_tree("http://h/repo", P.profile("centos", "5", "x86_64"), mixed)

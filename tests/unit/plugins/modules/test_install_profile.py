@@ -7,9 +7,10 @@ import threading
 
 import pytest
 
-from ansible_collections.xenserver.provisioning.plugins.module_utils._profiles import KNOWN_MD5, sample_tree_files
+from ansible_collections.xenserver.provisioning.plugins.module_utils._profiles import KNOWN_MD5
 from xapisim.pool import TEMPLATES
 from xapisim.tls import make_certificate, server_context
+from xapisim.trees import write_tree
 
 FIND = "VM.get_all_records_where"
 LOGIN = "session.login_with_password"
@@ -52,11 +53,8 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 def _write_tree(root, name, distro, release, arch):
-    for path, payload in sample_tree_files(distro, release, arch).items():
-        target = os.path.join(str(root), name, path)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        with open(target, "wb") as handle:
-            handle.write(payload)
+    """The simulator's sample tree of that release under root/name."""
+    write_tree(os.path.join(str(root), name), distro, release, arch)
 
 
 @pytest.fixture

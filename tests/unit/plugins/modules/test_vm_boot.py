@@ -6,7 +6,8 @@ import threading
 import pytest
 import XenAPI
 
-from ansible_collections.xenserver.provisioning.plugins.module_utils._profiles import sample_tree_files
+from xapisim.trees import write_tree
+
 
 @pytest.fixture(autouse=True)
 def _no_warnings_left_behind():
@@ -78,9 +79,7 @@ def test_the_repository_set_makes_the_vm_bootable(pool, run_module, tmp_path):
     vm = _make_vm(pool, "pv02")
     with pytest.raises(XenAPI.Failure, match="BOOTLOADER_FAILED"):
         pool.api.VM.start(vm, False, True)
-    for path, payload in sample_tree_files("centos", "5.1", "x86_64").items():
-        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / path).write_bytes(payload)
+    write_tree(str(tmp_path), "centos", "5.1", "x86_64")
     server = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(tmp_path)))
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()

@@ -2,13 +2,14 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Serve sample install trees over HTTP on 127.0.0.1 for the install_profile target.
 
-    python serve_trees.py --collections PATHS --root DIR --ready FILE [--ttl SECONDS]
+    python serve_trees.py --xapisim BIN --root DIR --ready FILE [--ttl SECONDS]
         TREE=DISTRO:RELEASE:ARCH...
 
-Writes each sample tree (plugins/module_utils/_profiles.py sample_tree_files, imported from the
-collection found on PATHS, an ANSIBLE_COLLECTIONS_PATH value) under DIR/TREE, serves DIR on a
-free port, writes {"url": ..., "pid": ...} to FILE once listening, and exits on SIGTERM or after
---ttl seconds, so a target that fails before its cleanup leaves no server behind.
+Writes each sample tree under DIR/TREE with the simulator's ``BIN make-tree`` (xapisim.trees:
+the trees whose checksums plugins/module_utils/_profiles.py KNOWN_MD5 lists; the collection
+itself builds no trees), serves DIR on a free port, writes {"url": ..., "pid": ...} to FILE once
+listening, and exits on SIGTERM or after --ttl seconds, so a target that fails before its
+cleanup leaves no server behind.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import http.server
 import json
 import os
 import signal
-import sys
+import subprocess
 import threading
 
 
@@ -30,28 +31,22 @@ class Quiet(http.server.SimpleHTTPRequestHandler):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--collections', required=True)
+    parser.add_argument('--xapisim', required=True, help="the simulator's console script")
     parser.add_argument('--root', required=True)
     parser.add_argument('--ready', required=True)
     parser.add_argument('--ttl', type=float, default=600)
     parser.add_argument('trees', nargs='+')
     args = parser.parse_args(argv)
 
-    sys.path[:0] = [p for p in args.collections.split(os.pathsep) if p]
-    from ansible_collections.xenserver.provisioning.plugins.module_utils._profiles import sample_tree_files
-
     for tree in args.trees:
         name, spec = tree.split('=', 1)
         distro, release, arch = spec.split(':')
-        for path, payload in sample_tree_files(distro, release, arch).items():
-            target = os.path.join(args.root, name, path)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            with open(target, 'wb') as handle:
-                handle.write(payload)
+        subprocess.run([args.xapisim, 'make-tree', '--distro', distro, '--version', release, '--arch', arch,
+                        os.path.join(args.root, name)], check=True, stdout=subprocess.DEVNULL)
 
     server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), functools.partial(Quiet, directory=args.root))
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_ignored: stop.set())
     threading.Thread(target=server.serve_forever, daemon=True).start()
     tmp = args.ready + '.tmp'
     with open(tmp, 'w', encoding='utf-8') as handle:
