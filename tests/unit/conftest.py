@@ -164,7 +164,7 @@ def read_banner(proc, timeout=20.0):
         remaining = deadline - time.monotonic()
         if remaining <= 0 or proc.poll() is not None:
             break
-        ready, _, _ = select.select([proc.stdout], [], [], remaining)
+        ready = select.select([proc.stdout], [], [], remaining)[0]
         if ready:
             chunk = os.read(proc.stdout.fileno(), 1)
             if not chunk:

@@ -151,7 +151,7 @@ def test_async_task_seen_through_events(api):
     assert status == "success"
     record = x.task.get_record(task)
     assert record["progress"] == 1.0 and record["finished"].value >= record["created"].value
-    (clone,), _ = xmlrpc.client.loads("<params><param>%s</param></params>" % record["result"])
+    (clone,), _method = xmlrpc.client.loads("<params><param>%s</param></params>" % record["result"])
     assert x.VM.get_name_label(clone) == "via task"
 
 

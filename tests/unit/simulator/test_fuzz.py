@@ -36,7 +36,7 @@ def _messages(classes):
         for name in names:
             if "%s.%s" % (cls, name) not in SKIP:
                 params = spec["messages"].get(name, {"params": [["session_id", "session ref"],
-                                                                  ["expr", "string"]]})["params"]
+                                                                ["expr", "string"]]})["params"]
                 out.append((cls, name, params))
     return out
 
@@ -99,13 +99,13 @@ def plausible(ptype, records):
     ptype = ptype.strip()
     if ptype.endswith(" ref"):
         cls = ptype[:-4]
-        known = [ref for ref, _ in records.get(cls, [])]
+        known = [ref for ref, _record in records.get(cls, [])]
         return st.sampled_from(known + ["OpaqueRef:NULL"])
     if ptype == "string":
         return st.one_of(text(30), st.sampled_from(
             ["", "xenroot", "root", "0", "3", "autodetect", "vm-data/hostname", "folder",
              "http://192.0.2.1/repo", "true", 'field "is_a_template"="true"', "CentOS 5 (64-bit)"]
-            + [rec.get("uuid", "") for recs in records.values() for _, rec in recs[:3]]))
+            + [rec.get("uuid", "") for recs in records.values() for _ref, rec in recs[:3]]))
     if ptype == "int":
         return st.one_of(st.integers(-5, 2 ** 31 - 1).map(str), st.integers(-5, 70))
     if ptype == "float":
@@ -122,7 +122,7 @@ def plausible(ptype, records):
         return st.dictionaries(text(8), text(8), max_size=3)
     if ptype.endswith(" record"):
         cls = ptype[:-7]
-        samples = [dict(rec) for _, rec in records.get(cls, [])[:5]] or [{}]
+        samples = [dict(rec) for _ref, rec in records.get(cls, [])[:5]] or [{}]
         return st.tuples(st.sampled_from(samples), st.lists(text(12), max_size=3),
                          st.dictionaries(text(12), JUNK, max_size=2)).map(
             lambda t: {**{k: v for k, v in t[0].items() if k not in t[1]}, **t[2]})
@@ -140,7 +140,7 @@ def calls(draw, target):
         declared = declared[1:]
     if draw(st.integers(0, 9)) < 8:                                   # mostly the right arity
         args = [draw(st.one_of(plausible(t, target["records"]), JUNK) if draw(st.integers(0, 9)) == 0
-                     else plausible(t, target["records"])) for _, t in declared]
+                     else plausible(t, target["records"])) for _param, t in declared]
     else:
         args = draw(st.lists(JUNK, max_size=len(declared) + 2))
     if with_session:

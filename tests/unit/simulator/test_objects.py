@@ -52,7 +52,7 @@ def populated(api, pool):
 
 @pytest.mark.parametrize("cls", CLASSES)
 def test_records_lookups_and_getters(populated, fails, cls):
-    x, _ = populated
+    x = populated[0]
     proxy = getattr(x, cls)
     refs = proxy.get_all()
     assert refs, cls

@@ -74,7 +74,7 @@ def test_sessions_expire_after_ttl(make_pool):
     pool = make_pool(session_ttl=0.3)
     proxy = xmlrpc.client.ServerProxy(pool.url, allow_none=True)
     session = proxy.session.login_with_password("root", "xenroot")["Value"]
-    for _ in range(3):                      # use keeps it alive
+    for _use in range(3):                   # use keeps it alive
         time.sleep(0.1)
         assert proxy.pool.get_all(session)["Status"] == "Success"
     time.sleep(0.5)

@@ -183,7 +183,7 @@ def test_async_returns_a_task_that_ends_with_a_value_fragment(api):
     assert record["progress"] == 1.0
     assert record["result"].startswith("<value>OpaqueRef:") and record["result"].endswith("</value>")
     # clients (nova) parse the fragment as an XML-RPC value
-    (clone,), _ = xmlrpc.client.loads("<params><param>%s</param></params>" % record["result"])
+    (clone,), _method = xmlrpc.client.loads("<params><param>%s</param></params>" % record["result"])
     assert api.VM.get_name_label(clone) == "async-clone"
     assert record["error_info"] == []
     api.task.destroy(task)

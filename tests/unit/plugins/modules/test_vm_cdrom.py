@@ -1,7 +1,7 @@
 """vm_cdrom against the simulator, through the real SDK."""
 import pytest
 
-from test_vm_power import make_vm, put_in, run_module, warnings  # noqa: F401  (run_module: fixture)
+from test_vm_power import make_vm, put_in, warnings
 
 NULL = "OpaqueRef:NULL"
 MiB = 1024 ** 2
