@@ -22,7 +22,7 @@ from ansible_collections.xenserver.provisioning.plugins.module_utils._client imp
 
 POWER_STATES = ("running", "halted", "suspended", "paused")
 STATES = POWER_STATES + ("restarted",)
-WAIT_CONDITIONS = ("running", "halted", "ip", "guest_agent")
+WAIT_CONDITIONS = ("running", "halted", "ip", "guest_agent", "pv_drivers")
 # The hard counterpart of each operation that needs the guest's cooperation.
 HARD = {"clean_shutdown": "hard_shutdown", "clean_reboot": "hard_reboot"}
 VERB = {"clean_shutdown": "shut down", "clean_reboot": "reboot"}
@@ -166,6 +166,11 @@ def agent_reported(metrics):
                 or metrics.get("PV_drivers_version"))
 
 
+def pv_drivers_reported(metrics):
+    """Whether the guest reports PV drivers (the XenServer VM Tools are installed and running)."""
+    return bool(metrics.get("PV_drivers_detected"))
+
+
 def current_ip(client, record):
     """The VM's IP from its guest metrics, when it has any (one call, none if no metrics)."""
     if record["power_state"] != "Running" or record["guest_metrics"] == NULL_REF:
@@ -185,7 +190,8 @@ def wait(client, ref, name, condition, timeout, record=None):
     change of those: the number of calls follows the changes, never the time waited.
     """
     what = {"running": "to be running", "halted": "to be halted",
-            "ip": "to report an IP address", "guest_agent": "to report its guest agent"}[condition]
+            "ip": "to report an IP address", "guest_agent": "to report its guest agent",
+            "pv_drivers": "to report PV drivers"}[condition]
     deadline = time.time() + timeout
     try:
         if condition in ("running", "halted"):
@@ -195,7 +201,8 @@ def wait(client, ref, name, condition, timeout, record=None):
                                          what="VM '%s' %s" % (name, what))
             return dict(power_state=condition,
                         ip=current_ip(client, record) if condition == "running" else "")
-        done = (lambda m: guest_ip(m.get("networks"))) if condition == "ip" else agent_reported
+        done = {"ip": lambda m: guest_ip(m.get("networks")), "guest_agent": agent_reported,
+                "pv_drivers": pv_drivers_reported}[condition]
         while True:
             if record is None or record["guest_metrics"] == NULL_REF:
                 record = client.wait_for("vm", ref, _metrics_linked(name, what), _left(deadline),
@@ -221,6 +228,7 @@ WAIT_HINTS = {
     "ip": ": is the guest agent (xe-guest-utilities / XenServer VM Tools) installed and running, "
           "and does the guest get an address (DHCP or static)?",
     "guest_agent": ": is the guest agent (xe-guest-utilities / XenServer VM Tools) installed and running?",
+    "pv_drivers": ": were the XenServer VM Tools (xs-tools.iso) installed in the guest, and is it running them?",
 }
 
 

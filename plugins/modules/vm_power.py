@@ -68,14 +68,16 @@ options:
   wait_for:
     description:
       - After the power change, wait until the VM is V(running) or V(halted), has reported an IPv4
-        address (V(ip)), or its guest agent has reported (V(guest_agent)).
+        address (V(ip)), its guest agent has reported (V(guest_agent)), or it reports PV drivers
+        (V(pv_drivers), C(VM_guest_metrics.PV_drivers_detected)), which is how the end of a
+        XenServer VM Tools installation from C(xs-tools.iso) shows.
       - V(halted) after O(state=running) waits for the guest to power itself off, for example at
         the end of an unattended installation.
-      - V(ip) and V(guest_agent) need a running VM and a guest agent (xe-guest-utilities or the
-        XenServer VM Tools) in the guest.
+      - V(ip), V(guest_agent) and V(pv_drivers) need a running VM and a guest agent
+        (xe-guest-utilities or the XenServer VM Tools) in the guest.
       - In check mode the module never waits; it reports what it would do.
     type: str
-    choices: [running, halted, ip, guest_agent]
+    choices: [running, halted, ip, guest_agent, pv_drivers]
   wait_timeout:
     description: Seconds to wait for O(wait_for) before failing.
     type: int
@@ -162,9 +164,9 @@ from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import 
 
 # wait_for conditions a VM left in a given state can never meet.
 NEVER = {
-    "halted": ("running", "ip", "guest_agent"),
-    "suspended": ("running", "halted", "ip", "guest_agent"),
-    "paused": ("running", "halted", "ip", "guest_agent"),
+    "halted": ("running", "ip", "guest_agent", "pv_drivers"),
+    "suspended": ("running", "halted", "ip", "guest_agent", "pv_drivers"),
+    "paused": ("running", "halted", "ip", "guest_agent", "pv_drivers"),
 }
 
 

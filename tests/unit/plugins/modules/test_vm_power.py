@@ -390,6 +390,34 @@ def test_wait_for_guest_agent(pool, run_module):
     assert result["changed"] is False and not result.get("failed")
 
 
+def test_wait_for_pv_drivers(pool, run_module):
+    """The agent reports first without PV drivers (os_version only), later with them, as when
+    the XenServer VM Tools get installed from xs-tools.iso: guest_agent is met at once,
+    pv_drivers only by the second report."""
+    vm = make_vm(pool, "tools")
+    put_in(pool, vm, "running")
+    report_agent(pool, vm, os_version={"name": "CentOS"}, pv_drivers=False)
+    result = run_module("vm_power", name="tools", wait_for="guest_agent", wait_timeout=1)
+    assert result["changed"] is False and not result.get("failed")
+    later(0.5, lambda: report_agent(pool, vm, os_version={"name": "CentOS"}, pv_drivers=True))
+    began = time.time()
+    pool.mark()
+    result = run_module("vm_power", name="tools", wait_for="pv_drivers", wait_timeout=30)
+    assert not result.get("failed") and result["changed"] is False and result["power_state"] == "running"
+    assert 0.4 < time.time() - began < 5
+    # metrics (no PV drivers), metrics (PV drivers): one event.from per change, no polling
+    assert len(wait_calls(pool.calls())) <= 3
+
+
+def test_wait_for_pv_drivers_times_out_naming_the_tools(pool, run_module):
+    vm = make_vm(pool, "notools")
+    put_in(pool, vm, "running")
+    report_agent(pool, vm, os_version={"name": "CentOS"}, pv_drivers=False)
+    result = run_module("vm_power", name="notools", wait_for="pv_drivers", wait_timeout=1)
+    assert result["failed"] and result["error_code"] == "WAIT_TIMEOUT"
+    assert "PV drivers" in result["msg"] and "xs-tools.iso" in result["msg"]
+
+
 def test_restart_does_not_report_the_old_ip(pool, run_module):
     vm = make_vm(pool, "renumbered")
     put_in(pool, vm, "running")
@@ -481,6 +509,7 @@ def test_check_mode_never_waits(pool, run_module):
     (dict(state="halted", wait_for="ip"), ["wait_for: ip", "halted"]),
     (dict(state="suspended", wait_for="running"), ["wait_for: running", "suspended"]),
     (dict(state="paused", wait_for="guest_agent"), ["guest_agent", "paused"]),
+    (dict(state="halted", wait_for="pv_drivers"), ["pv_drivers", "halted"]),
     (dict(state="running", shutdown_timeout=0), ["shutdown_timeout", "0"]),
     (dict(state="running", wait_for="ip", wait_timeout=-5), ["wait_timeout", "-5"]),
     (dict(state="sleeping"), ["sleeping"]),
