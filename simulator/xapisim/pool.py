@@ -159,6 +159,9 @@ POWER_OPS = {
     "Paused": ["unpause", "hard_shutdown", "hard_reboot", "shutdown"],
     "Suspended": ["resume", "resume_on", "hard_shutdown", "shutdown", "destroy"],
 }
+# Operations xapi lets run side by side (xapi_vm_lifecycle.ml is_allowed_concurrently,
+# "long_copies"): a template may be cloned or copied by several clients at once.
+LONG_COPIES = ("clone", "copy", "export")
 TEMPLATE_OPS = {"clone", "copy", "export", "provision", "destroy", "changing_VCPUs",
                 "changing_static_range", "changing_dynamic_range", "changing_memory_limits"}
 
@@ -172,6 +175,9 @@ def refresh_allowed(db, ref):
             ops = [op for op in ops if op != "destroy"]
     if record["is_control_domain"]:
         ops = []
-    if record["current_operations"]:
-        ops = []
+    running = set(record["current_operations"].values())
+    if running:
+        # While clones/copies run, only more of them are allowed (xapi computes the list with
+        # the same check_operation_error, is_allowed_concurrently included).
+        ops = [op for op in ops if op in LONG_COPIES] if running <= set(LONG_COPIES) else []
     record["allowed_operations"] = ops

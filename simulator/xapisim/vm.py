@@ -52,8 +52,11 @@ def check_operation(db, ref, op):
         raise XapiError("VM_BAD_POWER_STATE", ref, ", ".join(s.lower() for s in allowed),
                         record["power_state"].lower())
     for task, running_op in record["current_operations"].items():
-        if running_op not in CONCURRENT_OK.get(op, ()):
-            raise XapiError("OTHER_OPERATION_IN_PROGRESS", "VM", ref, running_op, task)
+        if running_op in CONCURRENT_OK.get(op, ()):
+            continue
+        if op in pool.LONG_COPIES and running_op in pool.LONG_COPIES:
+            continue        # several clones/copies of one template at once: a fleet in parallel
+        raise XapiError("OTHER_OPERATION_IN_PROGRESS", "VM", ref, running_op, task)
     if record["is_a_template"]:
         # check_template: a template is "default" by the field or by other_config
         # default_template (bool_of_assoc: "true" or "1"), and then may not be destroyed.
