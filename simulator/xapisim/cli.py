@@ -2,8 +2,12 @@
 
 ``xapisim make-tree`` / ``make-trees`` / ``serve-trees``: sample network install trees
 (xapisim.trees) and a local HTTP server for them (prints ``xapisim trees on <url>``).
+
+``xapisim guest`` / ``xenstore-read``: test hooks that read a ``--state`` file and print what
+a simulated guest sees from the inside (xapisim.guestview); XenAPI has no equivalent.
 """
 import argparse
+import json
 import os
 import signal
 import sys
@@ -11,7 +15,7 @@ import tempfile
 import threading
 
 from . import faults as faults_mod
-from . import trees
+from . import guestview, trees
 from .server import CallLog, Server
 from .sim import Simulator
 
@@ -63,7 +67,33 @@ def parser():
     serve_trees.add_argument("directory", metavar="DIR")
     serve_trees.add_argument("--host", default="127.0.0.1")
     serve_trees.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    hook = "test hook, reads the --state file of a running or stopped simulator"
+    guest = commands.add_parser("guest", help="print a guest's own view as JSON (%s)" % hook)
+    guest.add_argument("--state", required=True, help="the state file of xapisim serve --state")
+    guest.add_argument("--vm", required=True, help="the VM's name or uuid")
+    xs_read = commands.add_parser("xenstore-read",
+                                  help="xenstore-read PATH inside a guest (%s)" % hook)
+    xs_read.add_argument("--state", required=True, help="the state file of xapisim serve --state")
+    xs_read.add_argument("--vm", required=True, help="the VM's name or uuid")
+    xs_read.add_argument("path", metavar="PATH",
+                         help="relative to the guest's /local/domain/<domid> (vm-data/foo), or absolute under it")
     return top
+
+
+def guest_command(args):
+    """0 and the answer on stdout; 1 and xenstore-read's complaint on stderr (missing key, a
+    domain that does not run, another domain's path); 2 for a bad state file or VM name."""
+    data = guestview.load(args.state)
+    if args.command == "guest":
+        print(json.dumps(guestview.view(data, args.vm), indent=2, sort_keys=True))
+        return 0
+    guestview.find_vm(data, args.vm)        # no such VM: exit 2, from main
+    try:
+        print(guestview.xenstore_read(data, args.vm, args.path))
+    except guestview.GuestViewError as err:
+        print(err, file=sys.stderr)
+        return 1
+    return 0
 
 
 def tree_command(args):
@@ -136,6 +166,12 @@ def main(argv=None):
         try:
             return tree_command(args)
         except (OSError, ValueError) as err:
+            print("xapisim: %s" % err, file=sys.stderr)
+            return 2
+    if args.command in ("guest", "xenstore-read"):
+        try:
+            return guest_command(args)
+        except (OSError, ValueError, KeyError, guestview.GuestViewError) as err:
             print("xapisim: %s" % err, file=sys.stderr)
             return 2
     if args.command == "serve":

@@ -187,6 +187,9 @@ def _vbd_plug(call, vbd):
         if record["currently_attached"]:
             raise XapiError("DEVICE_ALREADY_ATTACHED", vbd)
         db.update("VBD", vbd, currently_attached=True)
+        if record["type"] == "CD" and not record["empty"] and record["VDI"] != NULL_REF:
+            # A drive hot-plugged with a disc in it: to the guest, a disc was inserted.
+            call.sim.guests.cd_inserted(call, record["VM"], record["VDI"])
 
 
 @handler("VBD", "unplug")

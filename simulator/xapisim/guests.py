@@ -597,18 +597,7 @@ class Guests:
 
     # --- the guest's own view ------------------------------------------------------------
     def _guest_path(self, vm, path, as_domid):
-        record = self.db.get("VM", vm)
-        domid = record["domid"]
-        if record["power_state"] != "Running":
-            raise KeyError("domain not running")
-        prefix = "/local/domain/%d/" % domid
-        if as_domid is not None and as_domid != domid:
-            raise PermissionError(path)
-        if path.startswith("/"):
-            if not path.startswith(prefix):
-                raise PermissionError(path)
-            path = path[len(prefix):]
-        return path
+        return guest_path(self.db.get("VM", vm), path, as_domid)
 
     def xenstore_read(self, vm, path, as_domid=None):
         """``xenstore-read`` run inside the guest of ``vm`` (domain ``as_domid``)."""
@@ -896,6 +885,23 @@ class Guests:
                 self._changed()
         finally:
             self._commit()
+
+
+def guest_path(record, path, as_domid=None):
+    """The xenstore key a guest of VM ``record`` reads as ``path``: relative to its own
+    /local/domain/<domid>, or absolute under it (PermissionError elsewhere, KeyError when the
+    domain does not run). Shared with the guestview test hook."""
+    domid = int(record["domid"])
+    if record["power_state"] != "Running":
+        raise KeyError("domain not running")
+    prefix = "/local/domain/%d/" % domid
+    if as_domid is not None and as_domid != domid:
+        raise PermissionError(path)
+    if path.startswith("/"):
+        if not path.startswith(prefix):
+            raise PermissionError(path)
+        path = path[len(prefix):]
+    return path
 
 
 # --- installed systems -------------------------------------------------------------------------
