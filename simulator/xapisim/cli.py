@@ -49,6 +49,7 @@ def parser():
     serve.add_argument("--template-set", choices=("legacy", "modern", "all"), default="all")
     serve.add_argument("--filler-vms", type=int, default=0, help="extra halted VMs for scale tests")
     serve.add_argument("--faults", default="", help="fault injection spec (see docs/simulator.md)")
+    serve.add_argument("--fault-log", help="append one JSON line per injected fault to this file")
     serve.add_argument("--clock-speed", type=float, default=100.0,
                        help="simulated seconds per real second for boots, installs, shutdowns")
     serve.add_argument("--session-ttl", type=float, default=0,
@@ -137,7 +138,7 @@ def serve(args):
         scheme = "https"
         print("xapisim certificate %s" % cert, file=sys.stderr, flush=True)
     log = CallLog(args.call_log)
-    faults = faults_mod.Faults(args.faults) if args.faults else None
+    faults = faults_mod.Faults(args.faults, log=args.fault_log) if args.faults else None
     common = dict(latency_ms=args.latency_ms, call_log=log, faults=faults, ssl_context=context)
     master = Server(sim, (args.host, args.port), **common)
     port = master.server_address[1]
@@ -157,6 +158,9 @@ def serve(args):
         server.server_close()
     sim.guests.close()
     sim.db.commit()
+    if faults is not None:
+        print("xapisim faults injected %s" % json.dumps(faults.summary(), sort_keys=True),
+              file=sys.stderr, flush=True)
     return 0
 
 

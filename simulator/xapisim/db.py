@@ -53,6 +53,7 @@ class Database:
         self.hidden = {}      # simulator-only state (disk contents, guest xenstore): no API exposure
         self.event_id = 0
         self.events = []      # (id, class, op, ref)
+        self.events_floor = 0  # events up to this id were not kept (a restart): older tokens lose events
         self.dirty = False
 
     # --- records -----------------------------------------------------------------------
@@ -139,6 +140,8 @@ class Database:
 
     def events_since(self, since):
         """Events after id ``since``, or None if some were already dropped."""
+        if since < self.events_floor:
+            return None
         if self.events and since < self.events[0][0] - 1:
             return None
         return [e for e in self.events if e[0] > since] if since < self.event_id else []

@@ -67,8 +67,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         method = method or ""
         outcome = self.server.run_call(method, list(params), json_rpc=False)
-        if outcome is None:   # fault injection: connection reset
-            return self._reset(method, len(body), started)
+        if outcome is None or outcome[0] == "Lost":   # fault injection: connection reset
+            return self._reset(method, len(body), started, outcome)
         status, value = outcome
         if status == "Fault":
             payload = xmlrpc.client.dumps(value, methodresponse=True, allow_none=True)
@@ -96,8 +96,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         version2 = request.get("jsonrpc") == "2.0"
         outcome = self.server.run_call(method, list(params), json_rpc=True)
-        if outcome is None:
-            return self._reset(method, len(body), started)
+        if outcome is None or outcome[0] == "Lost":
+            return self._reset(method, len(body), started, outcome)
         status, value = outcome
         if status == "Success":
             reply = {"result": value, "id": ident}
@@ -114,8 +114,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         len(body), len(data), started)  # before answering, as above
         self._send(200, data, "application/json")
 
-    def _reset(self, method, size_in, started):
-        self.server.log(method, "Reset", None, size_in, 0, started)
+    def _reset(self, method, size_in, started, lost=None):
+        """Drop the connection without an answer. ``lost`` is the outcome of a call that was
+        carried out (logged as status "Lost" with its error code), None if it was not ("Reset")."""
+        if lost is None:
+            self.server.log(method, "Reset", None, size_in, 0, started)
+        else:
+            inner = lost[1]
+            code = None if inner[0] == "Success" else (inner[1][0] if inner[0] == "Failure" else "Fault")
+            self.server.log(method, "Lost", code, size_in, 0, started)
         self.close_connection = True
         try:
             self.connection.shutdown(socket.SHUT_RDWR)
@@ -155,13 +162,20 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.faults = faults
 
     def run_call(self, method, params, json_rpc):
-        """(status, value) for one call, or None if a fault drops the connection."""
+        """(status, value) for one call; None if a fault drops the connection before the call
+        is carried out, ("Lost", outcome) if it drops the answer after (``reset_after``)."""
         if self.faults:
             injected = self.faults.before(self.sim, method, params)
             if injected == "reset":
                 return None
             if isinstance(injected, XapiError):
                 return "Failure", injected.description
+        outcome = self._dispatch(method, params, json_rpc)
+        if self.faults and self.faults.after(method):
+            return "Lost", outcome
+        return outcome
+
+    def _dispatch(self, method, params, json_rpc):
         try:
             value, result_type = self.sim.call(method, params, member=self.member)
             return "Success", wire.to_wire(value, result_type, json_rpc=json_rpc)

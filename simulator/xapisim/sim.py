@@ -4,7 +4,7 @@ import os
 import threading
 import time
 
-from . import api, devices, events, guests, pool, vm  # noqa: F401  (handlers register on import)
+from . import api, devices, events, guests, model, pool, vm  # noqa: F401  (handlers register on import)
 from .db import Database
 
 
@@ -39,11 +39,36 @@ class Simulator:
         self._domid_lock = threading.Lock()
         if state and os.path.exists(state):
             self.db.load()
+            self._restarted()
             self.guests.revive()        # guests that were installing/booting carry on
         else:
             with self.db.lock:
                 pool.build(self, template_set, members, filler_vms)
             self.db.commit()
+
+    def _restarted(self):
+        """A pool loaded from its state file is a restarted master. As in xapi, sessions,
+        tasks and current operations do not survive a restart (the datamodel does not persist
+        sessions and tasks; ocaml/xapi/cancel_tasks.ml): callers log in again (SESSION_INVALID),
+        a waiter on a task hears it go ("del"), and no VM stays locked by an operation that
+        died with the old process. Tokens from before the restart whose events were not all
+        saved get EVENTS_LOST."""
+        db = self.db
+        with db.lock:
+            db.events_floor = db.event_id
+            for ref in list(db.all("session")):
+                db.delete("session", ref)
+            db.hidden.pop("session_roles", None)
+            for ref in list(db.all("task")):
+                db.delete("task", ref)
+            for cls in model.class_names():
+                for ref, record in db.all(cls).items():
+                    if record.get("current_operations"):
+                        record["current_operations"] = {}
+                        db.touch(cls, ref)
+            for ref in db.all("VM"):
+                pool.refresh_allowed(db, ref)
+        db.commit()
 
     @property
     def master_host(self):
