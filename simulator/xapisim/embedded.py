@@ -14,10 +14,10 @@ class Embedded:
 
 
 @contextlib.contextmanager
-def embedded(host="127.0.0.1", members=0, latency_ms=0, call_log=None, faults=None, **options):
+def embedded(host="127.0.0.1", port=0, members=0, latency_ms=0, call_log=None, faults=None, **options):
     sim = Simulator(master_address=host, members=members, **options)
     common = dict(latency_ms=latency_ms, call_log=CallLog(call_log), faults=faults)
-    master = Server(sim, (host, 0), **common)
+    master = Server(sim, (host, port), **common)
     port = master.server_address[1]
     servers = [master] + [Server(sim, ("127.0.0.%d" % (i + 2), port), member=True, **common)
                           for i in range(members)]
