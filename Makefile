@@ -53,3 +53,60 @@ lint: $(READY)
 
 integration: $(READY)
 	ANSIBLE_TEST_PYTHON=$(ANSIBLE_TEST_PYTHON) scripts/integration.sh $(INTEGRATION_ARGS)
+
+# --- Packaging for the Ansible ecosystem -----------------------------------------------------
+# package-smoke  build the tarball, check what it holds, install it offline into a temporary
+#                collections path and run tests/package/smoke.yml from the installed copy
+#                against `xapisim serve --port 0` (scripts/package-smoke.sh)
+# docs-lint      antsibull-docs lint-collection-docs --plugin-docs
+# ee-check       ansible-builder introspect + create for an EE with this collection (scripts/ee-check.sh)
+# compat         the module unit tests and the package smoke under the oldest ansible-core that
+#                meta/runtime.yml requires_ansible allows ($(COMPAT_VENV)/, built here)
+# docs           HTML for every module, plugin and role (antsibull-docs + Sphinx) in $(DOCS_BUILD)/html
+# changelog      (re)write CHANGELOG.rst for galaxy.yml's version from changelogs/fragments
+COMPAT_CORE ?= 2.18
+COMPAT_VENV := .venv-$(COMPAT_CORE)
+COMPAT_READY := $(COMPAT_VENV)/.ready
+DOCS_BUILD := docs/_build
+DOCS_READY := $(VENV)/.docs-ready
+
+.PHONY: package-smoke docs-lint ee-check compat docs changelog clean-packaging
+
+package-smoke: $(READY)
+	VENV=$(VENV) scripts/package-smoke.sh
+
+docs-lint: $(READY)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/antsibull-docs lint-collection-docs --plugin-docs \
+	    --validate-collection-refs dependent --check-extra-docs-refs .
+
+ee-check: $(READY)
+	VENV=$(VENV) scripts/ee-check.sh
+
+$(COMPAT_READY): requirements.txt simulator/pyproject.toml
+	$(PYTHON) -m venv $(COMPAT_VENV)
+	$(COMPAT_VENV)/bin/pip install -q "ansible-core==$(COMPAT_CORE).*" -r requirements.txt \
+	    pytest pytest-xdist hypothesis pyyaml -e ./simulator
+	touch $@
+
+compat: $(COMPAT_READY)
+	$(COMPAT_VENV)/bin/python scripts/requires-ansible.py --oldest
+	$(COMPAT_VENV)/bin/python -m pytest tests/unit/plugins -q -n 2 -p no:cacheprovider
+	VENV=$(COMPAT_VENV) scripts/package-smoke.sh
+
+$(DOCS_READY): $(READY) docs/sphinx/requirements.txt
+	$(BIN)/pip install -q -r docs/sphinx/requirements.txt
+	touch $@
+
+docs: $(DOCS_READY)
+	rm -rf $(DOCS_BUILD)
+	mkdir -p -m 700 $(DOCS_BUILD)/rst
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/antsibull-docs collection --use-current --squash-hierarchy \
+	    --fail-on-error --cleanup everything --dest-dir $(DOCS_BUILD)/rst xenserver.provisioning
+	$(BIN)/sphinx-build -q -b html -c docs/sphinx -W --keep-going $(DOCS_BUILD)/rst $(DOCS_BUILD)/html
+	@echo "docs: $(DOCS_BUILD)/html/index.html"
+
+changelog: $(READY)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/antsibull-changelog release --update-existing --reload-plugins --refresh-fragments without-archives
+
+clean-packaging:
+	rm -rf $(COMPAT_VENV) $(DOCS_BUILD)
