@@ -51,3 +51,54 @@ notes:
   - All modules of this collection are in the action group C(xenserver.provisioning.xenserver),
     so connection options can be set once with C(module_defaults).
 """
+
+    # The same connection options for plugins (the inventory plugin): plugins read their options
+    # from their configuration file, falling back to the environment through env: entries.
+    PLUGINS = r"""
+options:
+  hostname:
+    description:
+      - The pool master (or any pool member; the plugin follows C(HOST_IS_SLAVE) to the master).
+      - A bare host name means C(https://<hostname>); a URL keeps its scheme and port,
+        for example C(http://127.0.0.1:41234) for the xapisim simulator.
+      - Required, from the configuration file or the environment.
+    type: str
+    aliases: [host, pool]
+    env:
+      - name: XENSERVER_HOST
+  username:
+    description:
+      - The user to log in as. A C(read-only) role is enough.
+    type: str
+    default: root
+    aliases: [user, admin]
+    env:
+      - name: XENSERVER_USER
+  password:
+    description:
+      - The user's password.
+      - Prefer the environment variable (or a vaulted value) to a password in clear text
+        in the configuration file.
+    type: str
+    secret: true
+    aliases: [pass, pwd]
+    env:
+      - name: XENSERVER_PASSWORD
+  validate_certs:
+    description:
+      - Verify the pool's TLS certificate.
+      - Set to V(false) only for a pool with a self-signed certificate you cannot get hold of;
+        prefer O(ca_path).
+    type: bool
+    default: true
+    env:
+      - name: XENSERVER_VALIDATE_CERTS
+  ca_path:
+    description:
+      - A PEM file with the CA (or the pool's own self-signed certificate) to trust.
+    type: path
+    env:
+      - name: XENSERVER_CA_PATH
+requirements:
+  - XenAPI (the official XenServer SDK, C(pip install XenAPI))
+"""
