@@ -108,3 +108,42 @@ class Faults:
             return False
         with self.lock:
             return self._roll("reset_after", method)
+
+
+class Scripted(Faults):
+    """Faults on named methods, a given number of times (embedded pools, for tests):
+
+        Scripted(reset_after={"VM.clone": 1}, reset={"VIF.create": 2}, expire={"VM.get_record": 4},
+                 busy={"Async.VM.start": 1})
+
+    ``Async.X`` and ``X`` are different methods here. Counted in ``injected`` like random faults.
+    """
+
+    def __init__(self, log=None, **plan):
+        super().__init__("", log=log)
+        unknown = set(plan) - {"reset", "reset_after", "expire", "busy"}
+        if unknown:
+            raise ValueError("unknown fault %r" % sorted(unknown)[0])
+        self.plan = {kind: dict(methods) for kind, methods in plan.items()}
+
+    def _take(self, kind, method):
+        left = self.plan.get(kind, {}).get(method, 0)
+        if left:
+            self.plan[kind][method] = left - 1
+            self._record(kind, method)
+        return bool(left)
+
+    def _before(self, sim, method, params):
+        self.calls += 1
+        if self._take("reset", method):
+            return False, "reset"
+        if params and self._take("expire", method):
+            sim.sessions.expire(params[0])
+        if self._take("busy", method):
+            return False, XapiError("OTHER_OPERATION_IN_PROGRESS", "VM", params[1] if len(params) > 1 else "",
+                                    "start", "OpaqueRef:injected")
+        return False, None
+
+    def after(self, method):
+        with self.lock:
+            return self._take("reset_after", method)
