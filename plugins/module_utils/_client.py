@@ -11,6 +11,23 @@ It logs in (following HOST_IS_SLAVE to the pool master), verifies TLS by default
 through Async tasks and event.from (never a sleep-and-poll loop), retries what is safe to
 retry, translates XenAPI failures into messages a person can act on, and logs out at exit.
 Modules and the inventory plugin use it the same way.
+
+Retries (see docs/reliability.md):
+
+- A transient XenAPI error (TRANSIENT_CODES) is retried up to ``retries`` times with
+  exponential backoff and jitter; every other error fails at once, translated.
+- SESSION_INVALID: the SDK logs in again by itself (three tries); when it gives up, the
+  client logs in afresh and repeats the call (twice at most).
+- A dropped connection is retried with backoff for up to ``reconnect_timeout`` seconds (a
+  pool master restarting). A refused connection never reached the pool, so any call may be
+  sent again. Otherwise the call may have been carried out with only its answer lost:
+  a call that creates something (NOT_REPEATABLE) is then never sent again blindly. Its caller
+  passes ``recover``, a lookup that finds what the first attempt made (or says NOT_DONE), or
+  the call fails with ANSWER_LOST. Calls whose repeat fails in a telling way once the first
+  attempt was done (a destroy that finds the object gone, a map key that is already there
+  with our value) count as done.
+- xmlrpc.client's own silent resend of a request whose connection dropped is switched off
+  (it would repeat a VM.clone whose answer was lost).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -18,15 +35,18 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import atexit
+import random
 import socket
 import ssl
 import time
 
 try:
     from urllib.parse import urlsplit, urlunsplit
+    import http.client as httplib
     import xmlrpc.client as xmlrpclib
 except ImportError:  # pragma: no cover - Python 2 is not supported, keep sanity's import test happy
     from urlparse import urlsplit, urlunsplit  # type: ignore
+    import httplib  # type: ignore
     import xmlrpclib  # type: ignore
 
 try:
@@ -44,6 +64,17 @@ ORIGINATOR = "xenserver.provisioning"
 TRANSIENT_CODES = frozenset(["OTHER_OPERATION_IN_PROGRESS", "HOST_STILL_BOOTING", "TOO_MANY_PENDING_TASKS"])
 # Calls that create something: if their answer is lost they must not be blindly repeated.
 NOT_REPEATABLE = ("clone", "copy", "create", "provision", "snapshot", "import")
+# When the answer to one of these was lost, its repeat fails with this code if the first
+# attempt was carried out: the call is done.
+DONE_ALREADY = {"destroy": "HANDLE_INVALID", "plug": "DEVICE_ALREADY_ATTACHED",
+                "unplug": "DEVICE_ALREADY_DETACHED", "eject": "VBD_IS_EMPTY"}
+# Failures of the connection itself (RemoteDisconnected is both an OSError and an HTTPException).
+CONNECTION_ERRORS = (socket.error, OSError, xmlrpclib.ProtocolError, httplib.HTTPException)
+# What a ``recover`` lookup returns when the call whose answer was lost was not carried out.
+NOT_DONE = object()
+# wait_for's lower-case event classes -> API class names (for a direct read).
+API_CLASSES = {"vm": "VM", "vm_guest_metrics": "VM_guest_metrics", "vbd": "VBD", "vif": "VIF",
+               "vdi": "VDI", "sr": "SR", "task": "task", "host": "host"}
 
 # What to do about a failure, by error code; {0}, {1}... are the error's parameters.
 HINTS = {
@@ -70,6 +101,7 @@ HINTS = {
     "INVALID_VALUE": "'{1}' is not a valid value for {0}",
     "FIELD_TYPE_ERROR": "the value given for {0} has the wrong type",
     "SESSION_INVALID": "the session expired; run the task again",
+    "EVENTS_LOST": "the pool lost track of events (it may have restarted); run the task again",
 }
 
 
@@ -112,11 +144,29 @@ def _master_url(url, master_address):
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
+class _OneTry(object):
+    """xmlrpc.client sends a request once more when the connection drops before the answer;
+    after a call that was carried out, that repeats it. Here every request is sent once and
+    XenServerClient.call decides what may be sent again."""
+
+    def request(self, host, handler, request_body, verbose=False):
+        return self.single_request(host, handler, request_body, verbose)
+
+
+class OneTryTransport(_OneTry, xmlrpclib.Transport):
+    pass
+
+
+class OneTrySafeTransport(_OneTry, xmlrpclib.SafeTransport):
+    pass
+
+
 class XenServerClient(object):
     """A logged-in XenAPI session with waits, retries and error translation."""
 
     def __init__(self, hostname, username, password, validate_certs=True, ca_path=None,
-                 timeout=300.0, retries=3, originator=ORIGINATOR):
+                 timeout=300.0, retries=3, originator=ORIGINATOR, reconnect_timeout=30.0,
+                 connect_retries=3, backoff=0.25, backoff_max=4.0):
         if not HAS_XENAPI:
             raise XenServerError("the XenAPI Python SDK is required (pip install XenAPI): %s"
                                  % XENAPI_IMPORT_ERROR)
@@ -127,41 +177,80 @@ class XenServerClient(object):
         self.ca_path = ca_path
         self.timeout = timeout
         self.retries = retries
+        self.reconnect_timeout = reconnect_timeout
+        self.connect_retries = connect_retries
+        self.backoff = backoff
+        self.backoff_max = backoff_max
         self.originator = originator
         self.session = None
+        self._atexit = False
+        # What the client had to do (for a module's result or a report): calls sent again,
+        # lost answers resolved by a lookup or a telling error, fresh logins, dropped connections.
         self.retried = 0
+        self.recovered = 0
+        self.relogins = 0
+        self.reconnects = 0
 
     # --- connection ------------------------------------------------------------------------
     def _transport(self):
         if not self.url.startswith("https"):
-            return None
+            return OneTryTransport()
         if not self.validate_certs:
             context = ssl._create_unverified_context()  # the user asked for it (validate_certs: false)
         else:
             context = ssl.create_default_context(cafile=self.ca_path)
-        return xmlrpclib.SafeTransport(context=context)
+        return OneTrySafeTransport(context=context)
+
+    def _pause(self, attempt):
+        """Exponential backoff with jitter: base * 2**attempt, capped, times 0.5..1."""
+        delay = min(self.backoff_max, self.backoff * 2 ** attempt)
+        time.sleep(delay * (0.5 + random.random() / 2))
 
     def connect(self):
-        """Log in; a pool member answers HOST_IS_SLAVE and we go to the master instead."""
-        for _hop in range(3):
+        """Log in; a pool member answers HOST_IS_SLAVE and we go to the master instead.
+
+        A refused or dropped connection is tried again ``connect_retries`` times (a master
+        that is restarting); a name that does not resolve, a TLS or login failure fail at once.
+        """
+        hops = refused = 0
+        while True:
             session = XenAPI.Session(self.url, transport=self._transport())
             try:
                 session.xenapi.login_with_password(self.username, self.password, "2.21", self.originator)
             except XenAPI.Failure as failure:
-                if failure.details and failure.details[0] == "HOST_IS_SLAVE":
+                if failure.details and failure.details[0] == "HOST_IS_SLAVE" and hops < 3:
+                    hops += 1
                     self.url = _master_url(self.url, failure.details[1])
                     continue
+                if failure.details and failure.details[0] == "HOST_IS_SLAVE":
+                    raise XenServerError("HOST_IS_SLAVE redirects did not end at a pool master (last: %s)" % self.url)
                 raise translate(failure.details, "login to %s" % self.url)
             except ssl.SSLError as err:
                 raise XenServerError(
                     "TLS certificate of %s could not be verified (%s): set ca_path to the pool's "
                     "certificate, or validate_certs: false to skip verification" % (self.url, err))
-            except (socket.error, OSError, xmlrpclib.ProtocolError) as err:
+            except xmlrpclib.Fault as fault:
+                raise XenServerError("login to %s failed: %s" % (self.url, fault.faultString), code="XMLRPC_FAULT")
+            except socket.gaierror as err:
+                raise XenServerError("cannot reach XenServer at %s: %s" % (self.url, err))
+            except CONNECTION_ERRORS as err:
+                if refused < self.connect_retries:
+                    self._pause(refused)
+                    refused += 1
+                    self.reconnects += 1
+                    continue
                 raise XenServerError("cannot reach XenServer at %s: %s" % (self.url, err))
             self.session = session
-            atexit.register(self.logout)
+            if not self._atexit:
+                atexit.register(self.logout)
+                self._atexit = True
             return self
-        raise XenServerError("HOST_IS_SLAVE redirects did not end at a pool master (last: %s)" % self.url)
+
+    def _relogin(self):
+        """A fresh session after the SDK gave up on SESSION_INVALID (the old one is gone)."""
+        self.session = None
+        self.relogins += 1
+        self.connect()
 
     def logout(self):
         session, self.session = self.session, None
@@ -178,42 +267,114 @@ class XenServerClient(object):
         return self.session.xenapi
 
     # --- calls -------------------------------------------------------------------------------
-    def call(self, method, *args):
-        """Call ``Class.method`` (dotted) with retries for transient faults only."""
-        attempt = 0
+    def _invoke(self, method, args):
+        target = self.api
+        for part in method.split("."):
+            target = getattr(target, part)
+        return target(*args)
+
+    def call(self, method, *args, **kwargs):
+        """Call ``Class.method`` (dotted) with the retries described in the module's docstring.
+
+        ``recover``: for a NOT_REPEATABLE call, a function run when the answer was lost that
+        returns what the lost call made (then the result of this call), or NOT_DONE if it made
+        nothing (then the call is sent again).
+        """
+        recover = kwargs.get("recover")
+        name = method.rsplit(".", 1)[-1]
+        repeatable = name not in NOT_REPEATABLE
+        transient = dropped = relogins = 0
+        lost = False    # an earlier attempt may have been carried out, its answer lost
+        started = time.time()
         while True:
-            target = self.api
-            for part in method.split("."):
-                target = getattr(target, part)
             try:
-                return target(*args)
+                return self._invoke(method, args)
             except XenAPI.Failure as failure:
-                code = failure.details[0] if failure.details else ""
-                if code in TRANSIENT_CODES and attempt < self.retries:
-                    attempt += 1
+                details = failure.details or ["UNKNOWN"]
+                if lost and self._was_done(method, name, args, details[0]):
+                    self.recovered += 1
+                    return ""
+                if details[0] in TRANSIENT_CODES and transient < self.retries:
+                    self._pause(transient)
+                    transient += 1
                     self.retried += 1
-                    time.sleep(min(0.2 * 2 ** attempt, 5.0))
                     continue
-                raise translate(failure.details, method)
-            except (socket.error, xmlrpclib.ProtocolError, OSError) as err:
-                repeatable = method.rsplit(".", 1)[-1] not in NOT_REPEATABLE
-                if repeatable and attempt < self.retries:
-                    attempt += 1
+                raise translate(details, method)
+            except xmlrpclib.Fault as fault:
+                # The SDK re-logs in on SESSION_INVALID three times, then raises this Fault.
+                if "session" in str(fault.faultString).lower() and relogins < 2:
+                    relogins += 1
                     self.retried += 1
-                    time.sleep(min(0.2 * 2 ** attempt, 5.0))
+                    self._relogin()
                     continue
-                raise XenServerError("%s: connection to %s failed: %s" % (method, self.url, err))
+                raise XenServerError("%s failed: %s" % (method, fault.faultString), code="XMLRPC_FAULT")
+            except ssl.SSLError as err:
+                raise XenServerError("%s: TLS failure talking to %s: %s" % (method, self.url, err))
+            except CONNECTION_ERRORS as err:
+                # Refused: the request never left; anything else: it may have been carried out.
+                sent = not isinstance(err, ConnectionRefusedError)
+                if time.time() - started > self.reconnect_timeout:
+                    raise XenServerError("%s: connection to %s failed (gave up after %d tries in %.0f s): %s"
+                                         % (method, self.url, dropped + 1, time.time() - started, err),
+                                         code="CONNECTION_FAILED")
+                self._pause(dropped)
+                dropped += 1
+                self.reconnects += 1
+                if sent and not repeatable:
+                    if recover is None:
+                        raise XenServerError(
+                            "%s: the connection to %s dropped before the answer came (%s); the call may have "
+                            "been carried out, so it is not sent again blindly. Check the pool and run the "
+                            "task again" % (method, self.url, err), code="ANSWER_LOST")
+                    found = recover()
+                    if found is not NOT_DONE:
+                        self.recovered += 1
+                        return found
+                lost = lost or sent
+                self.retried += 1
+
+    def _was_done(self, method, name, args, code):
+        """Whether a repeat failing with ``code`` shows that the lost first attempt was done."""
+        if DONE_ALREADY.get(name) == code:
+            return True
+        cls = method.rsplit(".", 1)[0]
+        try:
+            if name.startswith("add_to_") and code == "MAP_DUPLICATE_KEY" and len(args) == 3:
+                current = self.call("%s.get_%s" % (cls, name[len("add_to_"):]), args[0])
+                return isinstance(current, dict) and current.get(args[1]) == args[2]
+            if method == "VBD.insert" and code == "VBD_NOT_EMPTY" and len(args) == 2:
+                return self.call("VBD.get_VDI", args[0]) == args[1]
+        except XenServerError:
+            return False
+        return False
 
     def run_async(self, method, *args, **kwargs):
-        """``Async.<method>``, then wait for its task through event.from; returns the result."""
+        """``Async.<method>``, then wait for its task through event.from; returns the result.
+
+        ``recover`` (for NOT_REPEATABLE methods): as for ``call``, but it returns the result
+        the task would have had (for example the new VM's ref).
+        """
         timeout = kwargs.get("timeout") or self.timeout
-        task = self.call("Async." + method, *args)
+        recover = kwargs.get("recover")
+        recovered = []
+
+        def recover_result():
+            found = recover()
+            if found is NOT_DONE:
+                return NOT_DONE
+            recovered.append(found)
+            return None
+
+        task = self.call("Async." + method, *args, recover=recover_result if recover else None)
+        if recovered:
+            return recovered[0]
         try:
             record = self.wait_for("task", task, lambda t: t["status"] != "pending", timeout,
                                    what="%s to finish" % method)
-        except XenServerError:
-            # Timed out: cancel, so the operation does not go on behind the user's back.
-            self._cancel_task(task)
+        except XenServerError as err:
+            if err.code != "TASK_LOST":
+                # Timed out: cancel, so the operation does not go on behind the user's back.
+                self._cancel_task(task)
             raise
         finally:
             self._forget_task(task)
@@ -238,22 +399,52 @@ class XenServerClient(object):
 
         The first call (empty token) returns the object's current state, so a condition that
         already holds costs one call; after that each call returns only when the object changes.
+        After a dropped connection (the master may have restarted: tasks do not survive that)
+        or EVENTS_LOST the object is read directly; if it is gone the wait fails at once,
+        with the code TASK_LOST for a task.
         """
         deadline = time.time() + timeout
         token = ""
         subscription = ["%s/%s" % (cls.lower(), ref)]
+        seen = self.reconnects
         while True:
             remaining = deadline - time.time()
             if remaining <= 0:
                 raise XenServerError("timed out after %gs waiting for %s" % (timeout, what or "%s %s" % (cls, ref)))
-            batch = self.call("event_from", subscription, token, min(remaining, 60.0))
+            lost_events = False
+            try:
+                batch = self.call("event_from", subscription, token, min(remaining, 60.0))
+            except XenServerError as err:
+                if err.code != "EVENTS_LOST":
+                    raise
+                batch, lost_events = {"token": "", "events": []}, True
+            if lost_events or self.reconnects != seen:
+                seen = self.reconnects
+                record = self._reread(cls, ref, what)
+                if done(record):
+                    return record
             token = batch["token"]
             for event in batch["events"]:
                 if event.get("operation") == "del" and event.get("ref") == ref:
-                    raise XenServerError("%s %s was removed while waiting for %s" % (cls, ref, what))
+                    raise self._gone(cls, ref, what)
                 snapshot = event.get("snapshot")
                 if event.get("ref") == ref and snapshot is not None and done(snapshot):
                     return snapshot
+
+    def _reread(self, cls, ref, what):
+        try:
+            return self.call("%s.get_record" % API_CLASSES.get(cls.lower(), cls), ref)
+        except XenServerError as err:
+            if err.code == "HANDLE_INVALID":
+                raise self._gone(cls, ref, what)
+            raise
+
+    @staticmethod
+    def _gone(cls, ref, what):
+        if cls.lower() == "task":
+            return XenServerError("the task for %s is gone (the pool master may have restarted); "
+                                  "whether it finished is not known" % what, code="TASK_LOST")
+        return XenServerError("%s %s was removed while waiting for %s" % (cls, ref, what))
 
 
 def parse_task_result(text):

@@ -67,6 +67,7 @@ class Pool:
     def __init__(self, handle, call_log):
         self.url = handle.url
         self.sim = handle.sim
+        self.servers = handle.servers     # server.faults = xapisim.faults.Scripted(...) injects faults
         self.call_log = call_log
         self.session = XenAPI.Session(self.url)
         self.session.xenapi.login_with_password("root", "xenroot", "1.0", "tests")
