@@ -70,22 +70,34 @@ export ANSIBLE_NOCOLOR=1 ANSIBLE_RETRY_FILES_ENABLED=false
 export ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false
 cd "$work"
 
-# Every module the collection has is found there, with its documentation (one ansible-doc run).
-modules=$(cd "$root/plugins/modules" && ls ./*.py | sed 's#^\./##; s#\.py$##' | grep -v '^__init__$')
-"$bin/ansible-doc" -t module --json $(printf 'xenserver.provisioning.%s ' $modules) >"$work/doc.json"
-"$bin/python" - "$work/doc.json" "$installed" $modules <<'EOF_PY'
+# Every module, inventory plugin and role the collection has is found there, with its
+# documentation (one ansible-doc run per kind).
+names() { (cd "$root/$1" 2>/dev/null && ls | sed 's#\.py$##' | grep -v '^__init__$') || true; }
+modules=$(names plugins/modules)
+inventories=$(names plugins/inventory)
+roles=$(cd "$root/roles" 2>/dev/null && ls -d */meta/argument_specs.yml 2>/dev/null | cut -d/ -f1 || true)
+check_docs() {  # kind names...
+    local kind=$1; shift
+    [[ $# -gt 0 ]] || return 0
+    "$bin/ansible-doc" -t "$kind" --json $(printf 'xenserver.provisioning.%s ' "$@") >"$work/doc-$kind.json"
+    "$bin/python" - "$work/doc-$kind.json" "$installed" "$kind" "$@" <<'EOF_PY'
 import json, sys
-docs, installed, modules = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3:]
-for module in modules:
-    entry = docs.get('xenserver.provisioning.' + module)
-    filename = (entry or {}).get('doc', {}).get('filename', '')
-    if not filename.startswith(installed + '/'):
-        sys.exit('package-smoke: xenserver.provisioning.%s comes from %r, not from %s' % (module, filename, installed))
+docs, installed, kind, names = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3], sys.argv[4:]
+for name in names:
+    entry = docs.get('xenserver.provisioning.' + name) or {}
+    where = entry.get('path', '') if kind == 'role' else entry.get('doc', {}).get('filename', '')
+    if where != installed and not where.startswith(installed + '/'):
+        sys.exit('package-smoke: %s xenserver.provisioning.%s comes from %r, not from %s' % (kind, name, where, installed))
 EOF_PY
-say "installed to $installed; $(echo "$modules" | wc -w) modules documented from there"
+}
+check_docs module $modules
+check_docs inventory $inventories
+check_docs role $roles
+say "installed to $installed; $(echo $modules | wc -w) modules, $(echo $inventories | wc -w) inventory plugin(s), $(echo $roles | wc -w) roles documented from there"
 
-# 4. A simulator, and the smoke playbook of the installed copy.
-"$bin/xapisim" serve --port 0 --state "$work/pool.json" >"$work/xapisim.out" 2>"$work/xapisim.err" &
+# 4. A simulator (with three halted filler VMs), the smoke playbook of the installed copy, and
+#    the installed inventory plugin.
+"$bin/xapisim" serve --port 0 --filler-vms 3 --state "$work/pool.json" >"$work/xapisim.out" 2>"$work/xapisim.err" &
 sim_pid=$!
 url=
 for _ in $(seq 200); do
@@ -98,4 +110,17 @@ done
 
 XAPISIM_URL=$url SMOKE_COLLECTION_DIR=$installed \
     "$bin/ansible-playbook" "$installed/tests/package/smoke.yml" "$@"
+if [[ -n $inventories ]]; then
+    echo 'plugin: xenserver.provisioning.xenserver' >"$work/smoke.xenserver.yml"
+    XENSERVER_HOST=$url XENSERVER_USER=root XENSERVER_PASSWORD=xenroot \
+        "$bin/ansible-inventory" -i "$work/smoke.xenserver.yml" --list >"$work/inventory.json"
+    "$bin/python" - "$work/inventory.json" <<'EOF_PY'
+import json, sys
+inventory = json.load(open(sys.argv[1]))
+halted = sorted(inventory.get('xenserver_halted', {}).get('hosts', []))
+if halted != ['filler-00000', 'filler-00001', 'filler-00002']:
+    sys.exit('package-smoke: ansible-inventory listed %r in xenserver_halted, not the three filler VMs' % halted)
+EOF_PY
+    say "ansible-inventory with the installed xenserver plugin: 3 halted VMs"
+fi
 say "passed"
