@@ -12,6 +12,13 @@ provisioning disks on an SR (other_config:disks has sr="") -> provision (which a
 clone a VM: is_a_template false) -> configure. Everything the run needs to know (template,
 SRs, networks, sizes) is looked up and checked before the clone, so bad input changes
 nothing; if a step after the clone fails, the half-made VM is removed again.
+
+A new VM is called PROVISIONAL (``<name> [xenserver.provisioning: being created]``) from the
+clone until it is complete, and renamed as the last step. So a VM named ``<name>`` is always
+a finished one; a half-made one (a failure whose clean-up failed too, a lost connection) is
+found by its provisional name, by the next run, and removed before creating again; and when
+the answer to the clone (or copy) is lost, the VM it made is found under that name instead of
+being cloned twice. Two runs creating the same VM at the same time are not supported.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -20,7 +27,7 @@ __metaclass__ = type
 
 from ansible_collections.xenserver.provisioning.plugins.module_utils import _power
 from ansible_collections.xenserver.provisioning.plugins.module_utils import _vm_config as config
-from ansible_collections.xenserver.provisioning.plugins.module_utils._client import NULL_REF, XenServerError
+from ansible_collections.xenserver.provisioning.plugins.module_utils._client import NOT_DONE, NULL_REF, XenServerError
 from ansible_collections.xenserver.provisioning.plugins.module_utils._module import ChangeSet
 from ansible_collections.xenserver.provisioning.plugins.module_utils._records import Records
 from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import find_vm
@@ -30,6 +37,8 @@ VM_CLASSES = ("VM", "VBD", "VDI", "VIF", "VM_guest_metrics")
 # other_config keys xapi drops on clone (xapi_vm_clone.ml) and on provision (post_install).
 DROPPED_BY_CLONE = ("default_template", "xensource_internal")
 DROPPED_BY_PROVISION = ("disks", "postinstall")
+# The name of a VM being created (see the module docstring).
+PROVISIONAL = "%s [xenserver.provisioning: being created]"
 
 
 # --- finding the VM and its source -------------------------------------------------------------
@@ -93,20 +102,60 @@ def lookup(client, p):
     name, uuid = p.get("name"), p.get("uuid")
     source_name, source_uuid = p.get("template"), p.get("template_uuid")
     wants_source = p["state"] == "present" and bool(source_name or source_uuid)
+    # Half-made VMs of earlier runs (PROVISIONAL) come back from the same call.
+    provisional = PROVISIONAL % name if name and not uuid else None
     if not _plain(name, source_name):
         # The where-grammar has no escapes: such names go through get_by_name_label.
         target = find_vm(client, name=name, uuid=uuid)
         found = {}
-        if wants_source and target[0] is None:
-            for ref in ([client.call("VM.get_by_uuid", source_uuid)] if source_uuid
-                        else client.call("VM.get_by_name_label", source_name)):
+        if target[0] is None:
+            refs = []
+            if wants_source:
+                refs = ([client.call("VM.get_by_uuid", source_uuid)] if source_uuid
+                        else client.call("VM.get_by_name_label", source_name))
+            if provisional:
+                refs += client.call("VM.get_by_name_label", provisional)
+            for ref in refs:
                 found[ref] = client.call("VM.get_record", ref)
         return target, found
     clauses = [_target_clause(name, uuid)]
     if wants_source:
         clauses.append(_source_clause(source_name, source_uuid))
+    if provisional:
+        clauses.append('field "name__label"="%s" and field "is_a_snapshot"="false"' % provisional)
     found = client.call("VM.get_all_records_where", " or ".join("(%s)" % c for c in clauses))
     return _pick_target(found, name, uuid), found
+
+
+def leftovers(found, name):
+    """(ref, record) of the half-made VMs an earlier run left under the provisional name."""
+    if not name:
+        return []
+    return sorted(((r, v) for r, v in found.items() if v["name_label"] == PROVISIONAL % name),
+                  key=lambda item: item[1]["uuid"])
+
+
+def remove_leftovers(xs, records, changes, found):
+    """Remove the half-made VMs of earlier runs (with the disks only they own); their disks."""
+    client = xs.client
+    removed = []
+    for ref, record in leftovers(found, xs.params.get("name")):
+        changes.action("remove '%s' (%s), a VM an earlier run left half-made" % (record["name_label"], record["uuid"]))
+        records.put("VM", {ref: record})
+        records.vm_devices(ref)
+        owned, _kept = classify_disks(records, ref, keep_disks=False)
+        for disk in owned:
+            changes.action("destroy disk '%s' (%s)" % (disk["name"], disk["uuid"]))
+        removed.extend(_without_refs(owned))
+        if xs.check_mode:
+            continue
+        if record["power_state"] != "Halted":
+            _power.apply(client, ref, record["name_label"], _power.plan(record["power_state"], "halted", force=True),
+                         xs.params["shutdown_timeout"])
+        client.call("VM.destroy", ref)
+        for disk in owned:
+            client.call("VDI.destroy", disk["ref"])
+    return removed
 
 
 def pick_source(found, p):
@@ -209,12 +258,16 @@ def create(xs, records, changes, found):
         xml = ctx.provision_xml()
         changes.action("provision %d disk(s) from the template" % len(xml_disks))
     copy_sr = ctx.sr(None)[0] if full and p.get("sr") else NULL_REF
+    remove_leftovers(xs, records, changes, found)
     if xs.check_mode:
         return {}
+    provisional = PROVISIONAL % p["name"]
+    gone = set(ref for ref, _record in leftovers(found, p["name"]))
     if full:
-        ref = client.run_async("VM.copy", source_ref, p["name"], copy_sr)
+        ref = client.run_async("VM.copy", source_ref, provisional, copy_sr,
+                               recover=_find_copy(client, provisional, gone))
     else:
-        ref = client.call("VM.clone", source_ref, p["name"])
+        ref = client.call("VM.clone", source_ref, provisional, recover=_find_made(client, provisional, gone))
     try:
         ctx.ref = ref
         if xml is not None and xml != source["other_config"].get("disks"):
@@ -223,7 +276,7 @@ def create(xs, records, changes, found):
             client.call("VM.add_to_other_config", ref, "disks", xml)
         if is_template:
             # Makes the disks and sets is_a_template false (xapi's Xapi_vm.provision).
-            client.call("VM.provision", ref)
+            client.call("VM.provision", ref, recover=_provisioned(client, ref))
         if has_devices:
             # The clone's own VBDs/VIFs (new refs, new MACs): plan again against them.
             records.put("VBD", client.call("VBD.get_all_records_where", 'field "VM"="%s"' % ref))
@@ -231,9 +284,48 @@ def create(xs, records, changes, found):
             ctx = config.VMContext(client, records, ref, records.get(ref), p, creating=True)
             handlers = config.plan(ctx, ChangeSet())
         config.apply(handlers)
-        return _created_facts(client, records, ref, ctx, xml_disks)
+        facts = _created_facts(client, records, ref, ctx, xml_disks)
+        # Complete: the VM gets its name (the last step, see the module docstring).
+        client.call("VM.set_name_label", ref, p["name"])
+        facts["name"] = p["name"]
+        return facts
     except XenServerError as err:
         raise _discard(client, ref, p["name"], err)
+
+
+def _find_made(client, provisional, gone):
+    """recover for a clone whose answer was lost: the VM it made, found by its provisional name."""
+    def find():
+        refs = [r for r in client.call("VM.get_by_name_label", provisional) if r not in gone]
+        if len(refs) > 1:
+            raise XenServerError("the answer to the clone was lost and %d VMs are named '%s'; remove them "
+                                 "and run again" % (len(refs), provisional), code="AMBIGUOUS")
+        return refs[0] if refs else NOT_DONE
+    return find
+
+
+def _find_copy(client, provisional, gone):
+    """recover for a copy whose answer (its task) was lost: wait for copies still running,
+    then look for the VM by its provisional name."""
+    def find():
+        running = client.call("task.get_all_records_where",
+                              'field "name__label"="Async.VM.copy" and field "status"="pending"')
+        for task in running:
+            try:
+                client.wait_for("task", task, lambda t: t["status"] != "pending", client.timeout,
+                                what="a copy whose answer was lost")
+            except XenServerError as err:
+                if err.code != "TASK_LOST":
+                    raise
+        return _find_made(client, provisional, gone)()
+    return find
+
+
+def _provisioned(client, ref):
+    """recover for a provision whose answer was lost: done if the VM is no longer a template."""
+    def check():
+        return "" if not client.call("VM.get_is_a_template", ref) else NOT_DONE
+    return check
 
 
 def _created_facts(client, records, ref, ctx, xml_disks):
@@ -364,6 +456,7 @@ def run(xs):
         removed, kept = [], []
         if ref is not None:
             removed, kept = remove(xs, records, changes, ref, record)
+        removed += remove_leftovers(xs, records, changes, found)
         return xs.result(changes, vm={}, removed_disks=removed, kept_disks=kept)
     if ref is None:
         return xs.result(changes, vm=create(xs, records, changes, found))

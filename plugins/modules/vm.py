@@ -191,8 +191,13 @@ options:
     type: bool
     default: false
 notes:
-  - "Call economy: a VM created from a template with memory, vCPUs and one NIC costs 16 XenAPI
+  - "Call economy: a VM created from a template with memory, vCPUs and one NIC costs 17 XenAPI
     calls (login and logout included); a run that changes nothing costs 5 at most."
+  - "A new VM is named C(<name> [xenserver.provisioning: being created]) until it is complete
+    and gets O(name) as the last step. A half-made VM left by a failed run is removed by the
+    next run (or by O(state=absent)) before anything else, and a clone whose answer was lost on
+    the network is found under that name instead of being made twice. See the collection's
+    C(docs/reliability.md)."
 seealso:
   - module: xenserver.provisioning.vm_info
   - module: xenserver.provisioning.vm_power

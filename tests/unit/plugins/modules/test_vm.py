@@ -10,13 +10,13 @@ MiB = 1024 ** 2
 
 # The create the issue budgets: login, VM+template lookup, network lookup, pool (default SR),
 # SR uuid, clone, disks XML rewrite (remove + add), provision, memory, vCPUs (max + startup),
-# one VIF, the new VM's VBDs, one event.from for VM/VDIs/VIF, logout.
+# one VIF, the new VM's VBDs, one event.from for VM/VDIs/VIF, the final name, logout.
 CREATE_CALLS = [
     "session.login_with_password", "VM.get_all_records_where", "network.get_all_records_where",
     "pool.get_all_records", "SR.get_record", "VM.clone", "VM.remove_from_other_config",
     "VM.add_to_other_config", "VM.provision", "VM.set_memory_limits", "VM.set_VCPUs_max",
     "VM.set_VCPUs_at_startup", "VIF.create", "VBD.get_all_records_where", "event_from",
-    "session.logout",
+    "VM.set_name_label", "session.logout",
 ]
 # A run that changes nothing: login, the lookup, VBDs+VIFs, VDIs+networks, logout.
 NO_CHANGE_CALLS = ["session.login_with_password", "VM.get_all_records_where", "event_from",
@@ -65,7 +65,7 @@ def test_create_check_apply_again_with_call_counts(pool, run_module):
     pool.mark()
     result = run_module("vm", **options)
     assert result["changed"] is True
-    assert pool.calls() == CREATE_CALLS          # 16 calls
+    assert pool.calls() == CREATE_CALLS          # 17 calls
     vm = result["vm"]
     assert vm["name"] == "web01" and vm["is_template"] is False and vm["power_state"] == "halted"
     assert vm["memory_mb"] == 2048 and vm["memory"]["dynamic_max"] == 2048 * MiB
