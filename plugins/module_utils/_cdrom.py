@@ -15,7 +15,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.xenserver.provisioning.plugins.module_utils._client import NULL_REF, XenServerError
+from ansible_collections.xenserver.provisioning.plugins.module_utils._client import NULL_REF, XenServerError, find_created
 
 # XenServer puts a VM's CD drive on device 3 (xe vm-install, XenCenter) when it is free.
 PREFERRED_DEVICE = "3"
@@ -90,7 +90,7 @@ def create_drive(client, vm_ref, device, vdi=NULL_REF):
         "VM": vm_ref, "VDI": vdi, "userdevice": device, "bootable": False, "mode": "RO",
         "type": "CD", "empty": vdi == NULL_REF, "unpluggable": True, "other_config": {},
         "qos_algorithm_type": "", "qos_algorithm_params": {},
-    })
+    }, recover=find_created(client, "VBD", 'field "VM"="%s" and field "userdevice"="%s"' % (vm_ref, device)))
 
 
 def drive_facts(vbd, iso=""):

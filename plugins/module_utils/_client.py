@@ -365,22 +365,28 @@ class XenServerClient(object):
             recovered.append(found)
             return None
 
-        task = self.call("Async." + method, *args, recover=recover_result if recover else None)
-        if recovered:
-            return recovered[0]
-        try:
-            record = self.wait_for("task", task, lambda t: t["status"] != "pending", timeout,
-                                   what="%s to finish" % method)
-        except XenServerError as err:
-            if err.code != "TASK_LOST":
-                # Timed out: cancel, so the operation does not go on behind the user's back.
-                self._cancel_task(task)
-            raise
-        finally:
-            self._forget_task(task)
-        if record["status"] == "success":
-            return parse_task_result(record.get("result", ""))
-        raise translate(record.get("error_info") or ["TASK_FAILED", record["status"]], method)
+        for attempt in range(self.retries + 1):
+            task = self.call("Async." + method, *args, recover=recover_result if recover else None)
+            if recovered:
+                return recovered[0]
+            try:
+                record = self.wait_for("task", task, lambda t: t["status"] != "pending", timeout,
+                                       what="%s to finish" % method)
+            except XenServerError as err:
+                if err.code != "TASK_LOST":
+                    # Timed out: cancel, so the operation does not go on behind the user's back.
+                    self._cancel_task(task)
+                raise
+            finally:
+                self._forget_task(task)
+            if record["status"] == "success":
+                return parse_task_result(record.get("result", ""))
+            details = record.get("error_info") or ["TASK_FAILED", record["status"]]
+            if details[0] not in TRANSIENT_CODES or attempt == self.retries:
+                raise translate(details, method)
+            # The task was refused before it acted (another operation ran): a new one may go.
+            self._pause(attempt)
+            self.retried += 1
 
     def _cancel_task(self, task):
         try:
@@ -445,6 +451,19 @@ class XenServerClient(object):
             return XenServerError("the task for %s is gone (the pool master may have restarted); "
                                   "whether it finished is not known" % what, code="TASK_LOST")
         return XenServerError("%s %s was removed while waiting for %s" % (cls, ref, what))
+
+
+def find_created(client, cls, expr, keep=None, what=None):
+    """A ``recover`` lookup for ``cls``.create whose answer was lost: the one record matching
+    the where-expression ``expr`` (and ``keep(record)``), or NOT_DONE if there is none."""
+    def find():
+        found = [ref for ref, record in client.call("%s.get_all_records_where" % cls, expr).items()
+                 if keep is None or keep(record)]
+        if len(found) > 1:
+            raise XenServerError("the answer to %s.create was lost and %d %ss now match (%s); check them and "
+                                 "run again" % (cls, len(found), cls, what or expr), code="AMBIGUOUS")
+        return found[0] if found else NOT_DONE
+    return find
 
 
 def parse_task_result(text):

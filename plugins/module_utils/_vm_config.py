@@ -21,9 +21,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import re
+import uuid
 import xml.etree.ElementTree as ET
 
-from ansible_collections.xenserver.provisioning.plugins.module_utils._client import NULL_REF, XenServerError
+from ansible_collections.xenserver.provisioning.plugins.module_utils._client import (
+    NULL_REF,
+    XenServerError,
+    find_created,
+)
 from ansible_collections.xenserver.provisioning.plugins.module_utils._records import find_named, names
 
 MiB = 1024 ** 2
@@ -32,6 +37,9 @@ MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 # other_config keys xapi sets on the clone itself (xapi_vm_clone.ml): their value before our
 # first read is not known, so setting one removes it first instead of relying on a guess.
 SET_BY_CLONE = ("mac_seed", "base_template_name")
+# other_config key of a VDI the module creates: a per-request uuid, so a create whose answer
+# was lost finds that VDI and no other.
+REQUEST_KEY = "xenserver.provisioning.request"
 
 
 def invalid(msg):
@@ -475,16 +483,34 @@ class DiskHandler(Handler):
             call("VDI.set_name_label", vdi, name)
         for disk in self.create:
             sr_ref = ctx.sr(disk["sr"])[0]
+            # The request marker tells this VDI from any other if the answer to the create is lost.
+            marker = str(uuid.uuid4())
             vdi = call("VDI.create", {
                 "name_label": disk["name"], "name_description": "Created by xenserver.provisioning.vm",
                 "SR": sr_ref, "virtual_size": str(disk["size"]), "type": "user", "sharable": False,
-                "read_only": False, "other_config": {}, "sm_config": {}, "xenstore_data": {}, "tags": []})
-            vbd = call("VBD.create", {
-                "VM": ctx.ref, "VDI": vdi, "userdevice": "autodetect", "bootable": disk["bootable"],
-                "mode": "RW", "type": "Disk", "empty": False, "unpluggable": True, "other_config": {},
-                "qos_algorithm_type": "", "qos_algorithm_params": {}})
+                "read_only": False, "other_config": {REQUEST_KEY: marker}, "sm_config": {}, "xenstore_data": {},
+                "tags": []}, recover=find_created(self.client, "VDI", 'field "SR"="%s"' % sr_ref,
+                                                  keep=lambda r, m=marker: r["other_config"].get(REQUEST_KEY) == m,
+                                                  what="disk '%s'" % disk["name"]))
+            try:
+                vbd = call("VBD.create", {
+                    "VM": ctx.ref, "VDI": vdi, "userdevice": "autodetect", "bootable": disk["bootable"],
+                    "mode": "RW", "type": "Disk", "empty": False, "unpluggable": True, "other_config": {},
+                    "qos_algorithm_type": "", "qos_algorithm_params": {}},
+                    recover=find_created(self.client, "VBD", 'field "VM"="%s" and field "VDI"="%s"' % (ctx.ref, vdi)))
+            except XenServerError:
+                _forget(self.client, "VDI", vdi)    # no disk without a drive is left behind
+                raise
             if ctx.running:
                 call("VBD.plug", vbd)
+
+
+def _forget(client, cls, ref):
+    """Best-effort removal of something just made, after the step that needed it failed."""
+    try:
+        client.call("%s.destroy" % cls, ref)
+    except XenServerError:
+        pass
 
 
 class NetworkHandler(Handler):
@@ -539,7 +565,8 @@ class NetworkHandler(Handler):
             new = call("VIF.create", {
                 "device": device, "network": net_ref, "VM": ctx.ref, "MAC": mac or "",
                 "MTU": str(network.get("MTU", 1500)), "qos_algorithm_type": "",
-                "qos_algorithm_params": {}, "other_config": {}})
+                "qos_algorithm_params": {}, "other_config": {}},
+                recover=find_created(self.client, "VIF", 'field "VM"="%s" and field "device"="%s"' % (ctx.ref, device)))
             ctx.created_vifs.append(new)
             if ctx.running:
                 call("VIF.plug", new)

@@ -233,3 +233,27 @@ def test_an_unknown_host_name_fails_at_once(no_sleep):
     with pytest.raises(XenServerError) as info:
         XenServerClient("http://no-such-host.invalid", "root", "x").connect()
     assert "cannot reach XenServer" in str(info.value) and no_sleep == []
+
+
+def test_a_task_refused_for_another_operation_is_started_again():
+    with embedded(clock_speed=1000.0) as pool:
+        client = _client_for(pool)
+        template = client.call("VM.get_by_name_label", TEMPLATE)[0]
+        vm = client.call("VM.clone", template, "busy for a while")
+        client.call("VM.set_is_a_template", vm, False)
+        client.call("VM.set_PV_bootloader", vm, "")
+        client.call("VM.set_PV_kernel", vm, "/boot/guest/vmlinuz")
+        db = pool.sim.db
+        with db.lock:
+            db.get("VM", vm)["current_operations"]["OpaqueRef:someone-else"] = "clean_reboot"
+
+        def release():
+            with db.lock:
+                db.get("VM", vm)["current_operations"].clear()
+
+        timer = threading.Timer(0.2, release)
+        timer.start()
+        client.run_async("VM.start", vm, False, False)
+        timer.join()
+        assert client.call("VM.get_power_state", vm) == "Running" and client.retried >= 1
+        client.logout()
