@@ -31,6 +31,10 @@ ARGS = {"start": (False, False), "start_paused": (True, False),
         "resume": (False, False), "resume_paused": (True, False)}
 # The XenAPI message behind each step name.
 MESSAGE = {"start_paused": "start", "resume_paused": "resume"}
+# The power state each step leads to (reboots lead back where they were: not listed).
+LEADS_TO = {"start": "Running", "start_paused": "Paused", "resume": "Running", "resume_paused": "Paused",
+            "unpause": "Running", "pause": "Paused", "suspend": "Suspended", "clean_shutdown": "Halted",
+            "hard_shutdown": "Halted"}
 
 LACKS_FEATURE = (
     "VM '{name}' cannot {what} cleanly: it is an HVM guest without PV drivers (VM_LACKS_FEATURE). "
@@ -112,7 +116,7 @@ def apply(client, ref, name, steps, shutdown_timeout, fallback=False, notes=None
         args = ARGS.get(step, ())
         if step not in HARD:
             try:
-                client.run_async("VM.%s" % message, ref, *args)
+                _run_step(client, ref, step, "VM.%s" % message, args)
             except XenServerError as err:
                 if step == "suspend" and err.code == "VM_LACKS_FEATURE":
                     raise XenServerError(SUSPEND_LACKS_FEATURE.format(name=name), code=err.code,
@@ -124,7 +128,7 @@ def apply(client, ref, name, steps, shutdown_timeout, fallback=False, notes=None
         words = dict(name=name, what=VERB[step], noun=hard.split("_")[1], timeout=shutdown_timeout)
         problem = None
         try:
-            client.run_async("VM.%s" % step, ref, timeout=shutdown_timeout)
+            _run_step(client, ref, step, "VM.%s" % step, (), timeout=shutdown_timeout)
         except XenServerError as err:
             if err.code == "VM_LACKS_FEATURE":
                 problem = XenServerError(LACKS_FEATURE.format(**words), code=err.code, params=err.params)
@@ -141,9 +145,28 @@ def apply(client, ref, name, steps, shutdown_timeout, fallback=False, notes=None
             notes.append("clean %s of VM '%s' %s: did a hard %s instead (hard_shutdown_fallback)" % (
                 words["noun"], name, "refused (VM_LACKS_FEATURE)" if problem.code == "VM_LACKS_FEATURE"
                 else "not finished within %s s" % shutdown_timeout, words["noun"]))
-        client.run_async("VM.%s" % hard, ref)
+        _run_step(client, ref, hard, "VM.%s" % hard, ())
         done.append(hard)
     return done
+
+
+def _run_step(client, ref, step, method, args, timeout=None):
+    """One power operation, made safe to repeat: when its answer was lost, or its task died
+    with a restarting master (TASK_LOST), the repeat may meet a VM that is already where the
+    step leads (VM_BAD_POWER_STATE): that is success. A lost task with the VM not there yet
+    is tried once more."""
+    target = LEADS_TO.get(step)
+    for attempt in (0, 1):
+        try:
+            client.run_async(method, ref, *args, timeout=timeout)
+            return
+        except XenServerError as err:
+            if target is None or err.code not in ("VM_BAD_POWER_STATE", "TASK_LOST"):
+                raise
+            if client.call("VM.get_power_state", ref) == target:
+                return
+            if err.code != "TASK_LOST" or attempt:
+                raise
 
 
 # --- waits ---------------------------------------------------------------------------------
