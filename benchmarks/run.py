@@ -10,7 +10,8 @@ package, with ansible-core pinned to .venv's version).
 Writes benchmarks/results.json (raw numbers), benchmarks/results.md (tables, targets) and
 benchmarks/fleet.png (fleet time against fleet size). See benchmarks/README.md.
 
-Options: --quick (fleet of 10 and 25 only, for trying the script), --skip-install.
+Options: --quick (fleet of 10 and 25 only, for trying the script), --skip-install,
+--report-only (results.md and fleet.png again from results.json).
 """
 import argparse
 import collections
@@ -451,7 +452,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fleets of 10 and 25 only")
     parser.add_argument("--skip-install", action="store_true", help="use benchmarks/.venv-cg as it is")
+    parser.add_argument("--report-only", action="store_true",
+                        help="only write results.md and fleet.png again from results.json")
     args = parser.parse_args()
+    if args.report_only:
+        with open(os.path.join(BENCH, "results.json")) as handle:
+            write_outputs(json.load(handle))
+        return
     started = time.monotonic()
     os.makedirs(os.path.join(WORK, "no-collections"), exist_ok=True)
     os.makedirs(os.path.join(WORK, "ansible-tmp"), exist_ok=True)
@@ -480,13 +487,18 @@ def main():
     with open(os.path.join(BENCH, "results.json"), "w") as handle:
         json.dump(results, handle, indent=1, sort_keys=True)
         handle.write("\n")
+    write_outputs(results)
+    log("done in %.0f s: benchmarks/results.md, benchmarks/fleet.png" % (time.monotonic() - started))
+
+
+def write_outputs(results):
+    """results.md (report.py) and fleet.png (chart.py, in .venv-cg for matplotlib)."""
     sys.path.insert(0, BENCH)
     import report
     with open(os.path.join(BENCH, "results.md"), "w") as handle:
         handle.write(report.markdown(results, TARGETS))
     subprocess.run([CG.python, os.path.join(BENCH, "chart.py"), os.path.join(BENCH, "results.json"),
                     os.path.join(BENCH, "fleet.png")], check=True)
-    log("done in %.0f s: benchmarks/results.md, benchmarks/fleet.png" % (time.monotonic() - started))
 
 
 if __name__ == "__main__":
