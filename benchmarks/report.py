@@ -303,18 +303,28 @@ def explain_provision(run):
         parts.append("*%s* %d" % (short(module["task"]).split(",")[0], module["calls"]))
     text = ("Ours does the work with three modules, and each module is its own process with its own "
             "session: %d of the %d calls are logins and logouts. By module: %s. " % (session, run["calls"], ", ".join(parts)))
-    vm = modules[0]["sequence"]
-    lookups = [m for m in vm if m.endswith(("get_all_records_where", "get_all_records", "get_record"))
-               and m != "VBD.get_all_records_where"]
-    text += ("`vm` spends %d on lookups before it changes anything (the VM and template in one query, "
-             "the network, the pool's default SR and that SR's record), %d on the `xe vm-install` sequence "
-             "(clone, rewrite the provisioning XML's SR: remove + add, provision), %d on memory and the NIC, "
-             "and %d reading the new VM back for its result (its VBDs, then VM, VDIs and VIFs in one "
-             "`event.from`). " % (
-                 len(lookups), sum(vm.count(m) for m in ("VM.clone", "VM.remove_from_other_config",
-                                                        "VM.add_to_other_config", "VM.provision")),
-                 sum(vm.count(m) for m in ("VM.set_memory_limits", "VIF.create")),
-                 vm.count("VBD.get_all_records_where") + vm.count("event_from")))
+    vm = list(modules[0]["sequence"])
+    groups = [
+        ("on lookups before it changes anything (the VM and template in one query, the network, the "
+         "pool's default SR and that SR's record)", ("VM.get_all_records_where", "network.get_all_records_where",
+                                                    "pool.get_all_records", "SR.get_record")),
+        ("on the `xe vm-install` sequence (clone, rewrite the provisioning XML's SR: remove + add, provision)",
+         ("VM.clone", "VM.remove_from_other_config", "VM.add_to_other_config", "VM.provision")),
+        ("on memory and the NIC", ("VM.set_memory_limits", "VIF.create")),
+        ("reading the new VM back for its result (its VBDs, then VM, VDIs and VIFs in one `event.from`)",
+         ("VBD.get_all_records_where", "event_from")),
+        ("giving the VM its name as the last step (it is created under a provisional name)", ("VM.set_name_label",)),
+    ]
+    said = []
+    rest = [m for m in vm if m not in SESSION]
+    for words, methods in groups:
+        count = sum(1 for m in rest if m in methods)
+        if count:
+            said.append("%d %s" % (count, words))
+            rest = [m for m in rest if m not in methods]
+    if rest:
+        said.append("%d on %s" % (len(rest), ", ".join(sorted(set(rest)))))
+    text += "`vm` spends %s. " % (", ".join(said[:-1]) + " and " + said[-1] if len(said) > 1 else said[0])
     if len(modules) > 2:
         power = modules[2]["sequence"]
         text += ("`vm_power` spends %d: the lookup, `Async.VM.start`, %d `event.from` (two on the task, "
