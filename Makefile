@@ -54,6 +54,16 @@ lint: $(READY)
 integration: $(READY)
 	ANSIBLE_TEST_PYTHON=$(ANSIBLE_TEST_PYTHON) scripts/integration.sh $(INTEGRATION_ARGS)
 
+# --- Molecule: the install roles against the simulator (extensions/molecule/, no Docker) --------
+# The scenarios share one simulator and install-tree server (extensions/molecule/default, created
+# and destroyed once) and run two at a time. MOLECULE_ARGS: e.g. "-s rhel_install" for one;
+# XAPISIM_CLOCK_SPEED (default 2000 simulated seconds per real second): how fast guests install.
+MOLECULE_ARGS ?= --all --workers 2
+.PHONY: molecule
+
+molecule: $(READY)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/molecule test $(MOLECULE_ARGS)
+
 # --- Packaging for the Ansible ecosystem -----------------------------------------------------
 # package-smoke  build the tarball, check what it holds, install it offline into a temporary
 #                collections path and run tests/package/smoke.yml from the installed copy
