@@ -26,7 +26,7 @@ demo: $(READY)
 unit: $(READY)
 	$(BIN)/python -m pytest tests/unit -q -n 2
 
-test: unit sanity lint integration package-smoke docs-lint ee-check compat
+test: unit sanity lint integration package-smoke docs-lint ee-check compat molecule
 
 bench: $(READY)
 	$(BIN)/python benchmarks/run.py
