@@ -57,7 +57,7 @@ def installed_vm(pool, x, repo, name="guest"):
 @pytest.fixture
 def cli(xapisim_cmd):
     def run(*args):
-        return subprocess.run(xapisim_cmd + list(args), capture_output=True, text=True, timeout=30)
+        return subprocess.run(xapisim_cmd + list(args), capture_output=True, text=True, timeout=30, check=False)
     return run
 
 
