@@ -224,6 +224,12 @@ def predict(source, name):
 
 def create(xs, records, changes, found):
     """Create the VM from the source among ``found``; returns its facts ({} in check mode)."""
+    return create_vm(xs, records, changes, found)[1]
+
+
+def create_vm(xs, records, changes, found):
+    """``create``, returning (ref, facts) (None, {} in check mode): for vm_fleet, which goes on
+    to set the new VM's xenstore data and power state without looking it up again."""
     p, client = xs.params, xs.client
     if p.get("uuid"):
         raise XenServerError("no VM has uuid '%s'; to create a VM give its name, not a uuid (XenServer "
@@ -260,7 +266,7 @@ def create(xs, records, changes, found):
     copy_sr = ctx.sr(None)[0] if full and p.get("sr") else NULL_REF
     remove_leftovers(xs, records, changes, found)
     if xs.check_mode:
-        return {}
+        return None, {}
     provisional = PROVISIONAL % p["name"]
     gone = set(ref for ref, _record in leftovers(found, p["name"]))
     if full:
@@ -288,7 +294,7 @@ def create(xs, records, changes, found):
         # Complete: the VM gets its name (the last step, see the module docstring).
         client.call("VM.set_name_label", ref, p["name"])
         facts["name"] = p["name"]
-        return facts
+        return ref, facts
     except XenServerError as err:
         raise _discard(client, ref, p["name"], err)
 

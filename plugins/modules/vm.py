@@ -291,43 +291,13 @@ kept_disks:
 """
 
 from ansible_collections.xenserver.provisioning.plugins.module_utils._module import XenServerModule
+from ansible_collections.xenserver.provisioning.plugins.module_utils._spec import vm_argument_spec
 from ansible_collections.xenserver.provisioning.plugins.module_utils._vm_lifecycle import run
 
 
 def main():
     xs = XenServerModule(
-        dict(
-            name=dict(type="str"),
-            uuid=dict(type="str"),
-            state=dict(type="str", default="present", choices=["present", "absent"]),
-            template=dict(type="str"),
-            template_uuid=dict(type="str"),
-            full_copy=dict(type="bool", default=False),
-            sr=dict(type="str"),
-            description=dict(type="str"),
-            memory_mb=dict(type="int"),
-            memory_max_mb=dict(type="int"),
-            vcpus=dict(type="int"),
-            vcpus_max=dict(type="int"),
-            disks=dict(type="list", elements="dict", options=dict(
-                size_gb=dict(type="int"),
-                size_mb=dict(type="int"),
-                sr=dict(type="str"),
-                name=dict(type="str"),
-            ), mutually_exclusive=[("size_gb", "size_mb")]),
-            networks=dict(type="list", elements="dict", options=dict(
-                network=dict(type="str", required=True),
-                mac=dict(type="str"),
-            )),
-            other_config=dict(type="dict"),
-            other_config_exclusive=dict(type="bool", default=False),
-            home_server=dict(type="str"),
-            restart_if_needed=dict(type="bool", default=False),
-            force=dict(type="bool", default=False),
-            hard_shutdown_fallback=dict(type="bool", default=False),
-            shutdown_timeout=dict(type="int", default=120),
-            keep_disks=dict(type="bool", default=False),
-        ),
+        vm_argument_spec(),
         required_one_of=[("name", "uuid")],
         mutually_exclusive=[("template", "template_uuid")],
     )

@@ -231,7 +231,8 @@ def run(xs):
         state = _power.predicted_state(current, p["state"]) if p["state"] else current
         outcome = dict(power_state=state, ip="")
         if p["wait_for"]:
-            outcome = _power.wait(client, ref, label, p["wait_for"], p["wait_timeout"], record=record)
+            outcome = _power.wait(client, ref, label, p["wait_for"], p["wait_timeout"], record=record,
+                                  after=done if steps else None)
         elif record is not None:
             outcome["ip"] = _power.current_ip(client, record)
     except XenServerError as err:

@@ -1,0 +1,380 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) xenserver.provisioning contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: vm_fleet
+short_description: Create, configure and start many XenServer VMs in one task
+version_added: 0.2.0
+description:
+  - Brings a list of VMs to what each entry of O(vms) asks, in one task and in parallel
+    (O(parallel) threads, each with its own XenAPI session). Per VM it does what
+    M(xenserver.provisioning.vm), M(xenserver.provisioning.vm_xenstore_data) and
+    M(xenserver.provisioning.vm_power) do, with the same code, so the VM ends the same way,
+    but without looking the VM up again between the three.
+  - Run it once (typically on C(localhost)) instead of three tasks per inventory host; Ansible's
+    own cost per task and host, not XenServer, bounds the speed of a fleet run.
+  - Every entry is checked (options, values, vm-data keys) before anything changes; a bad one
+    fails the task naming the VM and the value. A VM that fails on the pool (a template or
+    network that does not exist, a failed start) does not stop the others: all are attempted,
+    and the task fails afterwards listing the VMs that failed.
+author:
+  - xenserver.provisioning developers (@xenserver)
+extends_documentation_fragment:
+  - xenserver.provisioning.connection
+  - xenserver.provisioning.attributes
+options:
+  vms:
+    description:
+      - The VMs. Each entry takes the options of M(xenserver.provisioning.vm) (C(name),
+        C(template), C(memory_mb), C(vcpus), C(disks), C(networks), C(other_config), ...,
+        C(state=absent) included) with the same meaning, plus C(xenstore_data), C(power_state),
+        C(wait_for) and C(wait_timeout).
+      - C(name) is required and must be unique in the list.
+      - C(xenstore_data) (dict), vm-data keys and values to set, as the C(data) of
+        M(xenserver.provisioning.vm_xenstore_data); other keys are kept.
+      - C(power_state) (V(running) or V(halted)); default is to leave the power state alone.
+      - C(wait_for) (V(running), V(halted), V(ip), V(guest_agent), V(pv_drivers)) and C(wait_timeout)
+        (seconds, default 300), as in M(xenserver.provisioning.vm_power). Waiting for the state a
+        start or shutdown just reached costs no call.
+    type: list
+    elements: dict
+    required: true
+  parallel:
+    description:
+      - How many VMs are worked on at the same time (threads, each with its own session).
+    type: int
+    default: 10
+notes:
+  - "Call economy: one login and one logout per thread (at most O(parallel), at most one per
+    VM); per VM what the three modules cost without their own logins and look-ups; a run that
+    changes nothing costs 2 calls per VM."
+seealso:
+  - module: xenserver.provisioning.vm
+  - module: xenserver.provisioning.vm_xenstore_data
+  - module: xenserver.provisioning.vm_power
+"""
+
+EXAMPLES = r"""
+- name: Fifty web servers, started
+  xenserver.provisioning.vm_fleet:
+    hostname: pool-master.example.com
+    password: "{{ xenserver_password }}"
+    parallel: 10
+    vms: "{{ query('sequence', 'start=1 end=50 format=web%02d') | map('community.general.dict_kv', 'name')
+             | map('combine', {'template': 'CentOS 5 (64-bit)', 'memory_mb': 1024, 'vcpus': 1,
+                               'power_state': 'running', 'wait_for': 'running'}) }}"
+  delegate_to: localhost
+  run_once: true
+
+- name: Two VMs with vm-data keys
+  xenserver.provisioning.vm_fleet:
+    vms:
+      - name: db01
+        template: CentOS 5 (64-bit)
+        memory_mb: 4096
+        disks: [{size_gb: 40}]
+        networks: [{network: Pool-wide network associated with eth0}]
+        xenstore_data: {hostname: db01, role: db}
+        power_state: running
+      - name: db02
+        template: CentOS 5 (64-bit)
+        memory_mb: 4096
+        xenstore_data: {hostname: db02, role: db}
+        power_state: running
+"""
+
+RETURN = r"""
+vms:
+  description: One entry per VM of O(vms), in the same order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The VM's name.
+      type: str
+    uuid:
+      description: Its uuid (empty when it would be created in check mode, or was removed).
+      type: str
+    changed:
+      description: Whether this VM changed.
+      type: bool
+    changes:
+      description: As the C(changes) of M(xenserver.provisioning.vm) (C(fields), C(actions), C(needs_halt)).
+      type: dict
+    power_state:
+      description: The VM's power state after the run.
+      type: str
+    ip:
+      description: The IP address the wait saw (O(vms[].wait_for=ip)), otherwise empty.
+      type: str
+    failed:
+      description: Whether this VM failed.
+      type: bool
+    msg:
+      description: Why it failed.
+      type: str
+      returned: when failed
+  sample:
+    - {name: web01, uuid: 8d6a0a4e-8b0c-4ad2-a6b6-3b1d5e1a9d7c, changed: true, power_state: running, ip: "",
+       failed: false, changes: {fields: [memory_mb, state, xenstore_data], actions: ["clone 'CentOS 5 (64-bit)' as VM 'web01'", start], needs_halt: []}}
+failed_vms:
+  description: The names of the VMs that failed.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import threading
+import traceback
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+from ansible_collections.xenserver.provisioning.plugins.module_utils import _power
+from ansible_collections.xenserver.provisioning.plugins.module_utils import _vm_config as config
+from ansible_collections.xenserver.provisioning.plugins.module_utils import _vm_lifecycle as lifecycle
+from ansible_collections.xenserver.provisioning.plugins.module_utils._client import XenServerClient, XenServerError
+from ansible_collections.xenserver.provisioning.plugins.module_utils._module import ChangeSet, XenServerModule
+from ansible_collections.xenserver.provisioning.plugins.module_utils._records import Records
+from ansible_collections.xenserver.provisioning.plugins.module_utils._spec import vm_argument_spec
+from ansible_collections.xenserver.provisioning.plugins.module_utils._xenstore import (
+    XenstoreKeyError,
+    normalize_data,
+    plan as xenstore_plan,
+    vm_data,
+)
+
+FLEET_OPTIONS = dict(
+    xenstore_data=dict(type="dict"),
+    power_state=dict(type="str", choices=["running", "halted"]),
+    wait_for=dict(type="str", choices=list(_power.WAIT_CONDITIONS)),
+    wait_timeout=dict(type="int", default=300),
+)
+NEVER = {"halted": ("running", "ip", "guest_agent", "pv_drivers"), "running": ("halted",)}
+
+
+def entry_spec():
+    spec = vm_argument_spec()
+    spec["name"] = dict(type="str", required=True)
+    del spec["uuid"]
+    spec.update(FLEET_OPTIONS)
+    return spec
+
+
+def check_entries(vms):
+    """Every entry validated and completed with defaults; ValueError naming the VM otherwise."""
+    validator = ArgumentSpecValidator(entry_spec(), mutually_exclusive=[("template", "template_uuid")])
+    checked, seen = [], set()
+    for index, entry in enumerate(vms):
+        label = "vms[%d]" % index
+        if isinstance(entry, dict) and entry.get("name"):
+            label += " (VM '%s')" % entry["name"]
+        if not isinstance(entry, dict):
+            raise ValueError("%s must be a dict of vm options, got %r" % (label, entry))
+        result = validator.validate(entry)
+        if result.error_messages:
+            raise ValueError("%s: %s" % (label, "; ".join(result.error_messages)))
+        p = result.validated_parameters
+        if p["name"] in seen:
+            raise ValueError("%s: the name '%s' is given twice" % (label, p["name"]))
+        seen.add(p["name"])
+        try:
+            config.validate(p)
+        except XenServerError as err:
+            raise ValueError("%s: %s" % (label, err))
+        try:
+            p["xenstore_data"] = normalize_data(p["xenstore_data"]) if p["xenstore_data"] else None
+        except XenstoreKeyError as err:
+            raise ValueError("%s: %s" % (label, err))
+        for option in ("shutdown_timeout", "wait_timeout"):
+            if p[option] <= 0:
+                raise ValueError("%s: %s must be a positive number of seconds, got %s" % (label, option, p[option]))
+        if p["state"] == "absent" and (p["xenstore_data"] or p["power_state"] or p["wait_for"]):
+            raise ValueError("%s: xenstore_data, power_state and wait_for need state: present" % label)
+        if p["wait_for"] in NEVER.get(p["power_state"], ()):
+            raise ValueError("%s: wait_for: %s can never be met by a VM left %s (power_state: %s)"
+                             % (label, p["wait_for"], p["power_state"], p["power_state"]))
+        checked.append(p)
+    return checked
+
+
+class VMTask(object):
+    """What the vm module's code needs of a XenServerModule (params, client, check_mode), for
+    one VM of the fleet, on the session of the thread that works on it."""
+
+    def __init__(self, client, params, check_mode):
+        self.client = client
+        self.params = params
+        self.check_mode = check_mode
+        self.notes = []
+
+
+def converge(task):
+    """One VM: vm, then vm_xenstore_data, then vm_power, from what the previous step knows.
+    Returns (result entry, diff)."""
+    p, client = task.params, task.client
+    records = Records(client)
+    changes = ChangeSet()
+    (ref, record), found = lifecycle.lookup(client, p)
+    entry = dict(name=p["name"], uuid="", power_state="", ip="", failed=False)
+    if p["state"] == "absent":
+        if ref is not None:
+            lifecycle.remove(task, records, changes, ref, record)
+        lifecycle.remove_leftovers(task, records, changes, found)
+        return entry, changes
+    if ref is None:
+        ref, facts = lifecycle.create_vm(task, records, changes, found)
+    else:
+        facts = lifecycle.update(task, records, changes, ref, record)
+    current = records.get(ref) if ref is not None else None
+    entry["uuid"] = facts.get("uuid", "")
+    power = current["power_state"].lower() if current else "halted"
+    # vm_xenstore_data's step
+    if p["xenstore_data"]:
+        before = current["xenstore_data"] if current else {}
+        new = xenstore_plan(before, p["xenstore_data"])
+        if changes.compare("xenstore_data", vm_data(before), vm_data(new)) and not task.check_mode:
+            client.call("VM.set_xenstore_data", ref, new)
+    # vm_power's step
+    steps = _power.plan(power, p["power_state"]) if p["power_state"] else []
+    if steps:
+        changes.compare("power_state", power, p["power_state"])
+    if task.check_mode or ref is None:
+        for step in steps:
+            changes.action(step)
+        entry["power_state"] = p["power_state"] or power
+        return entry, changes
+    done = []
+    try:
+        _power.apply(client, ref, p["name"], steps, p["shutdown_timeout"],
+                     fallback=p["hard_shutdown_fallback"], notes=task.notes, done=done)
+    finally:
+        for step in done:
+            changes.action(step)
+    entry["power_state"] = p["power_state"] or power
+    if p["wait_for"]:
+        outcome = _power.wait(client, ref, p["name"], p["wait_for"], p["wait_timeout"],
+                              record=None if steps else current, after=done or None)
+        entry.update(outcome)
+    return entry, changes
+
+
+class Fleet(object):
+    def __init__(self, xs, vms):
+        self.xs = xs
+        self.vms = vms
+        self.results = [None] * len(vms)
+        self.lock = threading.Lock()
+        self.next = 0
+
+    def _take(self):
+        with self.lock:
+            if self.next >= len(self.vms):
+                return None
+            index, self.next = self.next, self.next + 1
+            return index
+
+    def _client(self):
+        c = self.xs.params
+        client = XenServerClient(c["hostname"], c["username"], c["password"] or "",
+                                 validate_certs=c["validate_certs"], ca_path=c["ca_path"])
+        return client.connect()
+
+    def worker(self):
+        client, login_error = None, None
+        try:
+            while True:
+                index = self._take()
+                if index is None:
+                    return
+                params = self.vms[index]
+                if client is None and login_error is None:
+                    try:
+                        client = self._client()
+                    except XenServerError as err:
+                        login_error = err
+                if login_error is not None:
+                    self.results[index] = self._failure(params, login_error, ChangeSet(), [])
+                    continue
+                task = VMTask(client, params, self.xs.check_mode)
+                changes = ChangeSet()
+                try:
+                    entry, changes = converge(task)
+                except XenServerError as err:
+                    self.results[index] = self._failure(params, err, changes, task.notes)
+                    continue
+                except Exception as err:  # a bug of ours: still reported for this VM only
+                    self.results[index] = self._failure(params, "unexpected error: %s" % err, changes, task.notes,
+                                                        exception=traceback.format_exc())
+                    continue
+                self.results[index] = (entry, changes, task.notes)
+        finally:
+            if client is not None:
+                client.logout()
+
+    @staticmethod
+    def _failure(params, err, changes, notes, **extra):
+        entry = dict(name=params["name"], uuid="", power_state="", ip="", failed=True,
+                     msg="VM '%s': %s" % (params["name"], err), **extra)
+        return entry, changes, notes
+
+    def run(self):
+        count = max(1, min(self.xs.params["parallel"], len(self.vms)))
+        threads = [threading.Thread(target=self.worker) for _index in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return self.results
+
+
+def run(xs):
+    p = xs.params
+    if p["parallel"] < 1:
+        xs.fail("parallel must be at least 1, got %s" % p["parallel"])
+    try:
+        vms = check_entries(p["vms"])
+    except ValueError as err:
+        xs.fail(str(err))
+    results = Fleet(xs, vms).run()
+    entries, diffs, failed = [], [], []
+    for entry, changes, notes in results:
+        entry["changed"] = changes.changed
+        entry["changes"] = changes.summary()
+        for note in notes:
+            xs.module.warn("VM '%s': %s" % (entry["name"], note))
+        if entry["failed"]:
+            failed.append(entry["name"])
+        entries.append(entry)
+        if changes.changed:
+            diff = changes.diff()
+            diffs.append(dict(before_header=entry["name"], after_header=entry["name"],
+                              before=diff["before"], after=diff["after"]))
+    result = dict(changed=any(e["changed"] for e in entries), vms=entries, failed_vms=failed)
+    if xs.module._diff:
+        result["diff"] = diffs
+    if failed:
+        result["msg"] = "%d of %d VMs failed: %s" % (len(failed), len(entries), "; ".join(
+            e["msg"] for e in entries if e["failed"]))
+        xs.module.fail_json(**result)
+    return result
+
+
+def main():
+    xs = XenServerModule(
+        dict(
+            vms=dict(type="list", elements="dict", required=True),
+            parallel=dict(type="int", default=10),
+        ),
+    )
+    xs.run(run)
+
+
+if __name__ == "__main__":
+    main()
