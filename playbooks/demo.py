@@ -4,7 +4,7 @@
    same pool) and a web server for the sample install trees and the rendered answer files.
 2. Runs playbooks/fleet.yml over playbooks/demo_inventory (six VMs: RHEL, CentOS, SLES).
 3. Runs it again: it must report changed=0.
-4. Prints the fleet as a table, then stops what it started.
+4. Prints the fleet as a table and as the inventory plugin groups it, then stops what it started.
 The ports are remembered in .demo/ports.json so the URLs stored in VMs stay the same.
 """
 import json
@@ -106,6 +106,14 @@ def fleet_table(url):
     return rows
 
 
+def show_inventory(env):
+    """The same fleet as the inventory plugin sees it (playbooks/demo.xenserver.yml)."""
+    print("\n=== ansible-inventory -i playbooks/demo.xenserver.yml --graph", flush=True)
+    subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-inventory"),
+                    "-i", os.path.join(ROOT, "playbooks", "demo.xenserver.yml"), "--graph"],
+                   cwd=ROOT, env=env, check=True)
+
+
 def main():
     os.makedirs(DEMO, exist_ok=True)
     trees_dir = os.path.join(DEMO, "trees")
@@ -128,6 +136,7 @@ def main():
             run_fleet(env, "run 1")
             second = run_fleet(env, "run 2 (the same playbook again)")
             rows = fleet_table(pool.url)
+            show_inventory(env)
         finally:
             tree_server.stop()
     total = sum(second.values())
