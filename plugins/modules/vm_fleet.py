@@ -124,8 +124,16 @@ vms:
       type: str
       returned: when failed
   sample:
-    - {name: web01, uuid: 8d6a0a4e-8b0c-4ad2-a6b6-3b1d5e1a9d7c, changed: true, power_state: running, ip: "",
-       failed: false, changes: {fields: [memory_mb, state, xenstore_data], actions: ["clone 'CentOS 5 (64-bit)' as VM 'web01'", start], needs_halt: []}}
+    - name: web01
+      uuid: 8d6a0a4e-8b0c-4ad2-a6b6-3b1d5e1a9d7c
+      changed: true
+      power_state: running
+      ip: ""
+      failed: false
+      changes:
+        fields: [memory_mb, state, xenstore_data]
+        actions: ["clone 'CentOS 5 (64-bit)' as VM 'web01'", start]
+        needs_halt: []
 failed_vms:
   description: The names of the VMs that failed.
   returned: always
