@@ -10,6 +10,8 @@
     nomem=P         HOST_NOT_ENOUGH_FREE_MEMORY on a share P of VM.start calls
     crash=N         the server dies (state kept on disk, exit 137) when call N+1 arrives
     seed=N          random seed (default 1), so a run is repeatable
+    NAME@METHOD=P   the share P for that one method instead (reset_after@VM.clone=0.5); for
+                    reset, reset_after, expire, busy and nomem
 Logins are never reset, dropped or expired, so a client can always get back in.
 
 ``injected`` counts the faults by name; with a fault log (``--fault-log``) each one is also
@@ -34,9 +36,15 @@ class Faults:
         self.spike_ms = 0
         self.crash_after = None
         seed = 1
+        self.method_rates = {}
         for item in filter(None, (s.strip() for s in (spec or "").split(","))):
             name, _, value = item.partition("=")
-            if name == "seed":
+            name, _, method = name.partition("@")
+            if method:
+                if name not in RATES:
+                    raise ValueError("fault %r cannot be limited to a method" % name)
+                self.method_rates[(name, method)] = float(value)
+            elif name == "seed":
                 seed = int(value)
             elif name == "crash":
                 self.crash_after = int(value)
@@ -61,7 +69,7 @@ class Faults:
                 handle.write(json.dumps({"fault": name, "method": method, "call": self.calls}) + "\n")
 
     def _roll(self, name, method):
-        rate = self.rates.get(name, 0.0)
+        rate = self.method_rates.get((name, method), self.rates.get(name, 0.0))
         hit = rate > 0 and self.random.random() < rate
         if hit:
             self._record(name, method)

@@ -138,3 +138,16 @@ def test_a_restart_tells_waiters_their_task_is_gone(tmp_path):
         second.call("event.from", [found, ["vm"], old, 0.1])
     assert getattr(caught.value, "code", None) == "EVENTS_LOST"
     second.guests.close()
+
+
+def test_a_share_for_one_method(make_pool):
+    faults = Faults("reset_after@VM.clone=1.0,reset_after=0.0")
+    pool = make_pool(faults=faults)
+    ref = _proxy(pool.url).session.login_with_password("root", "xenroot")["Value"]
+    template = next(r for r, v in pool.sim.db.all("VM").items() if v["name_label"] == TEMPLATE)
+    assert _proxy(pool.url).VM.get_name_label(ref, template)["Value"] == TEMPLATE
+    with pytest.raises((ConnectionError, xmlrpc.client.ProtocolError, OSError)):
+        _proxy(pool.url).VM.clone(ref, template, "only clones lose answers")
+    assert faults.summary() == {"reset_after": 1}
+    with pytest.raises(ValueError):
+        Faults("seed@VM.clone=1")
