@@ -19,11 +19,17 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+try:
+    from ansible.module_utils.errors import NoLogError
+except ImportError:  # pragma: no cover - very old ansible-core
+    NoLogError = ()
+
 from ansible_collections.xenserver.provisioning.plugins.module_utils._client import (
     HAS_XENAPI,
     XENAPI_IMPORT_ERROR,
     XenServerClient,
     XenServerError,
+    unsafe_text,
 )
 from ansible_collections.xenserver.provisioning.plugins.module_utils._spec import (
     connection_argument_spec,
@@ -69,6 +75,58 @@ class ChangeSet(object):
                 "needs_halt": sorted(self.needs_halt)}
 
 
+class _AnsibleModule(AnsibleModule):
+    """AnsibleModule that keeps no_log values (the password) out of every result.
+
+    ansible-core (2.18, 2.19) collects no_log values in one pass over the options; when a
+    list-of-dicts option gets an element that is not a dict (``networks: xenbr0``) that pass
+    raises, the whole set is lost, and the failure's ``invocation`` showed the password in
+    clear text. Here every no_log option's value is censored before any result goes out, and
+    such a failure names the option instead of only saying "dictionary requested".
+    """
+
+    def _censor(self):
+        for name, option in self.argument_spec.items():
+            value = self.params.get(name) if option.get("no_log") else None
+            if isinstance(value, str) and value:
+                self.no_log_values.add(value)
+
+    def fail_json(self, msg, **kwargs):
+        self._censor()
+        result = getattr(self, "validation_result", None)
+        if result is not None and NoLogError and result.error_messages and isinstance(result.errors.errors[0], NoLogError):
+            messages = [m for m in result.error_messages if m]
+            msg = "; ".join(sorted(set(messages), key=messages.index))
+        super(_AnsibleModule, self).fail_json(msg=msg, **kwargs)
+
+    def exit_json(self, **kwargs):
+        self._censor()
+        super(_AnsibleModule, self).exit_json(**kwargs)
+
+
+def xml_unsafe_option(spec, params, prefix=""):
+    """A message naming the first option whose value holds characters XML-RPC cannot carry
+    (control characters and the like), or None. A no_log option's value is not shown."""
+    for name, value in sorted((params or {}).items()):
+        option = spec.get(name) or {}
+        label = prefix + name
+        sub = option.get("options")
+        found = None
+        if sub and isinstance(value, dict):
+            found = xml_unsafe_option(sub, value, label + ".")
+        elif sub and isinstance(value, list):
+            for index, item in enumerate(value):
+                found = xml_unsafe_option(sub, item, "%s[%d]." % (label, index)) if isinstance(item, dict) else None
+                if found:
+                    break
+        elif unsafe_text(value) is not None:
+            found = "%s: %s holds characters XenAPI cannot carry (control characters and the like are not " \
+                    "allowed)" % (label, "the value" if option.get("no_log") else "the value %s" % unsafe_text(value))
+        if found:
+            return found
+    return None
+
+
 class XenServerModule(object):
     """An AnsibleModule with the connection options and a lazily connected client."""
 
@@ -81,7 +139,7 @@ class XenServerModule(object):
             kwargs["required_one_of"] = [("name", "uuid")] + list(kwargs.get("required_one_of", []))
         spec.update(argument_spec)
         kwargs.setdefault("supports_check_mode", True)
-        self.module = AnsibleModule(argument_spec=spec, **kwargs)
+        self.module = _AnsibleModule(argument_spec=spec, **kwargs)
         self.params = self.module.params
         self.check_mode = self.module.check_mode
         self._client = None
@@ -89,6 +147,9 @@ class XenServerModule(object):
             self.module.fail_json(msg=missing_required_lib("XenAPI"), exception=str(XENAPI_IMPORT_ERROR))
         if not self.params["hostname"]:
             self.fail("hostname is required: set it or the XENSERVER_HOST environment variable")
+        unsafe = xml_unsafe_option(self.module.argument_spec, self.params)
+        if unsafe:
+            self.fail(unsafe)
         if not self.params["validate_certs"] and self.params["hostname"].startswith("https"):
             self.module.warn("validate_certs is false: the pool's TLS certificate is not verified")
 
