@@ -36,6 +36,7 @@ __metaclass__ = type
 
 import atexit
 import random
+import re
 import socket
 import ssl
 import time
@@ -72,6 +73,10 @@ DONE_ALREADY = {"destroy": "HANDLE_INVALID", "plug": "DEVICE_ALREADY_ATTACHED",
 CONNECTION_ERRORS = (socket.error, OSError, xmlrpclib.ProtocolError, httplib.HTTPException)
 # What a ``recover`` lookup returns when the call whose answer was lost was not carried out.
 NOT_DONE = object()
+# Characters XML 1.0 cannot carry (XML-RPC is XML): xapi would answer HTTP 500.
+XML_UNSAFE = re.compile(u"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# HTTP statuses of a proxy or a master in trouble: the request may be sent again (as a dropped connection).
+HTTP_RETRY = (502, 503, 504)
 # wait_for's lower-case event classes -> API class names (for a direct read).
 API_CLASSES = {"vm": "VM", "vm_guest_metrics": "VM_guest_metrics", "vbd": "VBD", "vif": "VIF",
                "vdi": "VDI", "sr": "SR", "task": "task", "host": "host"}
@@ -102,6 +107,7 @@ HINTS = {
     "FIELD_TYPE_ERROR": "the value given for {0} has the wrong type",
     "SESSION_INVALID": "the session expired; run the task again",
     "EVENTS_LOST": "the pool lost track of events (it may have restarted); run the task again",
+    "VM_TOO_MANY_VCPUS": "the VM would have more vCPUs than XenServer allows for it; lower vcpus / vcpus_max",
 }
 
 
@@ -130,10 +136,30 @@ def translate(details, action=None):
 
 
 def build_url(hostname):
-    """A bare host name means https; a URL keeps its scheme and port."""
-    if "://" not in hostname:
-        return "https://%s" % hostname
-    return hostname.rstrip("/")
+    """A bare host name means https; a URL keeps its scheme and port.
+
+    Anything that is not a host name or an http(s) URL with a host fails here, naming it.
+    """
+    url = hostname if "://" in hostname else "https://%s" % hostname
+    url = url.rstrip("/")
+    problem = None
+    try:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            problem = "the scheme must be http or https"
+        elif not parts.hostname or any(c.isspace() or c in "\"<>'`{}|^" for c in parts.netloc):
+            problem = "it names no valid host"
+        else:
+            parts.port  # raises ValueError for a port that is not a number in range
+            parts.hostname.encode("idna")
+    except (ValueError, UnicodeError) as err:
+        problem = str(err)
+    if problem:
+        shown = hostname if hostname.isprintable() else hostname.encode("unicode_escape").decode("ascii")
+        raise XenServerError("hostname '%s' is not a host name or an http(s) URL of a pool master (%s); "
+                             "for example pool-master.example.com or http://127.0.0.1:41234"
+                             % (shown, problem), code="INVALID_HOSTNAME")
+    return url
 
 
 def _master_url(url, master_address):
@@ -212,6 +238,12 @@ class XenServerClient(object):
         A refused or dropped connection is tried again ``connect_retries`` times (a master
         that is restarting); a name that does not resolve, a TLS or login failure fail at once.
         """
+        if unsafe_text(self.username) is not None:
+            raise XenServerError("username %s holds characters XenAPI cannot carry (control characters and the "
+                                 "like)" % unsafe_text(self.username), code="INVALID_VALUE")
+        if unsafe_text(self.password) is not None:
+            raise XenServerError("the password holds characters XenAPI cannot carry (control characters and "
+                                 "the like)", code="INVALID_VALUE")
         hops = refused = 0
         while True:
             session = XenAPI.Session(self.url, transport=self._transport())
@@ -231,8 +263,15 @@ class XenServerClient(object):
                     "certificate, or validate_certs: false to skip verification" % (self.url, err))
             except xmlrpclib.Fault as fault:
                 raise XenServerError("login to %s failed: %s" % (self.url, fault.faultString), code="XMLRPC_FAULT")
-            except socket.gaierror as err:
+            except (socket.gaierror, UnicodeError, ValueError) as err:
                 raise XenServerError("cannot reach XenServer at %s: %s" % (self.url, err))
+            except xmlrpclib.ProtocolError as err:
+                if err.errcode not in HTTP_RETRY or refused >= self.connect_retries:
+                    raise XenServerError("login to %s: it answered HTTP %s %s" % (self.url, err.errcode, err.errmsg),
+                                         code="HTTP_%s" % err.errcode)
+                self._pause(refused)
+                refused += 1
+                self.reconnects += 1
             except CONNECTION_ERRORS as err:
                 if refused < self.connect_retries:
                     self._pause(refused)
@@ -268,6 +307,10 @@ class XenServerClient(object):
 
     # --- calls -------------------------------------------------------------------------------
     def _invoke(self, method, args):
+        bad = unsafe_text(args)
+        if bad is not None:
+            raise XenServerError("%s: the value %s holds characters XenAPI cannot carry (control characters "
+                                 "and the like are not allowed in XML)" % (method, bad), code="INVALID_VALUE")
         target = self.api
         for part in method.split("."):
             target = getattr(target, part)
@@ -310,28 +353,51 @@ class XenServerClient(object):
                 raise XenServerError("%s failed: %s" % (method, fault.faultString), code="XMLRPC_FAULT")
             except ssl.SSLError as err:
                 raise XenServerError("%s: TLS failure talking to %s: %s" % (method, self.url, err))
+            except xmlrpclib.ProtocolError as err:
+                if err.errcode not in HTTP_RETRY:
+                    # The master answered, with an HTTP error: sending the same again will not help.
+                    raise XenServerError("%s: %s answered HTTP %s %s" % (method, self.url, err.errcode, err.errmsg),
+                                         code="HTTP_%s" % err.errcode)
+                self._dropped(method, err, started, dropped)
+                dropped += 1
+                if not repeatable:
+                    found = self._lost(method, err, recover)
+                    if found is not NOT_DONE:
+                        return found
+                lost = True
+                self.retried += 1
             except CONNECTION_ERRORS as err:
                 # Refused: the request never left; anything else: it may have been carried out.
                 sent = not isinstance(err, ConnectionRefusedError)
-                if time.time() - started > self.reconnect_timeout:
-                    raise XenServerError("%s: connection to %s failed (gave up after %d tries in %.0f s): %s"
-                                         % (method, self.url, dropped + 1, time.time() - started, err),
-                                         code="CONNECTION_FAILED")
-                self._pause(dropped)
+                self._dropped(method, err, started, dropped)
                 dropped += 1
-                self.reconnects += 1
                 if sent and not repeatable:
-                    if recover is None:
-                        raise XenServerError(
-                            "%s: the connection to %s dropped before the answer came (%s); the call may have "
-                            "been carried out, so it is not sent again blindly. Check the pool and run the "
-                            "task again" % (method, self.url, err), code="ANSWER_LOST")
-                    found = recover()
+                    found = self._lost(method, err, recover)
                     if found is not NOT_DONE:
-                        self.recovered += 1
                         return found
                 lost = lost or sent
                 self.retried += 1
+
+    def _dropped(self, method, err, started, dropped):
+        """Give up once the reconnect budget is spent, else pause before the next try."""
+        if time.time() - started > self.reconnect_timeout:
+            raise XenServerError("%s: connection to %s failed (gave up after %d tries in %.0f s): %s"
+                                 % (method, self.url, dropped + 1, time.time() - started, err),
+                                 code="CONNECTION_FAILED")
+        self._pause(dropped)
+        self.reconnects += 1
+
+    def _lost(self, method, err, recover):
+        """What a NOT_REPEATABLE call whose answer was lost made (``recover``), or NOT_DONE."""
+        if recover is None:
+            raise XenServerError(
+                "%s: the connection to %s dropped before the answer came (%s); the call may have "
+                "been carried out, so it is not sent again blindly. Check the pool and run the "
+                "task again" % (method, self.url, err), code="ANSWER_LOST")
+        found = recover()
+        if found is not NOT_DONE:
+            self.recovered += 1
+        return found
 
     def _was_done(self, method, name, args, code):
         """Whether a repeat failing with ``code`` shows that the lost first attempt was done."""
@@ -451,6 +517,21 @@ class XenServerClient(object):
             return XenServerError("the task for %s is gone (the pool master may have restarted); "
                                   "whether it finished is not known" % what, code="TASK_LOST")
         return XenServerError("%s %s was removed while waiting for %s" % (cls, ref, what))
+
+
+def unsafe_text(value):
+    """The first string in ``value`` (nested) XML cannot carry, shown escaped; else None."""
+    if isinstance(value, str):
+        if XML_UNSAFE.search(value):
+            shown = value if len(value) <= 80 else value[:80] + "..."
+            return "'%s'" % shown.encode("unicode_escape").decode("ascii")
+        return None
+    items = value.items() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
+    for item in items:
+        found = unsafe_text(item)
+        if found is not None:
+            return found
+    return None
 
 
 def find_created(client, cls, expr, keep=None, what=None):
