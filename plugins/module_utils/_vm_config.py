@@ -33,6 +33,7 @@ from ansible_collections.xenserver.provisioning.plugins.module_utils._records im
 
 MiB = 1024 ** 2
 GiB = 1024 ** 3
+INT64_MAX = 2 ** 63 - 1     # XenAPI's int is 64-bit
 MAC = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 # other_config keys xapi sets on the clone itself (xapi_vm_clone.ml): their value before our
 # first read is not known, so setting one removes it first instead of relying on a guess.
@@ -79,6 +80,10 @@ def validate(p):
         value = p.get(option)
         if value is not None and value <= 0:
             raise invalid("%s must be a positive number of %s, got %s" % (option, unit, value))
+        if value is not None and unit == "MiB" and value * MiB > INT64_MAX:
+            raise invalid("%s %s MiB is more than XenAPI can express (at most %d MiB)" % (option, value, INT64_MAX // MiB))
+    if p.get("shutdown_timeout") is not None and p["shutdown_timeout"] <= 0:
+        raise invalid("shutdown_timeout must be a positive number of seconds, got %s" % p["shutdown_timeout"])
     if p.get("memory_mb") and p.get("memory_max_mb") and p["memory_max_mb"] < p["memory_mb"]:
         raise invalid("memory_max_mb (%s) must not be below memory_mb (%s)" % (p["memory_max_mb"], p["memory_mb"]))
     if p.get("vcpus") and p.get("vcpus_max") and p["vcpus_max"] < p["vcpus"]:
@@ -88,6 +93,9 @@ def validate(p):
             value = disk.get(option)
             if value is not None and value <= 0:
                 raise invalid("disks[%d].%s must be a positive size, got %s" % (index, option, value))
+            if value is not None and value * (GiB if option == "size_gb" else MiB) > INT64_MAX:
+                raise invalid("disks[%d].%s %s is more than XenAPI can express (at most %d bytes)"
+                              % (index, option, value, INT64_MAX))
     for index, nic in enumerate(p.get("networks") or []):
         if nic.get("mac") and not MAC.match(nic["mac"].lower()):
             raise invalid("networks[%d].mac '%s' is not a MAC address like 00:16:3e:12:34:56" % (index, nic["mac"]))
