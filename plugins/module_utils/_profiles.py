@@ -22,6 +22,11 @@ __metaclass__ = type
 
 import re
 
+try:
+    from urllib.parse import urlsplit
+except ImportError:  # pragma: no cover - Python 2 is not supported, keep sanity's import test happy
+    from urlparse import urlsplit  # type: ignore
+
 BOOTLOADER_INSTALL = "eliloader"
 BOOTLOADER_FINAL = "pygrub"
 # PV_bootloader values XenServer knows ("" = boot PV_kernel/PV_ramdisk directly from dom0);
@@ -39,6 +44,11 @@ _REPOSITORY = re.compile(r"^(?:cdrom"
                          r"|nfs://[^/\s]+/\S*"
                          r"|nfs:[^/:\s]+:/\S*)$")
 REPOSITORY_FORMS = "http://host/path, https://host/path, ftp://host/path, nfs:server:/path, nfs://server/path or cdrom"
+# Where anaconda (ks=) and AutoYaST (autoyast=) can read an answer file from.
+_ANSWER_FILE = re.compile(r"^(?:(?:https?|ftp|tftp|nfs|file|device|usb|floppy|cifs|smb|label|relurl)://\S+"
+                          r"|(?:nfs|hd|cdrom|file):\S+|floppy|slp)$")
+ANSWER_FILE_FORMS = ("http://host/path (or https, ftp, tftp, nfs://), nfs:server:/path, hd:device:/path, "
+                     "cdrom:/path or file:/path")
 
 
 class ProfileError(ValueError):
@@ -47,10 +57,23 @@ class ProfileError(ValueError):
 
 def validate_repository(value):
     """``value`` if eliloader can install from it; ProfileError naming the value otherwise."""
-    if not isinstance(value, str) or not _REPOSITORY.match(value):
+    if not isinstance(value, str) or not _REPOSITORY.match(value) or _malformed_url(value):
         raise ProfileError("install repository '%s' is not one eliloader can use: give %s"
                            % (value, REPOSITORY_FORMS))
     return value
+
+
+def _malformed_url(value):
+    """True for an http(s)/ftp/nfs:// URL the regex lets through but no client can open
+    (an unclosed IPv6 bracket, a port out of range, a host that is not a host name)."""
+    if "://" not in value:
+        return False
+    try:
+        parts = urlsplit(value)
+        parts.port  # ValueError for a bad port
+        return not parts.hostname or any(c in "\"<>'`{}|^\\" for c in parts.netloc)
+    except ValueError:
+        return True
 
 
 # --- distros, versions, arches ------------------------------------------------------------
@@ -326,6 +349,9 @@ def profile(distro, version, arch, answer_file=None, console=None, extra_args=No
     kernel, ramdisk = tree_paths(distro, arch)
     if answer_file is not None and (answer_file == "" or re.search(r"\s", answer_file)):
         raise ProfileError("answer file URL '%s' is empty or contains blanks" % answer_file)
+    if answer_file is not None and (not _ANSWER_FILE.match(answer_file) or _malformed_url(answer_file)):
+        raise ProfileError("answer file '%s' is not a location the installer can fetch: give %s"
+                           % (answer_file, ANSWER_FILE_FORMS))
     parts = [FAMILIES[family]["console"] if console is None else console]
     if answer_file:
         parts.append("%s=%s" % (FAMILIES[family]["answer_arg"], answer_file))
