@@ -58,11 +58,14 @@ integration: $(READY)
 # The scenarios share one simulator and install-tree server (extensions/molecule/default, created
 # and destroyed once) and run two at a time. MOLECULE_ARGS: e.g. "-s rhel_install" for one;
 # XAPISIM_CLOCK_SPEED (default 2000 simulated seconds per real second): how fast guests install.
+# A fresh ephemeral directory per run, so two runs on one machine do not share a simulator.
 MOLECULE_ARGS ?= --all --workers 2
 .PHONY: molecule
 
 molecule: $(READY)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/molecule test $(MOLECULE_ARGS)
+	dir=$$(mktemp -d "$${TMPDIR:-/tmp}/xenserver.provisioning-molecule-XXXXXX") && \
+	PATH="$(CURDIR)/$(BIN):$$PATH" MOLECULE_EPHEMERAL_DIRECTORY="$$dir" $(BIN)/molecule test $(MOLECULE_ARGS); \
+	rc=$$?; rm -rf "$$dir"; exit $$rc
 
 # --- Packaging for the Ansible ecosystem -----------------------------------------------------
 # package-smoke  build the tarball, check what it holds, install it offline into a temporary
