@@ -107,9 +107,15 @@ class Pool:
 
 
 @pytest.fixture
-def pool(tmp_path):
+def pool_options():
+    """Extra embedded() options for ``pool``; override it in a test module (users=..., faults=...)."""
+    return {}
+
+
+@pytest.fixture
+def pool(tmp_path, pool_options):
     log = str(tmp_path / "calls.jsonl")
-    with embedded(call_log=log, clock_speed=1000.0) as handle:
+    with embedded(call_log=log, clock_speed=1000.0, **pool_options) as handle:
         p = Pool(handle, log)
         yield p
         p.session.xenapi.session.logout()
