@@ -95,7 +95,7 @@ def test_timeout_returns_empty_without_spinning(api):
     result = api.event_from(["vm"], token, timeout)
     elapsed, used = time.monotonic() - wall, time.process_time() - cpu
     assert result["events"] == [] and result["token"] == token
-    assert timeout * 0.8 <= elapsed < timeout + 2.0
+    assert timeout * 0.8 <= elapsed < timeout + 5.0
     assert used < 0.25 * timeout, "event.from spun the CPU: %.3f s in %.3f s" % (used, elapsed)
 
 

@@ -178,7 +178,7 @@ def test_wait_timeout_names_the_option(sim):
     began = time.time()
     with pytest.raises(XenServerError) as err:
         _power.wait(client, vm, "t", "guest_agent", 1)
-    assert 1 <= time.time() - began < 2.5
+    assert 1 <= time.time() - began < 10
     assert err.value.code == "WAIT_TIMEOUT" and "wait_timeout" in str(err.value)
     assert "report its guest agent" in str(err.value)
 

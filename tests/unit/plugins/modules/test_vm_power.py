@@ -298,7 +298,7 @@ def test_shutdown_timeout_fails_clearly(pool, run_module, slow_guest):
     put_in(pool, vm, "running")
     began = time.time()
     result = run_module("vm_power", name="stubborn", state="halted", shutdown_timeout=1)
-    assert time.time() - began < 2.5
+    assert time.time() - began < 10   # the 1 s timeout, not the default 120 s (loaded CI machines are slow)
     assert result["failed"] and result["error_code"] == "SHUTDOWN_TIMEOUT"
     assert "within 1 s (shutdown_timeout)" in result["msg"] and "hard_shutdown_fallback" in result["msg"]
     assert result["power_state"] == "running" and result["changed"] is False
@@ -310,7 +310,7 @@ def test_shutdown_timeout_falls_back_to_hard(pool, run_module, slow_guest):
     began = time.time()
     result = run_module("vm_power", name="stubborn", state="halted", shutdown_timeout=1,
                         hard_shutdown_fallback=True)
-    assert time.time() - began < 2.5
+    assert time.time() - began < 10   # the 1 s timeout, not the default 120 s (loaded CI machines are slow)
     assert result["changed"] and result["changes"]["actions"] == ["hard_shutdown"]
     assert any("not finished within 1 s" in w for w in warnings(result))
     assert power(pool, vm) == "halted"
@@ -336,7 +336,7 @@ def test_wait_for_ip_wakes_on_the_event(pool, run_module):
     pool.mark()
     began = time.time()
     result = run_module("vm_power", name="web01", state="running", wait_for="ip", wait_timeout=30)
-    assert time.time() - began < 5
+    assert time.time() - began < 20   # well before the 30 s wait_timeout
     assert result["changed"] and result["ip"] == "192.0.2.10" and result["power_state"] == "running"
     calls = pool.calls()
     assert len(wait_calls(calls)) <= 3, calls
@@ -404,7 +404,7 @@ def test_wait_for_pv_drivers(pool, run_module):
     pool.mark()
     result = run_module("vm_power", name="tools", wait_for="pv_drivers", wait_timeout=30)
     assert not result.get("failed") and result["changed"] is False and result["power_state"] == "running"
-    assert 0.4 < time.time() - began < 5
+    assert 0.4 < time.time() - began < 20   # woke on the event, well before the 30 s timeout
     # metrics (no PV drivers), metrics (PV drivers): one event.from per change, no polling
     assert len(wait_calls(pool.calls())) <= 3
 
@@ -456,7 +456,7 @@ def test_wait_for_ip_on_a_halted_vm_fails_at_once(pool, run_module):
     make_vm(pool, "off")
     began = time.time()
     result = run_module("vm_power", name="off", wait_for="ip", wait_timeout=60)
-    assert time.time() - began < 2
+    assert time.time() - began < 20   # at once, not after the 60 s wait_timeout
     assert result["failed"] and "is halted, so it cannot report an IP address" in result["msg"]
     assert result["changed"] is False
 
@@ -467,7 +467,7 @@ def test_wait_for_ip_stops_when_the_vm_halts(pool, run_module):
     later(0.3, lambda: pool.api.VM.hard_shutdown(vm))
     began = time.time()
     result = run_module("vm_power", name="crashy", wait_for="ip", wait_timeout=60)
-    assert time.time() - began < 3
+    assert time.time() - began < 20   # not after the 60 s wait_timeout
     assert result["failed"] and "is halted" in result["msg"] and result["power_state"] == "halted"
 
 
@@ -476,10 +476,10 @@ def test_wait_for_ip_stops_when_the_vm_halts(pool, run_module):
 def test_check_mode_on_a_vm_not_created_yet(pool, run_module):
     """An earlier task in check mode would create the VM: report, never fail or wait."""
     before = pool.state()
-    began = time.time()
+    pool.mark()
     result = run_module("vm_power", check_mode=True, name="new01", state="running", wait_for="ip",
                         wait_timeout=60)
-    assert time.time() - began < 2
+    assert "event_from" not in pool.calls()       # it did not wait
     assert not result.get("failed") and result["changed"] is True
     assert result["power_state"] == "running" and result["ip"] == "" and result["uuid"] == ""
     assert result["changes"]["actions"] == ["start"]
@@ -491,10 +491,8 @@ def test_check_mode_never_waits(pool, run_module):
     vm = make_vm(pool, "web02")
     before = pool.state()
     pool.mark()
-    began = time.time()
     result = run_module("vm_power", check_mode=True, name="web02", state="running", wait_for="ip",
                         wait_timeout=60)
-    assert time.time() - began < 2
     assert result["changed"] and result["power_state"] == "running"
     assert "event_from" not in pool.calls() and pool.state() == before
     put_in(pool, vm, "running")
