@@ -72,7 +72,7 @@ def test_expire_invalidates_the_session_and_the_sdk_logs_in_again(make_pool):
     pool = make_pool(faults=faults)
     session = XenAPI.Session(pool.url)
     session.xenapi.login_with_password("root", "xenroot")
-    for _ in range(10):
+    for _attempt in range(10):
         assert session.xenapi.pool.get_all()
     assert faults.summary()["expire"] >= 1
 
@@ -81,7 +81,7 @@ def test_fault_log_and_counts_on_sigterm(serve, tmp_path):
     flog = tmp_path / "faults.jsonl"
     served = serve("--faults", "reset=1.0", "--fault-log", str(flog))
     ref = _proxy(served.url).session.login_with_password("root", "xenroot")["Value"]
-    for _ in range(3):
+    for _attempt in range(3):
         with pytest.raises((ConnectionError, xmlrpc.client.ProtocolError, OSError)):
             _proxy(served.url).pool.get_all(ref)
     os.kill(served.proc.pid, signal.SIGTERM)

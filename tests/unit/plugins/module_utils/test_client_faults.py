@@ -170,7 +170,7 @@ def test_random_session_expiry_and_resets_on_a_busy_client(no_sleep):
     faults = Faults("expire=0.2,reset=0.1,reset_after=0.1,seed=7")
     with embedded(faults=faults) as pool:
         client = _client_for(pool)
-        for _ in range(60):
+        for _attempt in range(60):
             assert client.call("VM.get_all_records_where", 'field "is_a_template"="false"')
         counts = faults.summary()
         assert counts["expire"] and counts["reset"] and counts["reset_after"]
