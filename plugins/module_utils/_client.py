@@ -272,7 +272,8 @@ class XenServerClient(object):
                 self._pause(refused)
                 refused += 1
                 self.reconnects += 1
-            except CONNECTION_ERRORS as err:
+            # CONNECTION_ERRORS is a tuple of exception classes; pylint cannot see through its imports.
+            except CONNECTION_ERRORS as err:  # pylint: disable=catching-non-exception
                 if refused < self.connect_retries:
                     self._pause(refused)
                     refused += 1
@@ -366,7 +367,8 @@ class XenServerClient(object):
                         return found
                 lost = True
                 self.retried += 1
-            except CONNECTION_ERRORS as err:
+            # CONNECTION_ERRORS is a tuple of exception classes; pylint cannot see through its imports.
+            except CONNECTION_ERRORS as err:  # pylint: disable=catching-non-exception
                 # Refused: the request never left; anything else: it may have been carried out.
                 sent = not isinstance(err, ConnectionRefusedError)
                 self._dropped(method, err, started, dropped)
@@ -512,11 +514,11 @@ class XenServerClient(object):
             raise
 
     @staticmethod
-    def _gone(cls, ref, what):
-        if cls.lower() == "task":
+    def _gone(kind, ref, what):
+        if kind.lower() == "task":
             return XenServerError("the task for %s is gone (the pool master may have restarted); "
                                   "whether it finished is not known" % what, code="TASK_LOST")
-        return XenServerError("%s %s was removed while waiting for %s" % (cls, ref, what))
+        return XenServerError("%s %s was removed while waiting for %s" % (kind, ref, what))
 
 
 def unsafe_text(value):

@@ -114,7 +114,7 @@ vms:
       description: The VM's power state after the run.
       type: str
     ip:
-      description: The IP address the wait saw (O(vms[].wait_for=ip)), otherwise empty.
+      description: The IP address the wait saw (with C(wait_for=ip)), otherwise empty.
       type: str
     failed:
       description: Whether this VM failed.

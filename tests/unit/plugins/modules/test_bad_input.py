@@ -181,8 +181,8 @@ def test_vm_info_refuses_bad_filters(pool, run_module, filters, extra):
     st.tuples(st.sampled_from(["force", "hard_shutdown_fallback"]), not_a_bool),
     st.tuples(st.just("name"), unknown),
     st.tuples(st.just("uuid"), unknown),
-    st.tuples(st.just("impossible"), st.sampled_from([("halted", "suspended", None), ("halted", "halted", "ip"),
-                                                       ("suspended", "suspended", "running")]))))
+    st.tuples(st.just("impossible"), st.sampled_from([
+        ("halted", "suspended", None), ("halted", "halted", "ip"), ("suspended", "suspended", "running")]))))
 def test_vm_power_refuses_bad_input(pool, run_module, bad):
     name = existing_vm(pool)
     option, value = bad
@@ -206,8 +206,8 @@ def test_vm_power_refuses_bad_input(pool, run_module, bad):
 @given(bad=st.one_of(
     st.tuples(st.just("pv_bootloader"), unicode_text.filter(lambda t: t not in ("pygrub", "eliloader", "none", ""))),
     st.tuples(st.just("install_repository"), bad_urls.filter(lambda u: u != "")),
-    st.tuples(st.just("install_distro"), unicode_text.filter(lambda t: t not in ("rhlike", "sleslike", "debianlike",
-                                                                                  "pygrub", ""))),
+    st.tuples(st.just("install_distro"), unicode_text.filter(
+        lambda t: t not in ("rhlike", "sleslike", "debianlike", "pygrub", ""))),
     st.tuples(st.just("install_arch"), unicode_text.filter(lambda t: t not in ("i386", "x86_64", ""))),
     st.tuples(st.just("hvm_boot_order"), st.one_of(st.sampled_from(["cc", "xyz", "c d", "cdnac"]),
                                                    unicode_text.filter(lambda t: not set(t) <= set("acdn")))),
