@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 
-import pytest
 import yaml
 
 from xapisim import trees
