@@ -119,12 +119,34 @@ def xml_unsafe_option(spec, params, prefix=""):
                 found = xml_unsafe_option(sub, item, "%s[%d]." % (label, index)) if isinstance(item, dict) else None
                 if found:
                     break
-        elif unsafe_text(value) is not None:
-            found = "%s: %s holds characters XenAPI cannot carry (control characters and the like are not " \
-                    "allowed)" % (label, "the value" if option.get("no_log") else "the value %s" % unsafe_text(value))
+        else:
+            where = _unsafe_path(value, label)
+            if where is not None:
+                found = "%s: %s holds characters XenAPI cannot carry (control characters and the like are not " \
+                        "allowed)" % (where[0], "the value" if option.get("no_log") else "the value %s" % where[1])
         if found:
             return found
     return None
+
+
+def _unsafe_path(value, label):
+    """(path, shown value) of the first string XML cannot carry in ``value``, or None."""
+    if isinstance(value, dict):
+        for key, item in sorted(value.items(), key=lambda kv: str(kv[0])):
+            if unsafe_text(key) is not None:
+                return "%s (a key)" % label, unsafe_text(key)
+            found = _unsafe_path(item, "%s.%s" % (label, key))
+            if found:
+                return found
+        return None
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = _unsafe_path(item, "%s[%d]" % (label, index))
+            if found:
+                return found
+        return None
+    shown = unsafe_text(value)
+    return (label, shown) if shown is not None else None
 
 
 class XenServerModule(object):
