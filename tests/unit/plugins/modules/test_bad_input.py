@@ -309,3 +309,37 @@ def test_install_profile_refuses_bad_input(pool, run_module, bad):
     if option == "version" and value in ("5.1",):
         return
     refused(pool, run_module, "install_profile", options, needles)
+
+
+# --- vm_fleet (every entry takes vm's options, plus xenstore_data, power_state, wait_for) --------
+
+@SETTINGS
+@given(bad=st.one_of(
+    vm_bad_option(),
+    st.tuples(st.just("xenstore_data"), outside.filter(bool).map(lambda k: {k: "v"})),
+    st.tuples(st.just("power_state"), unicode_text.filter(lambda t: t not in ("running", "halted"))),
+    st.tuples(st.just("wait_for"), unicode_text.filter(
+        lambda t: t not in ("running", "halted", "ip", "guest_agent", "pv_drivers"))),
+    st.tuples(st.just("wait_timeout"), st.one_of(not_positive, not_an_int)),
+    st.tuples(st.just("colour"), st.just("red")),
+    st.tuples(st.just("parallel"), st.one_of(not_positive, not_an_int)),
+    st.tuples(st.just("duplicate"), st.just("fresh")),
+    st.tuples(st.just("vms"), st.sampled_from(["no equals sign", [1], [{"template": TEMPLATE}], [None]]))))
+def test_vm_fleet_refuses_bad_input(pool, run_module, bad):
+    option, value = bad
+    entry = dict(name="fresh", template=TEMPLATE, memory_mb=512, vcpus=1)
+    options = dict(vms=[entry])
+    if option == "template_uuid":
+        entry.pop("template")
+    if option in ("parallel", "vms"):
+        options[option] = value
+    elif option == "duplicate":
+        options["vms"] = [entry, dict(entry)]
+    else:
+        entry[option] = value
+    needles = [option.split("_uuid")[0], value if isinstance(value, (str, int)) else None]
+    if option in ("name", "description") or (option == "duplicate"):
+        needles.append("fresh")
+    if option == "xenstore_data":
+        needles.append(next(iter(value))[:40])
+    refused(pool, run_module, "vm_fleet", options, needles)
