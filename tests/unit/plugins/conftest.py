@@ -52,6 +52,24 @@ def _module_args(args):
         yield
 
 
+@contextlib.contextmanager
+def _as_a_module():
+    """Run as a module, not as controller code. Importing controller code (the inventory
+    plugin's tests do) sets ansible-core 2.19's process-wide ``is_controller``; a module's
+    warnings then went to the controller's display instead of its result."""
+    try:
+        from ansible.module_utils import _internal
+    except ImportError:  # ansible-core < 2.19
+        yield
+        return
+    saved = getattr(_internal, "is_controller", False)
+    _internal.is_controller = False
+    try:
+        yield
+    finally:
+        _internal.is_controller = saved
+
+
 def _forget_warnings():
     """AnsibleModule keeps warnings in module globals; one in-process run must not see another's."""
     from ansible.module_utils.common import warnings
@@ -135,7 +153,7 @@ def run_module(pool):
         module = importlib.import_module("ansible_collections.xenserver.provisioning.plugins.modules." + _module)
         out = io.StringIO()
         _forget_warnings()
-        with _module_args(args), contextlib.redirect_stdout(out):
+        with _module_args(args), _as_a_module(), contextlib.redirect_stdout(out):
             with pytest.raises(SystemExit):
                 module.main()
         result = json.loads(out.getvalue())
