@@ -112,8 +112,13 @@ def test_one_vm_full_provision_calls(pool, run_module):
     pool.mark()
     result = run_module("vm_fleet", vms=[spec("solo")])
     calls = pool.calls()
+    counts = collections.Counter(calls)
     assert result["changed"], result
-    assert len(calls) == ONE_VM_CALLS, calls
+    # Exact but for the wait on the start task: event.from answers once if the task had
+    # already finished by the first call, twice if not; which one depends on the scheduler.
+    assert len(calls) - counts["event_from"] == FIXED_PER_VM, calls
+    assert counts["event_from"] in (2, 3), calls
+    assert len(calls) <= ONE_VM_CALLS, calls
 
 
 ONE_VM_CALLS = 20        # the target for a full provision: <= 20
