@@ -5,6 +5,9 @@
 
 ``xapisim guest`` / ``xenstore-read``: test hooks that read a ``--state`` file and print what
 a simulated guest sees from the inside (xapisim.guestview); XenAPI has no equivalent.
+
+``xapisim start`` / ``stop``: ``serve`` (and ``serve-trees``) in the background for test
+harnesses, with a supervisor that stops them when forgotten (xapisim.background).
 """
 import argparse
 import json
@@ -15,7 +18,7 @@ import tempfile
 import threading
 
 from . import faults as faults_mod
-from . import guestview, trees
+from . import background, guestview, trees
 from .server import CallLog, Server
 from .sim import Simulator
 
@@ -78,7 +81,30 @@ def parser():
     xs_read.add_argument("--vm", required=True, help="the VM's name or uuid")
     xs_read.add_argument("path", metavar="PATH",
                          help="relative to the guest's /local/domain/<domid> (vm-data/foo), or absolute under it")
+    start = commands.add_parser("start", help="serve in the background, print DIR/env.json (url, pid, ...)")
+    start.add_argument("--dir", required=True, help="state, logs and env.json; a running one is restarted")
+    start.add_argument("--trees", action="store_true",
+                       help="also make-trees DIR/trees (answer files: DIR/trees/answers-roles) and serve-trees it")
+    start.add_argument("--ttl", type=float, default=1800, help="stop the servers and remove DIR S seconds after they are up")
+    start.add_argument("--watch-ansible", action="store_true",
+                       help="... or once the ansible-playbook run this command belongs to is gone")
+    start.add_argument("--timeout", type=float, default=30, help="seconds to wait for the servers' banners")
+    start.add_argument("serve_args", nargs=argparse.REMAINDER, metavar="-- SERVE-OPTION",
+                       help="passed to xapisim serve, e.g. -- --clock-speed 2000")
+    stop = commands.add_parser("stop", help="stop what xapisim start started in DIR and remove DIR")
+    stop.add_argument("--dir", required=True)
+    stop.add_argument("--timeout", type=float, default=15, help="seconds from SIGTERM to SIGKILL")
+    stop.add_argument("--keep", action="store_true", help="keep DIR (the saved pool.json, the logs)")
     return top
+
+
+def background_command(args):
+    if args.command == "stop":
+        return background.stop(args.dir, timeout=args.timeout, remove=not args.keep)
+    # argparse keeps the "--" that separates start's options from serve's
+    serve_args = args.serve_args[1:] if args.serve_args[:1] == ["--"] else args.serve_args
+    return background.start(args.dir, trees=args.trees, ttl=args.ttl, timeout=args.timeout,
+                            watch_ansible=args.watch_ansible, serve_args=serve_args)
 
 
 def guest_command(args):
@@ -178,6 +204,13 @@ def main(argv=None):
         except (OSError, ValueError, KeyError, guestview.GuestViewError) as err:
             print("xapisim: %s" % err, file=sys.stderr)
             return 2
+    if args.command in ("start", "stop"):
+        try:
+            print(json.dumps(background_command(args), sort_keys=True))
+        except (OSError, ValueError, background.StartError) as err:
+            print("xapisim: %s" % err, file=sys.stderr)
+            return 1
+        return 0
     if args.command == "serve":
         try:
             return serve(args)
