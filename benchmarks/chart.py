@@ -38,7 +38,7 @@ def main(source, target):
         axes.set_ylim(bottom=0)
         axes.set_xlim(left=0)
         axes.grid(True, alpha=0.3)
-        axes.legend(fontsize=8)
+        axes.legend(fontsize=8, handlelength=4)  # long enough to show the dashes
     v = results["versions"]
     figure.suptitle("One VM per host: create from template, 3 vm-data keys, start "
                     "(xapisim, %s cores, ansible-core %s, community.general %s)"
