@@ -22,10 +22,12 @@ A guest then lives in a background thread on the simulator's clock (``sim.clock`
   installer   kernel boots (KERNEL_BOOT_SECONDS), fetches the ks=/autoyast= answer file named
               in its command line; none or unreachable -> hangs ("installer-waiting-for-
               answer-file", forever); else installs (INSTALL_SECONDS), writes the system onto
-              its disk, and reboots / powers off / waits as the answer file says.
+              its disk (with a static eth0 address when the answer file gives one), and
+              reboots / powers off / waits as the answer file says.
   booting     a pygrub-booted installed system; after BOOT_SECONDS it is "booted" and
               publishes VM_guest_metrics (os_version from its release file, uname of the
-              booted kernel). PV drivers and networks only once xs-tools are installed.
+              booted kernel). PV drivers and networks only once xs-tools are installed; eth0
+              reports its static address (ifcfg-eth0 on the disk), else a DHCP-style one.
   xs-tools    inserting xs-tools.iso into a booted guest installs the guest utilities
               (TOOLS_SECONDS); RHEL/CentOS also get XenServer's kernel as the new grub
               default, which the next boot runs.
@@ -70,6 +72,9 @@ TOOLS_MARK = "/usr/sbin/xe-update-guest-attrs"
 TOOLS_VERSION = {"major": "4", "minor": "1", "micro": "0", "build": "0"}
 XS_KERNEL_TAG = ".xs4.1.0"
 NETWORK_PREFIXES = ("192.0.2", "198.51.100", "203.0.113")     # RFC 5737 documentation ranges
+# Where the installer writes eth0's static configuration, per install flow.
+IFCFG_ETH0 = {"rhlike": "/etc/sysconfig/network-scripts/ifcfg-eth0",
+              "sleslike": "/etc/sysconfig/network/ifcfg-eth0"}
 
 
 class _NotFound(Exception):
@@ -726,7 +731,8 @@ class Guests:
                 return False
             state.update(stage="installing", remaining=INSTALL_SECONDS,
                          answer={"kind": "kickstart" if match.group(1) == "ks" else "autoyast",
-                                 "url": match.group(2), "finish": finish})
+                                 "url": match.group(2), "finish": finish,
+                                 "network": _answer_network(match.group(1), text)})
             self._changed()
         self._commit()
         return True
@@ -741,6 +747,8 @@ class Guests:
             if vdi is not None:
                 self.disks()[vdi] = _installed_system(state.get("tree"), state.get("flow", "rhlike"),
                                                       state.get("arch", "i386"))
+                self.disks()[vdi].update(_ifcfg_files(state.get("flow", "rhlike"),
+                                                      state.get("answer", {}).get("network")))
             finish = state.get("answer", {}).get("finish", "wait")
             state.update(stage="installer-finished")
             state.pop("remaining", None)
@@ -834,13 +842,17 @@ class Guests:
             self.db.update("VM", vm, guest_metrics=metrics)
 
     def _networks(self, vm):
+        """{"<device>/ip": address}: eth0's static address from its ifcfg file, else (DHCP)
+        a fixed address per VM in a documentation range per device."""
         record = self.db.get("VM", vm)
         host = int(hashlib.md5(record["uuid"].encode()).hexdigest(), 16) % 250 + 2
+        static = _static_address(self._boot_files(vm))
         out = {}
         for vif in record["VIFs"]:
             device = self.db.get("VIF", vif)["device"]
             index = int(device) if device.isdigit() else 0
-            out["%s/ip" % device] = "%s.%d" % (NETWORK_PREFIXES[index % len(NETWORK_PREFIXES)], host)
+            out["%s/ip" % device] = static if device == "0" and static else \
+                "%s.%d" % (NETWORK_PREFIXES[index % len(NETWORK_PREFIXES)], host)
         return out
 
     def _tools_cd_inserted(self, vm):
@@ -1043,6 +1055,70 @@ def _answer_finish(kind, text):
         if node.firstChild is not None and node.firstChild.data.strip() == "true":
             return "poweroff"
     return "reboot"
+
+
+def _answer_network(kind, text):
+    """eth0's static configuration in an answer file, {ip, netmask, gateway}; None for DHCP.
+
+    Kickstart: ``network --device eth0 --bootproto static --ip A --netmask M --gateway G``
+    (``--opt=value`` too; a network line without --device is eth0's). AutoYaST: the
+    ``<interface>`` of eth0 with ``<bootproto>static</bootproto>``, ``<ipaddr>`` and
+    ``<netmask>`` or ``<prefixlen>``, and the default route of ``<routing>``.
+    """
+    if kind == "ks":
+        for line in text.splitlines():
+            try:
+                words = shlex.split(line)
+            except ValueError:
+                continue
+            if not words or words[0] != "network":
+                continue
+            opts, key = {}, None
+            for word in words[1:]:
+                if word.startswith("--"):
+                    key, _, value = word[2:].partition("=")
+                    opts[key] = value
+                elif key is not None:
+                    opts[key], key = word, None
+            if opts.get("device", "eth0") == "eth0" and opts.get("bootproto") == "static" and opts.get("ip"):
+                return {"ip": opts["ip"], "netmask": opts.get("netmask", ""), "gateway": opts.get("gateway", "")}
+        return None
+    doc = xml.dom.minidom.parseString(text)
+
+    def value(node, tag):
+        found = node.getElementsByTagName(tag)
+        return found[0].firstChild.data.strip() if found and found[0].firstChild is not None else ""
+    for interface in doc.getElementsByTagName("interface"):
+        if value(interface, "device") in ("eth0", "") and value(interface, "bootproto") == "static" \
+                and value(interface, "ipaddr"):
+            gateway = ""
+            for route in doc.getElementsByTagName("route"):
+                if value(route, "destination") == "default":
+                    gateway = value(route, "gateway")
+            return {"ip": value(interface, "ipaddr"),
+                    "netmask": value(interface, "netmask") or value(interface, "prefixlen"),
+                    "gateway": gateway}
+    return None
+
+
+def _ifcfg_files(flow, network):
+    """The installed system's ifcfg-eth0 for a static address ({} for DHCP, the default)."""
+    if not network:
+        return {}
+    lines = ["DEVICE=eth0", "BOOTPROTO=static", "IPADDR=%s" % network["ip"],
+             "NETMASK=%s" % network["netmask"], "ONBOOT=yes"]
+    if network.get("gateway"):
+        lines.append("GATEWAY=%s" % network["gateway"])
+    return {IFCFG_ETH0.get(flow, IFCFG_ETH0["rhlike"]): "\n".join(lines) + "\n"}
+
+
+def _static_address(files):
+    """eth0's address when an installed system configures it statically, else None."""
+    for path in IFCFG_ETH0.values():
+        values = dict(line.split("=", 1) for line in files.get(path, "").splitlines() if "=" in line)
+        if values.get("BOOTPROTO", "").strip("'\"") == "static" and values.get("IPADDR"):
+            return values["IPADDR"].strip("'\"")
+    return None
 
 
 def _os_version(files, uname):

@@ -15,12 +15,19 @@ import time
 import pytest
 import XenAPI
 
+from xapisim import guests as guests_module
 from xapisim import trees
 from xapisim.embedded import embedded
 from xapisim.sim import Simulator
 
 FAST = 100000.0          # simulated seconds per real second
 NULL = "OpaqueRef:NULL"
+STATIC_NETWORKING = (
+    '<networking><interfaces config:type="list"><interface><bootproto>static</bootproto>'
+    '<device>eth0</device><ipaddr>10.4.5.6</ipaddr><netmask>255.255.0.0</netmask></interface>'
+    '</interfaces><routing><routes config:type="list"><route><destination>default</destination>'
+    '<gateway>10.4.0.1</gateway><netmask>-</netmask><device>-</device></route></routes></routing>'
+    '</networking>\n')
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +37,11 @@ def tree_dir(tmp_path_factory):
     (directory / "answers" / "rhel-wait.ks").write_text(trees.sample_kickstart(""))
     (directory / "answers" / "empty.ks").write_text("")
     (directory / "answers" / "broken.xml").write_text("<profile><general>")
+    (directory / "answers" / "rhel-static.ks").write_text(trees.sample_kickstart(
+        "reboot", "network --device eth0 --bootproto static --ip 10.1.2.3 --netmask 255.255.255.0 "
+                  "--gateway 10.1.2.1 --nameserver 10.1.2.2 --hostname web\n"))
+    (directory / "answers" / "sles-static.xml").write_text(trees.sample_autoyast("reboot").replace(
+        "</profile>", STATIC_NETWORKING + "</profile>"))
     return directory
 
 
@@ -442,6 +454,43 @@ def test_a_broken_autoyast_profile_hangs_too(pool, x, repo):
     x.VM.start(vm, False, True)
     guest = pool.sim.guests.wait(vm, stage_is("installer-waiting-for-answer-file"))
     assert "not a valid autoyast file" in guest["error"]
+
+
+@pytest.mark.parametrize("kind, text, network", [
+    ("ks", "network --device eth0 --bootproto dhcp --hostname a\n", None),
+    ("ks", "network --bootproto=static --ip=10.0.0.5 --netmask=255.0.0.0\n",
+     {"ip": "10.0.0.5", "netmask": "255.0.0.0", "gateway": ""}),
+    ("ks", "network --device eth1 --bootproto static --ip 10.0.0.5 --netmask 255.0.0.0\n", None),
+    ("autoyast", trees.sample_autoyast(), None),
+    ("autoyast", trees.sample_autoyast().replace("</profile>", STATIC_NETWORKING + "</profile>"),
+     {"ip": "10.4.5.6", "netmask": "255.255.0.0", "gateway": "10.4.0.1"}),
+    ("autoyast", trees.sample_autoyast().replace("</profile>", STATIC_NETWORKING.replace(
+        "<netmask>255.255.0.0</netmask>", "<prefixlen>16</prefixlen>") + "</profile>"),
+     {"ip": "10.4.5.6", "netmask": "16", "gateway": "10.4.0.1"}),
+])
+def test_the_installer_reads_eth0s_static_address(kind, text, network):
+    assert guests_module._answer_network(kind, text) == network
+
+
+@pytest.mark.parametrize("template, tree, answer, path, address", [
+    ("Red Hat Enterprise Linux 5.1 x64", "rhel-5.1-x86_64", "rhel-static.ks",
+     "/etc/sysconfig/network-scripts/ifcfg-eth0", "10.1.2.3"),
+    ("SUSE Linux Enterprise Server 10 SP1 x64", "sles-10sp1-x86_64", "sles-static.xml",
+     "/etc/sysconfig/network/ifcfg-eth0", "10.4.5.6"),
+])
+def test_a_static_address_from_the_answer_file_is_what_the_guest_reports(
+        pool, x, repo, template, tree, answer, path, address):
+    kind = "ks" if answer.endswith(".ks") else "autoyast"
+    vm = new_vm(x, template, repo.url + "/" + tree, "%s=%s/answers/%s" % (kind, repo.url, answer))
+    x.VM.start(vm, False, True)
+    pool.sim.guests.wait(vm, stage_is("booted"))
+    assert "IPADDR=%s\n" % address in pool.sim.guests.disk_files(vm)[path]
+    insert_tools(x, vm)
+    pool.sim.guests.wait(vm, lambda s: s.get("tools") == "installed")
+    assert metrics(x, vm)["networks"] == {"0/ip": address}
+    x.VM.clean_reboot(vm)                       # the installed system keeps its address
+    pool.sim.guests.wait(vm, stage_is("booted"))
+    assert metrics(x, vm)["networks"] == {"0/ip": address}
 
 
 def test_a_paused_guest_makes_no_progress(pool, x, repo):
