@@ -29,6 +29,9 @@ RELATIONS = {
     ("console", "VM"): ("VM", "consoles"),
     ("task", "subtask_of"): ("task", "subtasks"),
     ("host_cpu", "host"): ("host", "host_CPUs"),
+    ("VM", "snapshot_of"): ("VM", "snapshots"),
+    ("VM", "parent"): ("VM", "children"),
+    ("VDI", "snapshot_of"): ("VDI", "snapshots"),
 }
 # Classes whose changes are not events (xapi does not emit events for sessions).
 SILENT = {"session"}

@@ -54,6 +54,12 @@ class Storage:
             disks[new] = dict(disks[vdi])
         return new
 
+    def snapshot_vdi(self, vdi, when):
+        """VDI.snapshot as the SM does it for a VM snapshot: a copy marked as its snapshot."""
+        new = self.clone_vdi(vdi)
+        self.db.update("VDI", new, is_a_snapshot=True, snapshot_of=vdi, snapshot_time=when)
+        return new
+
     def release_vdi(self, vdi):
         db = self.db
         record = db.get("VDI", vdi)

@@ -4,7 +4,7 @@ import os
 import threading
 import time
 
-from . import api, devices, events, guests, model, pool, vm  # noqa: F401  (handlers register on import)
+from . import api, devices, events, guests, model, pool, snapshots, vm  # noqa: F401  (handlers register on import)
 from .db import Database
 
 

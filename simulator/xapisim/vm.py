@@ -1,7 +1,8 @@
 """VM behaviour: lifecycle checks, clone/copy/provision, power operations, memory and VCPUs.
 
 Check order follows xapi's check_operation_error (ocaml/xapi/xapi_vm_lifecycle.ml):
-blocked operation -> power state -> other operation in progress -> template -> snapshot.
+blocked operation -> power state -> other operation in progress -> template -> snapshot
+-> provision/revert -> control domain.
 """
 import contextlib
 import xml.dom.minidom
@@ -27,7 +28,8 @@ ALLOWED_FROM = {
 # Simulated seconds each operation takes (on the simulator's clock).
 DURATION = {"start": 2.0, "start_on": 2.0, "clean_shutdown": 2.0, "clean_reboot": 3.0,
             "hard_shutdown": 0.5, "shutdown": 2.0, "hard_reboot": 1.0, "suspend": 2.0,
-            "resume": 2.0, "resume_on": 2.0, "clone": 0.5, "copy": 4.0, "provision": 1.0}
+            "resume": 2.0, "resume_on": 2.0, "clone": 0.5, "copy": 4.0, "provision": 1.0,
+            "snapshot": 0.5, "reverting": 1.0}
 # A hard shutdown/reboot may start while a guest-dependent operation is still running and
 # cancels it (xapi: xapi_vm_lifecycle.ml is_allowed_concurrently, message_forwarding.ml
 # hard_shutdown/hard_reboot -> cancel): the way out of a guest that ignores a clean shutdown.
@@ -57,15 +59,20 @@ def check_operation(db, ref, op):
         if op in pool.LONG_COPIES and running_op in pool.LONG_COPIES:
             continue        # several clones/copies of one template at once: a fleet in parallel
         raise XapiError("OTHER_OPERATION_IN_PROGRESS", "VM", ref, running_op, task)
-    if record["is_a_template"]:
+    if record["is_a_template"] and not record["is_a_snapshot"]:
         # check_template: a template is "default" by the field or by other_config
         # default_template (bool_of_assoc: "true" or "1"), and then may not be destroyed.
         is_default = record["is_default_template"] or \
             record["other_config"].get("default_template", "").lower() in ("true", "1")
         if op not in TEMPLATE_OK or (op == "destroy" and is_default):
             raise XapiError("VM_IS_TEMPLATE", ref, op)
-    elif op == "provision":
+    if record["is_a_snapshot"] and op not in pool.SNAPSHOT_OPS:
+        raise XapiError("VM_IS_SNAPSHOT", ref, op)      # a snapshot is a template too, but this one
+    if op == "provision" and not record["is_a_template"]:
         raise XapiError("PROVISION_ONLY_ALLOWED_ON_TEMPLATE")
+    if op == "revert" and not record["is_a_snapshot"]:
+        # api_errors.ml only_revert_snapshot; not in datamodel_errors.ml
+        raise XapiError("REVERT_ONLY_ALLOWED_ON_SNAPSHOT")
     if record["is_control_domain"]:
         if op in ("changing_VCPUs", "destroy"):     # every simulated control domain is a dom0
             raise XapiError("OPERATION_NOT_ALLOWED", "This operation is not allowed on dom0")
@@ -247,6 +254,8 @@ def _destroy(call, vm):
             # sends no parameter although datamodel_errors.ml declares [vm]
             # (ocaml/xapi/xapi_vm_helpers.ml destroy).
             raise XapiError("VM_CANNOT_DELETE_DEFAULT_TEMPLATE")
+        for child in list(record["children"]):
+            db.update("VM", child, parent=record["parent"])   # xapi_vm.ml destroy rebases them
         for vbd in list(record["VBDs"]):
             db.delete("VBD", vbd)
         for vif in list(record["VIFs"]):
