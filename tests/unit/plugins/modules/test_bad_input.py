@@ -78,12 +78,13 @@ def existing_vm(pool, name="target"):
 
 @SETTINGS
 @given(module=st.sampled_from(["vm", "vm_info", "vm_power", "vm_boot", "vm_xenstore_data", "vm_cdrom",
-                               "install_profile"]),
+                               "vm_snapshot", "install_profile"]),
        hostname=bad_urls, username=st.one_of(strange_names, st.none()))
 def test_bad_connections(pool, run_module, module, hostname, username):
     options = {"vm": dict(name="x"), "vm_info": dict(name="x"), "vm_power": dict(name="x", state="running"),
                "vm_boot": dict(name="x", pv_args="x"), "vm_xenstore_data": dict(name="x", data={"a": "b"}),
-               "vm_cdrom": dict(name="x", iso="x.iso"), "install_profile": dict(distro="rhel", version="5.1")}[module]
+               "vm_cdrom": dict(name="x", iso="x.iso"), "vm_snapshot": dict(name="x", snapshot="s"),
+               "install_profile": dict(distro="rhel", version="5.1")}[module]
     connection = dict(hostname=hostname, password="xenroot")
     if username is not None:
         connection["username"] = username
@@ -280,6 +281,27 @@ def test_vm_cdrom_refuses_bad_input(pool, run_module, bad):
         options[option] = value
         needles = [option, value.strip() or None if isinstance(value, str) else None]
     refused(pool, run_module, "vm_cdrom", options, needles)
+
+
+# --- vm_snapshot -------------------------------------------------------------------------------------
+
+@SETTINGS
+@given(bad=st.one_of(
+    st.tuples(st.just("snapshot"), st.sampled_from(["", "   "])),
+    st.tuples(st.just("state"), unicode_text.filter(lambda t: t not in ("present", "absent", "reverted"))),
+    st.tuples(st.just("revert_missing"), unknown),
+    st.tuples(st.just("name"), unknown)))
+def test_vm_snapshot_refuses_bad_input(pool, run_module, bad):
+    name = existing_vm(pool)
+    option, value = bad
+    options = dict(name=name, snapshot="s")
+    if option == "revert_missing":
+        options.update(snapshot=value, state="reverted")
+        needles = [value]
+    else:
+        options[option] = value
+        needles = [option, value.strip() or None]
+    refused(pool, run_module, "vm_snapshot", options, needles)
 
 
 # --- install_profile ---------------------------------------------------------------------------------

@@ -54,6 +54,8 @@ RUNS = [
     ("vm_xenstore_data", dict(name="made", data={"hostname": "made"})),
     ("vm_xenstore_data", dict(name="made", data={"/local/domain/0/x": "y"})),
     ("vm_cdrom", dict(name="made", iso="xs-tools.iso")),
+    ("vm_snapshot", dict(name="made", snapshot="before")),
+    ("vm_snapshot", dict(name="made", snapshot="nope", state="reverted")),     # a failure
     ("vm_power", dict(name="made", state="running")),
     ("vm_power", dict(name="made", state="suspended", wait_for="halted")),
     ("install_profile", dict(distro="rhel", version="5.1", repository="http://[::1")),
