@@ -20,6 +20,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ipaddress
 import re
 
 try:
@@ -334,10 +335,105 @@ def describe(distro, version, arch):
     return "%s (%s)" % (release_name(distro, version), arch)
 
 
+# --- eth0's static address ----------------------------------------------------------------
+
+NETWORK_KEYS = ("address", "netmask", "gateway", "nameservers", "hostname")
+_PREFIX = re.compile(r"^[0-9]{1,2}$")
+_HOSTNAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+
+
+def _ipv4(text):
+    """An IPv4Address for a dotted quad, None for anything else (no leading zeros, no integers)."""
+    try:
+        address = ipaddress.IPv4Address(text)
+    except ValueError:
+        return None
+    return address if str(address) == text else None
+
+
+def _prefix_of_netmask(text):
+    """The prefix length of a contiguous netmask (255.255.255.0 -> 24), None for anything else."""
+    try:
+        net = ipaddress.IPv4Network("0.0.0.0/%s" % text)
+    except ValueError:
+        return None
+    return net.prefixlen if str(net.netmask) == text else None  # refuses hostmasks and bare prefixes
+
+
+def network(value):
+    """eth0's static address, checked and normalised, or None for DHCP (nothing given).
+
+    ``value``: {address (a.b.c.d/prefix, or a.b.c.d with netmask), netmask, gateway, nameservers,
+    hostname}, unset keys None or absent. Returns {address, prefix, netmask, gateway, nameservers,
+    hostname} (address without its prefix; gateway and hostname None when not given). Raises
+    ProfileError naming every bad value.
+    """
+    value = dict((key, item) for key, item in (value or {}).items() if item not in (None, "", []))
+    if not value:
+        return None
+    text = str(value.get("address", ""))
+    mask = value.get("netmask")
+    gateway = value.get("gateway")
+    servers = [str(server) for server in value.get("nameservers") or []]
+    hostname = value.get("hostname")
+    problems = []
+    ip, _slash, given_prefix = text.partition("/")
+    ip = _ipv4(ip)
+    prefix = int(given_prefix) if _PREFIX.match(given_prefix) and int(given_prefix) <= 32 else None
+    if not text:
+        problems.append("no address (give one, or leave the network input empty for DHCP)")
+    elif ip is None or (_slash and prefix is None):
+        problems.append("address '%s' is not an IPv4 address (a.b.c.d/prefix, or a.b.c.d with a netmask)" % text)
+    elif not _slash and mask is None:
+        problems.append("address '%s' has no /prefix and no netmask is given" % text)
+    if mask is not None:
+        mask_prefix = _prefix_of_netmask(mask)
+        if mask_prefix is None:
+            problems.append("netmask '%s' is not an IPv4 netmask (255.255.255.0, ...)" % mask)
+        elif prefix is not None and prefix != mask_prefix:
+            problems.append("netmask '%s' is not that of address '%s'" % (mask, text))
+        elif prefix is None:
+            prefix = mask_prefix
+    if gateway is not None and _ipv4(gateway) is None:
+        problems.append("gateway '%s' is not an IPv4 address" % gateway)
+    elif gateway is not None and not problems:
+        subnet = ipaddress.IPv4Interface("%s/%d" % (ip, prefix)).network
+        if _ipv4(gateway) not in subnet or _ipv4(gateway) == ip:
+            problems.append("gateway '%s' is not another address on the network of %s/%d" % (gateway, ip, prefix))
+    problems.extend("nameserver '%s' is not an IPv4 address" % server for server in servers if _ipv4(server) is None)
+    if hostname is not None and not _HOSTNAME.match(hostname):
+        problems.append("hostname '%s' is not a host name" % hostname)
+    if problems:
+        raise ProfileError("network: " + "; ".join(problems))
+    return {"address": str(ip), "prefix": prefix,
+            "netmask": str(ipaddress.IPv4Network("0.0.0.0/%d" % prefix).netmask),
+            "gateway": gateway, "nameservers": servers, "hostname": hostname}
+
+
+def network_args(family, net):
+    """The installer's own network on its kernel line ('' for DHCP): anaconda (rhlike) takes
+    ksdevice= ip= netmask= gateway= dns= (comma-separated); linuxrc (sleslike) takes netdevice=
+    hostip= netmask= gateway= nameserver= (one server)."""
+    if not net:
+        return ""
+    sles = family == "sleslike"
+    args = ["netdevice=eth0" if sles else "ksdevice=eth0", ("hostip=" if sles else "ip=") + net["address"],
+            "netmask=" + net["netmask"]]
+    if net["gateway"]:
+        args.append("gateway=" + net["gateway"])
+    if net["nameservers"]:
+        args.append("nameserver=" + net["nameservers"][0] if sles else "dns=" + ",".join(net["nameservers"]))
+    return " ".join(args)
+
+
 # --- the profile ---------------------------------------------------------------------------
 
-def profile(distro, version, arch, answer_file=None, console=None, extra_args=None):
-    """Everything an install of (distro, version, arch) needs, minus the pool's template."""
+def profile(distro, version, arch, answer_file=None, console=None, extra_args=None, network_input=None):
+    """Everything an install of (distro, version, arch) needs, minus the pool's template.
+
+    ``pv_args`` is the installer's kernel line (console, answer file, static network, extra
+    args); ``final_pv_args`` the installed system's (console, extra args).
+    """
     if distro not in DISTROS:
         raise ProfileError("distro '%s' has no install profile; known: %s" % (distro, ", ".join(sorted(DISTROS))))
     version = normalize_version(distro, version)
@@ -352,10 +448,12 @@ def profile(distro, version, arch, answer_file=None, console=None, extra_args=No
     if answer_file is not None and (not _ANSWER_FILE.match(answer_file) or _malformed_url(answer_file)):
         raise ProfileError("answer file '%s' is not a location the installer can fetch: give %s"
                            % (answer_file, ANSWER_FILE_FORMS))
+    net = network(network_input)
     parts = [FAMILIES[family]["console"] if console is None else console]
+    final_parts = parts + [extra_args or ""]
     if answer_file:
         parts.append("%s=%s" % (FAMILIES[family]["answer_arg"], answer_file))
-    parts.append(extra_args or "")
+    parts += [network_args(family, net), extra_args or ""]
     return {
         "distro": distro,
         "version": version,
@@ -365,7 +463,9 @@ def profile(distro, version, arch, answer_file=None, console=None, extra_args=No
         "install_arch": arch,
         "bootloader_install": BOOTLOADER_INSTALL,
         "bootloader_final": BOOTLOADER_FINAL,
-        "pv_args": " ".join(part.strip() for part in parts if part and part.strip()),
+        "pv_args": _kernel_line(parts),
+        "final_pv_args": _kernel_line(final_parts),
+        "network": net,
         "rounds": FAMILIES[family]["rounds"],
         "round2_bootloader_args": round2_bootloader_args(distro, arch),
         "kernel_path": kernel,
@@ -376,6 +476,10 @@ def profile(distro, version, arch, answer_file=None, console=None, extra_args=No
         "ramdisk_md5": KNOWN_MD5.get((distro, version, arch, ramdisk)),
         "candidates": template_candidates(distro, version, arch),
     }
+
+
+def _kernel_line(parts):
+    return " ".join(part.strip() for part in parts if part and part.strip())
 
 
 def verify_tree(repository, prof, md5_of):

@@ -21,6 +21,9 @@ description:
     to install, then pygrub), the kernel command line with the kickstart or AutoYaST file, the
     number of install rounds (RHEL and CentOS 1, SLES 2), SLES's round-2 bootloader arguments, and
     the kernel and ramdisk paths in the repository with their known MD5 checksums.
+  - With O(network), checks a static IPv4 address for the guest's C(eth0) and puts the installer's
+    network boot arguments on RV(pv_args), so that the installer reaches the repository and the
+    answer file without DHCP. RV(final_pv_args) is the installed system's kernel line, without them.
   - With O(verify_repository=true) it fetches the kernel and ramdisk from O(repository) over HTTP
     and checks their checksums, which is how a RHEL tree is told from a CentOS one.
   - Changes nothing on the pool.
@@ -65,8 +68,41 @@ options:
         C(console=ttyS0 xencons=ttyS) for SLES (the PV consoles of those kernels).
     type: str
   extra_args:
-    description: More kernel arguments, appended to RV(pv_args).
+    description: More kernel arguments, appended to RV(pv_args) and RV(final_pv_args).
     type: str
+  network:
+    description:
+      - A static IPv4 address for the guest's C(eth0) while it installs; omitted or empty (no
+        suboption set) means DHCP.
+      - Checked before the module connects; a bad address, netmask (not contiguous, or not that of
+        the address's prefix), gateway (not an address, not on the address's network, or the
+        address itself), name server or host name fails naming the value.
+      - Adds the installer's network arguments to RV(pv_args), after the answer file; for RHEL and
+        CentOS anaconda's C(ksdevice=eth0 ip= netmask= gateway= dns=) (name servers comma-separated),
+        for SLES linuxrc's C(netdevice=eth0 hostip= netmask= gateway= nameserver=) (the first name
+        server only). Returned normalised as RV(network) for the answer file.
+    type: dict
+    suboptions:
+      address:
+        description:
+          - The IPv4 address with its prefix length (V(192.0.2.10/24)), or alone with O(network.netmask).
+          - Required when any other suboption is set.
+        type: str
+      netmask:
+        description:
+          - The netmask (V(255.255.255.0)) when O(network.address) has no prefix; when both are given
+            they must agree.
+        type: str
+      gateway:
+        description: The default gateway, another address on O(network.address)'s network.
+        type: str
+      nameservers:
+        description: DNS servers, IPv4 addresses.
+        type: list
+        elements: str
+      hostname:
+        description: The guest's host name (letters, digits, C(-) and C(.)); not on the kernel line.
+        type: str
   verify_repository:
     description:
       - Fetch RV(kernel_path) and RV(ramdisk_path) from O(repository) (C(http://) or C(https://)) and
@@ -105,6 +141,21 @@ EXAMPLES = r"""
     arch: i386
     answer_file: http://192.0.2.1/autoyast/sles10.xml
   register: sles
+
+- name: RHEL 5.1 with a static address (the installer's kernel line gets ksdevice= ip= ...)
+  xenserver.provisioning.install_profile:
+    distro: rhel
+    version: "5.1"
+    answer_file: http://192.0.2.1/ks/web01.cfg
+    network:
+      address: 192.0.2.10/24
+      gateway: 192.0.2.1
+      nameservers: [192.0.2.2, 192.0.2.3]
+      hostname: web01.example.com
+  register: web01
+  # web01.pv_args: console=xvc0 ks=http://192.0.2.1/ks/web01.cfg ksdevice=eth0 ip=192.0.2.10
+  #   netmask=255.255.255.0 gateway=192.0.2.1 dns=192.0.2.2,192.0.2.3
+  # web01.final_pv_args: console=xvc0
 """
 
 RETURN = r"""
@@ -154,10 +205,31 @@ bootloader_final:
   type: str
   sample: pygrub
 pv_args:
-  description: The kernel command line for the install (console, C(ks=) or C(autoyast=), extra args).
+  description:
+    - The installer's kernel command line (console, C(ks=) or C(autoyast=), the installer's static
+      network from O(network), extra args), for the install rounds only.
   returned: success
   type: str
   sample: console=xvc0 ks=http://192.0.2.1/ks/centos5.cfg
+final_pv_args:
+  description:
+    - The installed system's kernel command line, RV(pv_args) without the answer file and the
+      installer's network (console, extra args).
+  returned: success
+  type: str
+  sample: console=xvc0
+network:
+  description:
+    - O(network), checked and normalised; null for DHCP.
+  returned: success
+  type: dict
+  contains:
+    address: {description: The address, without its prefix, type: str, sample: 192.0.2.10}
+    prefix: {description: The prefix length, type: int, sample: 24}
+    netmask: {description: The netmask, type: str, sample: 255.255.255.0}
+    gateway: {description: The default gateway; null when not given, type: str}
+    nameservers: {description: The name servers (maybe none), type: list, elements: str}
+    hostname: {description: The host name; null when not given, type: str}
 rounds:
   description: The number of install boots (RHEL and CentOS 1, SLES 2).
   returned: success
@@ -243,7 +315,7 @@ def run(xs):
     p = xs.params
     try:
         prof = profile(p["distro"], p["version"], p["arch"], answer_file=p["answer_file"],
-                       console=p["console"], extra_args=p["extra_args"])
+                       console=p["console"], extra_args=p["extra_args"], network_input=p["network"])
         if p["repository"] is not None:
             validate_repository(p["repository"])
         if p["verify_repository"] and not p["repository"].startswith(("http://", "https://")):
@@ -268,8 +340,8 @@ def run(xs):
         verified=False,
     )
     for key in ("distro", "version", "install_distro", "install_arch", "bootloader_install", "bootloader_final",
-                "pv_args", "rounds", "round2_bootloader_args", "kernel_path", "ramdisk_path",
-                "kernel_md5", "ramdisk_md5"):
+                "pv_args", "final_pv_args", "network", "rounds", "round2_bootloader_args", "kernel_path",
+                "ramdisk_path", "kernel_md5", "ramdisk_md5"):
         result[key] = prof[key]
     if p["repository"] is not None:
         result["install_repository"] = p["repository"]
@@ -293,6 +365,13 @@ def main():
             console=dict(type="str"),
             extra_args=dict(type="str"),
             verify_repository=dict(type="bool", default=False),
+            network=dict(type="dict", options=dict(
+                address=dict(type="str"),
+                netmask=dict(type="str"),
+                gateway=dict(type="str"),
+                nameservers=dict(type="list", elements="str"),
+                hostname=dict(type="str"),
+            )),
         ),
         required_if=[("verify_repository", True, ("repository",))],
     )

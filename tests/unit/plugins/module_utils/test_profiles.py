@@ -185,3 +185,83 @@ def test_verify_tree_wrong_release_arch_unknown_and_mixed():
         P.verify_tree("http://h/repo", P.profile("centos", "5", "x86_64"), mixed)
     with pytest.raises(P.ProfileError, match="404"):
         P.verify_tree("http://h/repo", P.profile("sles", "10sp1", "x86_64"), _tree_md5("rhel", "5.1", "x86_64"))
+
+
+# --- eth0's static address (the network input) ---------------------------------------------------
+
+NET_STATIC = {"address": "10.20.30.40/24", "gateway": "10.20.30.1",
+              "nameservers": ["10.20.30.2", "10.20.30.3"], "hostname": "web01.example.com"}
+NET_BAD = {
+    "no-address": ({"gateway": "10.0.0.1"}, "no address"),
+    "octet": ({"address": "10.0.0.256/24"}, "address '10.0.0.256/24' is not an IPv4 address"),
+    "leading-zero": ({"address": "010.0.0.5/24"}, "address '010.0.0.5/24' is not an IPv4 address"),
+    "prefix": ({"address": "10.0.0.5/33"}, "address '10.0.0.5/33' is not an IPv4 address"),
+    "prefix-text": ({"address": "10.0.0.5/"}, "address '10.0.0.5/' is not an IPv4 address"),
+    "no-mask": ({"address": "10.0.0.5"}, "address '10.0.0.5' has no /prefix"),
+    "mask": ({"address": "10.0.0.5", "netmask": "255.0.255.0"}, "netmask '255.0.255.0' is not an IPv4 netmask"),
+    "hostmask": ({"address": "10.0.0.5", "netmask": "0.0.0.255"}, "netmask '0.0.0.255' is not an IPv4 netmask"),
+    "mask-prefix": ({"address": "10.0.0.5", "netmask": "24"}, "netmask '24' is not an IPv4 netmask"),
+    "two-masks": ({"address": "10.0.0.5/24", "netmask": "255.255.0.0"},
+                  "netmask '255.255.0.0' is not that of address '10.0.0.5/24'"),
+    "gateway": ({"address": "10.0.0.5/24", "gateway": "router"}, "gateway 'router' is not an IPv4 address"),
+    "off-net": ({"address": "10.0.0.5/24", "gateway": "10.0.1.1"},
+                "gateway '10.0.1.1' is not another address on the network of 10.0.0.5/24"),
+    "self": ({"address": "10.0.0.5/24", "gateway": "10.0.0.5"}, "gateway '10.0.0.5' is not another address"),
+    "dns": ({"address": "10.0.0.5/24", "nameservers": ["10.0.0.2", "ns.example.com"]},
+            "nameserver 'ns.example.com' is not an IPv4 address"),
+    "hostname": ({"address": "10.0.0.5/24", "hostname": "web_01"}, "hostname 'web_01' is not a host name"),
+}
+
+
+@pytest.mark.parametrize("value", [None, {}, {"address": None, "netmask": None, "gateway": None,
+                                             "nameservers": None, "hostname": None}, {"nameservers": []}])
+def test_no_network_is_dhcp(value):
+    assert P.network(value) is None
+    rhel = P.profile("rhel", "5.1", "x86_64", answer_file="http://ks/r.cfg", network_input=value)
+    assert rhel["network"] is None
+    assert rhel["pv_args"] == "console=xvc0 ks=http://ks/r.cfg" and rhel["final_pv_args"] == "console=xvc0"
+
+
+def test_network_is_normalised():
+    assert P.network(NET_STATIC) == {"address": "10.20.30.40", "prefix": 24, "netmask": "255.255.255.0",
+                                     "gateway": "10.20.30.1", "nameservers": ["10.20.30.2", "10.20.30.3"],
+                                     "hostname": "web01.example.com"}
+    assert P.network({"address": "10.0.0.5", "netmask": "255.0.0.0"}) == {
+        "address": "10.0.0.5", "prefix": 8, "netmask": "255.0.0.0", "gateway": None, "nameservers": [],
+        "hostname": None}
+    # prefix and netmask may both be given when they agree
+    assert P.network({"address": "10.0.0.5/30", "netmask": "255.255.255.252", "gateway": "10.0.0.6"})["prefix"] == 30
+
+
+def test_anaconda_arguments_on_the_installer_line_only():
+    rhel = P.profile("rhel", "5.1", "x86_64", answer_file="http://ks/r.cfg", extra_args="text",
+                     network_input=NET_STATIC)
+    assert rhel["pv_args"] == ("console=xvc0 ks=http://ks/r.cfg ksdevice=eth0 ip=10.20.30.40 netmask=255.255.255.0 "
+                               "gateway=10.20.30.1 dns=10.20.30.2,10.20.30.3 text")
+    assert rhel["final_pv_args"] == "console=xvc0 text"
+    bare = P.profile("centos", "5", "x86_64", network_input={"address": "10.0.0.5", "netmask": "255.0.0.0"})
+    assert bare["pv_args"] == "console=xvc0 ksdevice=eth0 ip=10.0.0.5 netmask=255.0.0.0"
+
+
+def test_linuxrc_arguments_take_one_name_server():
+    sles = P.profile("sles", "10sp1", "x86_64", answer_file="http://ay/s.xml", network_input={
+        "address": "10.4.5.6", "netmask": "255.255.0.0", "gateway": "10.4.0.1", "nameservers": ["10.4.0.2", "10.4.0.3"]})
+    assert sles["pv_args"] == ("console=ttyS0 xencons=ttyS autoyast=http://ay/s.xml netdevice=eth0 hostip=10.4.5.6 "
+                               "netmask=255.255.0.0 gateway=10.4.0.1 nameserver=10.4.0.2")
+    assert sles["final_pv_args"] == "console=ttyS0 xencons=ttyS"
+    assert sles["network"]["nameservers"] == ["10.4.0.2", "10.4.0.3"]
+
+
+@pytest.mark.parametrize("name", sorted(NET_BAD))
+def test_bad_network_input_is_named(name):
+    value, message = NET_BAD[name]
+    with pytest.raises(P.ProfileError) as caught:
+        P.network(value)
+    assert str(caught.value).startswith("network: ") and message in str(caught.value)
+
+
+def test_every_network_problem_is_named_at_once():
+    with pytest.raises(P.ProfileError) as caught:
+        P.network({"address": "10.0.0.5/24", "netmask": "255.0.255.0", "nameservers": ["x"], "hostname": "a_b"})
+    assert str(caught.value) == ("network: netmask '255.0.255.0' is not an IPv4 netmask (255.255.255.0, ...); "
+                                 "nameserver 'x' is not an IPv4 address; hostname 'a_b' is not a host name")

@@ -315,11 +315,23 @@ def test_vm_snapshot_refuses_bad_input(pool, run_module, bad):
     st.tuples(st.just("verify_without_repository"), st.just(True)),
     st.tuples(st.just("verify_nfs"), st.just("nfs:server:/export/rhel")),
     st.tuples(st.just("answer_file"), bad_urls),
-    st.tuples(st.just("verify_repository"), not_a_bool)))
+    st.tuples(st.just("verify_repository"), not_a_bool),
+    st.tuples(st.just("network"), st.one_of(
+        unicode_text.map(lambda t: {"address": t}).filter(lambda n: "/" not in n["address"]),
+        st.sampled_from(["10.0.0.5/33", "10.0.0.256/24", "192.0.2.10/24 "]).map(lambda a: {"address": a}),
+        st.sampled_from(["255.0.255.0", "0.0.0.255", "24"]).map(lambda m: {"address": "10.0.0.5", "netmask": m}),
+        st.sampled_from(["router", "10.0.1.1", "10.0.0.5"]).map(lambda g: {"address": "10.0.0.5/24", "gateway": g}),
+        unicode_text.map(lambda t: {"address": "10.0.0.5/24", "nameservers": [t]}),
+        quoted.map(lambda h: {"address": "10.0.0.5/24", "hostname": h}),
+        st.just({"address": "10.0.0.5/24", "gatway": "10.0.0.1"})))))
 def test_install_profile_refuses_bad_input(pool, run_module, bad):
     option, value = bad
     options = dict(distro="rhel", version="5.1")
-    if option == "verify_without_repository":
+    if option == "network":
+        options["network"] = value
+        # the unknown key, or the bad value (an address alone lacks a netmask: named all the same)
+        needles = ["gatway"] + [v if isinstance(v, str) else v[0] for k, v in value.items() if k != "gatway"]
+    elif option == "verify_without_repository":
         options["verify_repository"] = True
         needles = ["repository"]
     elif option == "verify_nfs":

@@ -219,3 +219,25 @@ def test_verify_repository_honours_validate_certs(pool, run_module, tmp_path):
         assert result["failed"] and "certificate" in result["msg"] and "validate_certs" in result["msg"]
         result = run_module("install_profile", validate_certs=False, **options)
         assert result["verified"] is True and result["tree_version"] == "5.0"
+
+
+def test_static_network_on_the_installer_line(pool, run_module):
+    result = run_module("install_profile", distro="rhel", version="5.1", answer_file="http://192.0.2.1/ks/w.cfg",
+                        network={"address": "192.0.2.10", "netmask": "255.255.255.0", "gateway": "192.0.2.1",
+                                 "nameservers": ["192.0.2.2"], "hostname": "web01"})
+    assert result["pv_args"] == ("console=xvc0 ks=http://192.0.2.1/ks/w.cfg ksdevice=eth0 ip=192.0.2.10 "
+                                 "netmask=255.255.255.0 gateway=192.0.2.1 dns=192.0.2.2")
+    assert result["final_pv_args"] == "console=xvc0"
+    assert result["network"] == {"address": "192.0.2.10", "prefix": 24, "netmask": "255.255.255.0",
+                                 "gateway": "192.0.2.1", "nameservers": ["192.0.2.2"], "hostname": "web01"}
+    dhcp = run_module("install_profile", distro="sles", version="10sp1", network={})
+    assert dhcp["network"] is None and dhcp["pv_args"] == dhcp["final_pv_args"] == "console=ttyS0 xencons=ttyS"
+
+
+def test_bad_network_fails_before_connecting(pool, run_module):
+    pool.mark()
+    result = run_module("install_profile", distro="sles", version="10sp1",
+                        network={"address": "192.0.2.10/24", "gateway": "198.51.100.1"})
+    assert result["failed"] is True
+    assert result["msg"] == "network: gateway '198.51.100.1' is not another address on the network of 192.0.2.10/24"
+    assert pool.calls() == []
