@@ -224,7 +224,7 @@ network:
   returned: success
   type: dict
   contains:
-    address: {description: The address, without its prefix, type: str, sample: 192.0.2.10}
+    address: {description: "The address, without its prefix", type: str, sample: 192.0.2.10}
     prefix: {description: The prefix length, type: int, sample: 24}
     netmask: {description: The netmask, type: str, sample: 255.255.255.0}
     gateway: {description: The default gateway; null when not given, type: str}

@@ -213,8 +213,10 @@ NET_BAD = {
 }
 
 
-@pytest.mark.parametrize("value", [None, {}, {"address": None, "netmask": None, "gateway": None,
-                                             "nameservers": None, "hostname": None}, {"nameservers": []}])
+NET_UNSET = {"address": None, "netmask": None, "gateway": None, "nameservers": None, "hostname": None}
+
+
+@pytest.mark.parametrize("value", [None, {}, NET_UNSET, {"nameservers": []}])
 def test_no_network_is_dhcp(value):
     assert P.network(value) is None
     rhel = P.profile("rhel", "5.1", "x86_64", answer_file="http://ks/r.cfg", network_input=value)
