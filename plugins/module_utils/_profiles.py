@@ -89,9 +89,13 @@ DISTROS = {
 # finds the installed kernel, as SUSE's domUloader would). Consoles: what the PV kernels of
 # these releases call their console (RHEL/CentOS 4-5 xenlinux: xvc0; the SLES templates'
 # own PV_args for SLES 10/11).
+# net_args: the installer's own static network on its kernel line, as anaconda (rhlike) and
+# SUSE's linuxrc (sleslike) name it; anaconda takes several name servers, linuxrc one.
 FAMILIES = {
-    "rhlike": {"rounds": 1, "answer_arg": "ks", "console": "console=xvc0"},
-    "sleslike": {"rounds": 2, "answer_arg": "autoyast", "console": "console=ttyS0 xencons=ttyS"},
+    "rhlike": {"rounds": 1, "answer_arg": "ks", "console": "console=xvc0",
+               "net_args": {"device": "ksdevice", "address": "ip", "dns": "dns", "dns_count": None}},
+    "sleslike": {"rounds": 2, "answer_arg": "autoyast", "console": "console=ttyS0 xencons=ttyS",
+                 "net_args": {"device": "netdevice", "address": "hostip", "dns": "nameserver", "dns_count": 1}},
 }
 
 _EL_I386 = ("i386",)
@@ -394,11 +398,12 @@ def network(value):
             problems.append("netmask '%s' is not that of address '%s'" % (mask, text))
         elif prefix is None:
             prefix = mask_prefix
-    if gateway is not None and _ipv4(gateway) is None:
+    gateway_ip = _ipv4(gateway) if gateway is not None else None
+    if gateway is not None and gateway_ip is None:
         problems.append("gateway '%s' is not an IPv4 address" % gateway)
     elif gateway is not None and not problems:
         subnet = ipaddress.IPv4Interface("%s/%d" % (ip, prefix)).network
-        if _ipv4(gateway) not in subnet or _ipv4(gateway) == ip:
+        if gateway_ip not in subnet or gateway_ip == ip:
             problems.append("gateway '%s' is not another address on the network of %s/%d" % (gateway, ip, prefix))
     problems.extend("nameserver '%s' is not an IPv4 address" % server for server in servers if _ipv4(server) is None)
     if hostname is not None and not _HOSTNAME.match(hostname):
@@ -411,18 +416,16 @@ def network(value):
 
 
 def network_args(family, net):
-    """The installer's own network on its kernel line ('' for DHCP): anaconda (rhlike) takes
-    ksdevice= ip= netmask= gateway= dns= (comma-separated); linuxrc (sleslike) takes netdevice=
-    hostip= netmask= gateway= nameserver= (one server)."""
+    """The installer's own network on its kernel line ('' for DHCP), named as FAMILIES says."""
     if not net:
         return ""
-    sles = family == "sleslike"
-    args = ["netdevice=eth0" if sles else "ksdevice=eth0", ("hostip=" if sles else "ip=") + net["address"],
+    names = FAMILIES[family]["net_args"]
+    args = ["%s=eth0" % names["device"], "%s=%s" % (names["address"], net["address"]),
             "netmask=" + net["netmask"]]
     if net["gateway"]:
         args.append("gateway=" + net["gateway"])
     if net["nameservers"]:
-        args.append("nameserver=" + net["nameservers"][0] if sles else "dns=" + ",".join(net["nameservers"]))
+        args.append("%s=%s" % (names["dns"], ",".join(net["nameservers"][:names["dns_count"]])))
     return " ".join(args)
 
 

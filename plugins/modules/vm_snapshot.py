@@ -133,15 +133,17 @@ def run(xs):
         if xs.check_mode:
             return xs.result(changes, snapshots=listed + [{"name": name, "uuid": "", "time": ""}])
         _snapshot.take(client, vm_ref, name)
+        # read back: the new snapshot's uuid and time come from the pool
+        listed = _snapshot.facts(_snapshot.snapshots_of(client, vm_ref))
     elif state == "absent" and snap is not None:
         disks = _snapshot.owned_disks(client, snap_ref)
         changes.compare("snapshots", names, [n for n in names if n != name])
         changes.action("destroy snapshot")
         for _vdi, uuid in disks:
             changes.action("destroy disk %s" % uuid)
-        if xs.check_mode:
-            return xs.result(changes, snapshots=[s for s in listed if s["uuid"] != snap["uuid"]])
-        _snapshot.remove(client, snap_ref, disks)
+        if not xs.check_mode:
+            _snapshot.remove(client, snap_ref, disks)
+        listed = [s for s in listed if s["uuid"] != snap["uuid"]]
     elif state == "reverted":
         if snap is None:
             raise XenServerError("VM '%s' has no snapshot named '%s' (its snapshots: %s)" % (
@@ -149,12 +151,9 @@ def run(xs):
         # always a change: nothing tells whether the VM still is as the snapshot left it
         changes.compare("reverted_to", "", "%s (%s)" % (name, snap["uuid"]))
         changes.action("revert")
-        if xs.check_mode:
-            return xs.result(changes, snapshots=listed)
-        client.run_async("VM.revert", snap_ref)
-    else:
-        return xs.result(changes, snapshots=listed)
-    return xs.result(changes, snapshots=_snapshot.facts(_snapshot.snapshots_of(client, vm_ref)))
+        if not xs.check_mode:
+            client.run_async("VM.revert", snap_ref)     # the snapshots stay as they are
+    return xs.result(changes, snapshots=listed)
 
 
 def main():

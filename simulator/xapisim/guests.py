@@ -1058,31 +1058,35 @@ def _answer_finish(kind, text):
 
 
 def _answer_network(kind, text):
-    """eth0's static configuration in an answer file, {ip, netmask, gateway}; None for DHCP.
+    """eth0's static configuration in an answer file, {ip, netmask, gateway}; None for DHCP."""
+    return _kickstart_network(text) if kind == "ks" else _autoyast_network(text)
 
-    Kickstart: ``network --device eth0 --bootproto static --ip A --netmask M --gateway G``
-    (``--opt=value`` too; a network line without --device is eth0's). AutoYaST: the
-    ``<interface>`` of eth0 with ``<bootproto>static</bootproto>``, ``<ipaddr>`` and
-    ``<netmask>`` or ``<prefixlen>``, and the default route of ``<routing>``.
-    """
-    if kind == "ks":
-        for line in text.splitlines():
-            try:
-                words = shlex.split(line)
-            except ValueError:
-                continue
-            if not words or words[0] != "network":
-                continue
-            opts, key = {}, None
-            for word in words[1:]:
-                if word.startswith("--"):
-                    key, _, value = word[2:].partition("=")
-                    opts[key] = value
-                elif key is not None:
-                    opts[key], key = word, None
-            if opts.get("device", "eth0") == "eth0" and opts.get("bootproto") == "static" and opts.get("ip"):
-                return {"ip": opts["ip"], "netmask": opts.get("netmask", ""), "gateway": opts.get("gateway", "")}
-        return None
+
+def _kickstart_network(text):
+    """``network --device eth0 --bootproto static --ip A --netmask M --gateway G`` (``--opt=value``
+    too; a network line without --device is eth0's)."""
+    for line in text.splitlines():
+        try:
+            words = shlex.split(line)
+        except ValueError:
+            continue
+        if not words or words[0] != "network":
+            continue
+        opts, key = {}, None
+        for word in words[1:]:
+            if word.startswith("--"):
+                key, _, value = word[2:].partition("=")
+                opts[key] = value
+            elif key is not None:
+                opts[key], key = word, None
+        if opts.get("device", "eth0") == "eth0" and opts.get("bootproto") == "static" and opts.get("ip"):
+            return {"ip": opts["ip"], "netmask": opts.get("netmask", ""), "gateway": opts.get("gateway", "")}
+    return None
+
+
+def _autoyast_network(text):
+    """The ``<interface>`` of eth0 with ``<bootproto>static</bootproto>``, ``<ipaddr>`` and
+    ``<netmask>`` or ``<prefixlen>``, and the default route of ``<routing>``."""
     doc = xml.dom.minidom.parseString(text)
 
     def value(node, tag):

@@ -105,6 +105,20 @@ class Pool:
     def mark(self):
         self.calls()
 
+    def provisioned_vm(self, name, template="CentOS 5 (64-bit)", other_config=None):
+        """A halted VM from ``template`` as the SDK guide makes one: clone, the template's disks
+        put on Local storage, ``other_config`` keys added (e.g. install-repository), provision."""
+        api = self.api
+        vm = api.VM.clone(api.VM.get_by_name_label(template)[0], name)
+        sr_uuid = api.SR.get_uuid(api.SR.get_by_name_label("Local storage")[0])
+        disks = api.VM.get_other_config(vm)["disks"].replace('sr=""', 'sr="%s"' % sr_uuid)
+        api.VM.remove_from_other_config(vm, "disks")
+        api.VM.add_to_other_config(vm, "disks", disks)
+        for key, value in (other_config or {}).items():
+            api.VM.add_to_other_config(vm, key, value)
+        api.VM.provision(vm)
+        return vm
+
     def boot_directly(self, vm):
         """Boot ``vm`` from a dom0 kernel (PV_bootloader ""), so it starts without an install tree."""
         self.api.VM.set_PV_bootloader(vm, "")
@@ -122,6 +136,16 @@ class Pool:
         for vm in tables.get("VM", {}).values():
             vm.pop("allowed_operations", None)
         return json.dumps(tables, sort_keys=True)
+
+
+@pytest.fixture
+def tls_pool(serve, tmp_path):
+    """``xapisim serve --tls`` in a subprocess: (its https URL, the certificate it made)."""
+    served = serve("--tls", "--cert-dir", str(tmp_path))
+    assert served.url.startswith("https://"), served.url
+    yield served.url, str(tmp_path / "xapisim-cert.pem")
+    served.proc.terminate()
+    assert served.proc.wait(10) == 0
 
 
 @pytest.fixture

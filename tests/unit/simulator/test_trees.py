@@ -6,9 +6,7 @@ collection runs against real pools and must not import xapisim).
 import hashlib
 import importlib.util
 import os
-import shutil
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 
@@ -18,14 +16,6 @@ from xapisim import trees
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 PROFILES = os.path.join(ROOT, "plugins", "module_utils", "_profiles.py")
-
-
-def xapisim_command():
-    script = os.path.join(os.path.dirname(sys.executable), "xapisim")
-    if os.path.exists(script):
-        return [script]
-    found = shutil.which("xapisim")
-    return [found] if found else [sys.executable, "-m", "xapisim.cli"]
 
 
 def _md5(data):
@@ -94,18 +84,18 @@ def test_write_tree_puts_files_where_eliloader_looks(tmp_path, tree, kernel, ram
     assert (tree[2] in text) and ("SUSE" in text if tree[0] == "sles" else "version = %s" % tree[1] in text)
 
 
-def test_make_tree_and_make_trees_commands(tmp_path):
-    out = subprocess.run(xapisim_command() + ["make-tree", "--distro", "centos", "--version", "5.0",
+def test_make_tree_and_make_trees_commands(tmp_path, xapisim_cmd):
+    out = subprocess.run(xapisim_cmd + ["make-tree", "--distro", "centos", "--version", "5.0",
                                               "--arch", "x86_64", str(tmp_path / "one")],
                          capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 0, out.stderr
     kernel = tmp_path / "one" / "images" / "xen" / "vmlinuz"
     assert _md5(kernel.read_bytes()) == trees.KNOWN_MD5["centos-5.0-x86_64"]["kernel"]
-    bad = subprocess.run(xapisim_command() + ["make-tree", "--distro", "rhel", "--version", "10sp1",
+    bad = subprocess.run(xapisim_cmd + ["make-tree", "--distro", "rhel", "--version", "10sp1",
                                               "--arch", "i386", str(tmp_path / "bad")],
                          capture_output=True, text=True, timeout=60, check=False)
     assert bad.returncode == 2 and "no sample tree for rhel 10sp1" in bad.stderr
-    out = subprocess.run(xapisim_command() + ["make-trees", str(tmp_path / "all")],
+    out = subprocess.run(xapisim_cmd + ["make-trees", str(tmp_path / "all")],
                          capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 0, out.stderr
     names = sorted(os.listdir(tmp_path / "all"))
@@ -118,9 +108,9 @@ def test_make_tree_and_make_trees_commands(tmp_path):
         "rhel-poweroff.ks", "rhel-reboot.ks", "sles-halt.xml", "sles-reboot.xml"]
 
 
-def test_serve_trees_command(tmp_path):
+def test_serve_trees_command(tmp_path, xapisim_cmd):
     trees.write_tree(str(tmp_path / "rhel"), "rhel", "5.1", "i386")
-    proc = subprocess.Popen(xapisim_command() + ["serve-trees", str(tmp_path), "--port", "0"],
+    proc = subprocess.Popen(xapisim_cmd + ["serve-trees", str(tmp_path), "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         banner = proc.stdout.readline()

@@ -1,7 +1,4 @@
 """The XenAPI client: login, master redirect, TLS, waits, retries and error translation."""
-import os
-import subprocess
-import sys
 import threading
 import time
 
@@ -110,18 +107,6 @@ def test_logout_is_idempotent():
         client.logout()
         client.logout()
         assert client.session is None
-
-
-@pytest.fixture
-def tls_pool(tmp_path):
-    proc = subprocess.Popen(
-        [os.path.join(os.path.dirname(sys.executable), "xapisim"), "serve", "--port", "0", "--tls",
-         "--cert-dir", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line = proc.stdout.readline().strip()
-    assert line.startswith("xapisim listening on https://"), line
-    yield line.rsplit(" ", 1)[1], str(tmp_path / "xapisim-cert.pem")
-    proc.terminate()
-    assert proc.wait(10) == 0
 
 
 def test_tls_is_verified_by_default(tls_pool):

@@ -159,13 +159,7 @@ def test_halt_problem_lists_the_fields():
 
 def test_records_read_a_vm_and_its_devices_in_two_calls(pool, client):
     api = pool.api
-    template = api.VM.get_by_name_label("CentOS 5 (64-bit)")[0]
-    vm = api.VM.clone(template, "r1")
-    sr_uuid = api.SR.get_uuid(api.pool.get_default_SR(api.pool.get_all()[0]))
-    disks = api.VM.get_other_config(vm)["disks"].replace('sr=""', 'sr="%s"' % sr_uuid)
-    api.VM.remove_from_other_config(vm, "disks")
-    api.VM.add_to_other_config(vm, "disks", disks)
-    api.VM.provision(vm)
+    vm = pool.provisioned_vm("r1")
     for device, network in enumerate(api.network.get_all()):
         api.VIF.create({"device": str(device), "network": network, "VM": vm, "MAC": "", "MTU": "1500",
                         "qos_algorithm_type": "", "qos_algorithm_params": {}, "other_config": {}})

@@ -3,10 +3,6 @@ TLS is verified by default, ca_path trusts the pool's certificate, validate_cert
 with a warning; RBAC: each role can do what it may and a denial names the roles needed; a guest
 reads only its own vm-data."""
 import json
-import os
-import signal
-import subprocess
-import sys
 
 import pytest
 from ansible.module_utils import basic
@@ -92,20 +88,6 @@ def test_the_password_never_shows(pool, run_module, logged, monkeypatch):
 
 
 # --- TLS ---------------------------------------------------------------------------------------------
-
-@pytest.fixture
-def tls_pool(tmp_path):
-    proc = subprocess.Popen(
-        [os.path.join(os.path.dirname(sys.executable), "xapisim"), "serve", "--port", "0", "--tls",
-         "--cert-dir", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    line = proc.stdout.readline().strip()
-    assert line.startswith("xapisim listening on https://"), line
-    yield line.rsplit(" ", 1)[1], str(tmp_path / "xapisim-cert.pem")
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(10)
-    proc.stdout.close()
-    proc.stderr.close()
-
 
 def test_tls_is_verified_by_default(run_module, tls_pool):
     url, _cert = tls_pool

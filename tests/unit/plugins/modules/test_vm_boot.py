@@ -24,15 +24,7 @@ LOGOUT = "session.logout"
 
 
 def _make_vm(pool, name, template="CentOS 5 (64-bit)", repository=None):
-    api = pool.api
-    vm = api.VM.clone(api.VM.get_by_name_label(template)[0], name)
-    sr_uuid = api.SR.get_uuid(api.SR.get_by_name_label("Local storage")[0])
-    disks = api.VM.get_other_config(vm)["disks"].replace('sr=""', 'sr="%s"' % sr_uuid)
-    api.VM.remove_from_other_config(vm, "disks")
-    api.VM.add_to_other_config(vm, "disks", disks)
-    if repository:
-        api.VM.add_to_other_config(vm, "install-repository", repository)
-    api.VM.provision(vm)
+    vm = pool.provisioned_vm(name, template, {"install-repository": repository} if repository else None)
     pool.mark()
     return vm
 

@@ -3,14 +3,7 @@
 
 def _make_vm(pool, name, **xenstore):
     api = pool.api
-    template = api.VM.get_by_name_label("CentOS 5 (64-bit)")[0]
-    vm = api.VM.clone(template, name)
-    sr_uuid = api.SR.get_uuid(api.SR.get_by_name_label("Local storage")[0])
-    disks = api.VM.get_other_config(vm)["disks"].replace('sr=""', 'sr="%s"' % sr_uuid)
-    api.VM.remove_from_other_config(vm, "disks")
-    api.VM.add_to_other_config(vm, "disks", disks)
-    api.VM.add_to_other_config(vm, "install-repository", "http://127.0.0.1/centos5")
-    api.VM.provision(vm)
+    vm = pool.provisioned_vm(name, other_config={"install-repository": "http://127.0.0.1/centos5"})
     api.VIF.create({"device": "0", "network": api.network.get_all()[0], "VM": vm, "MAC": "",
                     "MTU": "1500", "qos_algorithm_type": "", "qos_algorithm_params": {},
                     "other_config": {}})

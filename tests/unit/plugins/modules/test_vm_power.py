@@ -30,13 +30,7 @@ def make_vm(pool, name, hvm=False):
     """A provisioned, halted VM: PV booting a dom0 kernel directly (no bootloader, no
     installer: it starts whatever the simulator's guest model does) or HVM without PV drivers."""
     api = pool.api
-    template = api.VM.get_by_name_label("Other install media" if hvm else "CentOS 5 (64-bit)")[0]
-    vm = api.VM.clone(template, name)
-    sr_uuid = api.SR.get_uuid(api.SR.get_by_name_label("Local storage")[0])
-    disks = api.VM.get_other_config(vm)["disks"].replace('sr=""', 'sr="%s"' % sr_uuid)
-    api.VM.remove_from_other_config(vm, "disks")
-    api.VM.add_to_other_config(vm, "disks", disks)
-    api.VM.provision(vm)
+    vm = pool.provisioned_vm(name, "Other install media" if hvm else "CentOS 5 (64-bit)")
     if not hvm:
         api.VM.set_PV_bootloader(vm, "")
         api.VM.set_PV_kernel(vm, "/boot/guest/vmlinuz")

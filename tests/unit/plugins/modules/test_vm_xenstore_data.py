@@ -8,13 +8,7 @@ LOGOUT = "session.logout"
 
 def _make_vm(pool, name, running=False, **xenstore):
     api = pool.api
-    template = api.VM.get_by_name_label("CentOS 5 (64-bit)")[0]
-    vm = api.VM.clone(template, name)
-    sr_uuid = api.SR.get_uuid(api.SR.get_by_name_label("Local storage")[0])
-    disks = api.VM.get_other_config(vm)["disks"].replace('sr=""', 'sr="%s"' % sr_uuid)
-    api.VM.remove_from_other_config(vm, "disks")
-    api.VM.add_to_other_config(vm, "disks", disks)
-    api.VM.provision(vm)
+    vm = pool.provisioned_vm(name)
     # Boot a kernel from dom0 directly: these tests need a running domain, not an installer.
     api.VM.set_PV_bootloader(vm, "")
     api.VM.set_PV_kernel(vm, "/boot/guest/vmlinuz")
