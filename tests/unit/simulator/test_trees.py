@@ -86,13 +86,13 @@ def test_write_tree_puts_files_where_eliloader_looks(tmp_path, tree, kernel, ram
 
 def test_make_tree_and_make_trees_commands(tmp_path, xapisim_cmd):
     out = subprocess.run(xapisim_cmd + ["make-tree", "--distro", "centos", "--version", "5.0",
-                                              "--arch", "x86_64", str(tmp_path / "one")],
+                                        "--arch", "x86_64", str(tmp_path / "one")],
                          capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 0, out.stderr
     kernel = tmp_path / "one" / "images" / "xen" / "vmlinuz"
     assert _md5(kernel.read_bytes()) == trees.KNOWN_MD5["centos-5.0-x86_64"]["kernel"]
     bad = subprocess.run(xapisim_cmd + ["make-tree", "--distro", "rhel", "--version", "10sp1",
-                                              "--arch", "i386", str(tmp_path / "bad")],
+                                        "--arch", "i386", str(tmp_path / "bad")],
                          capture_output=True, text=True, timeout=60, check=False)
     assert bad.returncode == 2 and "no sample tree for rhel 10sp1" in bad.stderr
     out = subprocess.run(xapisim_cmd + ["make-trees", str(tmp_path / "all")],
