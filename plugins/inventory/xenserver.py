@@ -281,8 +281,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             return read_pool(client)
         except XenServerError as err:
             message = to_native(err)
-            if client is not None and client.url not in message:
-                message = "%s: %s" % (client.url, message)
+            if client is not None and client.where not in message:
+                message = "%s: %s" % (client.where, message)
             raise AnsibleParserError("xenserver inventory: %s" % message)
         finally:
             if client is not None:

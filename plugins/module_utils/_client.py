@@ -35,6 +35,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import atexit
+import contextlib
 import random
 import re
 import socket
@@ -155,11 +156,63 @@ def build_url(hostname):
     except (ValueError, UnicodeError) as err:
         problem = str(err)
     if problem:
-        shown = hostname if hostname.isprintable() else hostname.encode("unicode_escape").decode("ascii")
+        shown = shown_url(hostname)
+        shown = shown if shown.isprintable() else shown.encode("unicode_escape").decode("ascii")
         raise XenServerError("hostname '%s' is not a host name or an http(s) URL of a pool master (%s); "
                              "for example pool-master.example.com or http://127.0.0.1:41234"
                              % (shown, problem), code="INVALID_HOSTNAME")
     return url
+
+
+def shown_url(url):
+    """``url`` as messages may show it: credentials in it (``http://user:pw@host``) replaced by ***."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    end = min([i for i in (rest.find(c) for c in "/?#") if i >= 0] or [len(rest)])
+    netloc = rest[:end]
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    return "%s%s%s%s" % (scheme, sep, netloc, rest[end:])
+
+
+def _with_scheme(url, scheme):
+    """``url`` with ``scheme``, the same host and port (the port the other scheme implied, made explicit)."""
+    parts = urlsplit(url)
+    netloc = "%s:%d" % (_host_literal(parts.hostname), parts.port or (443 if parts.scheme == "https" else 80))
+    return urlunsplit((scheme, netloc, parts.path, "", ""))
+
+
+def _host_literal(host):
+    return "[%s]" % host if ":" in host else host
+
+
+def _endpoint(url):
+    parts = urlsplit(url)
+    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+
+
+def answers_plain_http(url, timeout=5.0):
+    """Whether the endpoint of ``url`` answers an unencrypted HTTP request with an HTTP reply."""
+    host, port = _endpoint(url)
+    try:
+        with contextlib.closing(socket.create_connection((host, port), timeout)) as sock:
+            sock.sendall(b"HEAD / HTTP/1.0\r\nHost: " + _host_literal(host).encode("idna") + b"\r\n\r\n")
+            return sock.recv(5) == b"HTTP/"
+    except (OSError, UnicodeError):
+        return False
+
+
+def completes_tls_handshake(url, timeout=5.0):
+    """Whether the endpoint of ``url`` completes a TLS handshake (its certificate is not judged here)."""
+    host, port = _endpoint(url)
+    context = ssl._create_unverified_context()  # only asks "does it speak TLS?"; nothing is sent over it
+    try:
+        with contextlib.closing(socket.create_connection((host, port), timeout)) as sock:
+            with contextlib.closing(context.wrap_socket(sock)):
+                return True
+    except (OSError, UnicodeError):  # ssl.SSLError is an OSError
+        return False
 
 
 def _master_url(url, master_address):
@@ -197,6 +250,7 @@ class XenServerClient(object):
             raise XenServerError("the XenAPI Python SDK is required (pip install XenAPI): %s"
                                  % XENAPI_IMPORT_ERROR)
         self.url = build_url(hostname)
+        self.scheme_given = "://" in hostname
         self.username = username
         self.password = password
         self.validate_certs = validate_certs
@@ -255,19 +309,26 @@ class XenServerClient(object):
                     self.url = _master_url(self.url, failure.details[1])
                     continue
                 if failure.details and failure.details[0] == "HOST_IS_SLAVE":
-                    raise XenServerError("HOST_IS_SLAVE redirects did not end at a pool master (last: %s)" % self.url)
-                raise translate(failure.details, "login to %s" % self.url)
-            except ssl.SSLError as err:
+                    raise XenServerError("HOST_IS_SLAVE redirects did not end at a pool master (last: %s)" % self.where)
+                raise translate(failure.details, "login to %s" % self.where)
+            except ssl.SSLCertVerificationError as err:
                 raise XenServerError(
                     "TLS certificate of %s could not be verified (%s): set ca_path to the pool's "
-                    "certificate, or validate_certs: false to skip verification" % (self.url, err))
+                    "certificate, or validate_certs: false to skip verification" % (self.where, err),
+                    code="TLS_CERT_UNVERIFIED")
+            except ssl.SSLError as err:
+                # Not the certificate: the TLS handshake itself failed. Most often the server
+                # does not speak TLS at all (an http endpoint named as https, or a bare host name).
+                raise self._wrong_scheme() or XenServerError(
+                    "TLS handshake with %s failed (%s)" % (self.where, err.reason or err), code="TLS_FAILED")
             except xmlrpclib.Fault as fault:
-                raise XenServerError("login to %s failed: %s" % (self.url, fault.faultString), code="XMLRPC_FAULT")
+                raise XenServerError("login to %s failed: %s" % (self.where, fault.faultString), code="XMLRPC_FAULT")
             except (socket.gaierror, UnicodeError, ValueError) as err:
-                raise XenServerError("cannot reach XenServer at %s: %s" % (self.url, err))
+                raise XenServerError("cannot reach XenServer at %s: %s" % (self.where, err))
             except xmlrpclib.ProtocolError as err:
                 if err.errcode not in HTTP_RETRY or refused >= self.connect_retries:
-                    raise XenServerError("login to %s: it answered HTTP %s %s" % (self.url, err.errcode, err.errmsg),
+                    # 400 Bad Request is what a TLS-only server answers a plain HTTP request with.
+                    raise (err.errcode == 400 and self._wrong_scheme()) or XenServerError("login to %s: it answered HTTP %s %s" % (self.where, err.errcode, err.errmsg),
                                          code="HTTP_%s" % err.errcode)
                 self._pause(refused)
                 refused += 1
@@ -279,12 +340,37 @@ class XenServerClient(object):
                     refused += 1
                     self.reconnects += 1
                     continue
-                raise XenServerError("cannot reach XenServer at %s: %s" % (self.url, err))
+                # Reset or dropped (not refused, not timed out): maybe the other protocol is spoken there.
+                probe = not isinstance(err, (ConnectionRefusedError, socket.timeout))
+                raise (probe and self._wrong_scheme()) or XenServerError(
+                    "cannot reach XenServer at %s: %s" % (self.where, err), code="CONNECTION_FAILED")
             self.session = session
             if not self._atexit:
                 atexit.register(self.logout)
                 self._atexit = True
             return self
+
+    @property
+    def where(self):
+        """The pool's URL as messages show it (never with credentials)."""
+        return shown_url(self.url)
+
+    def _wrong_scheme(self):
+        """The typed error for a login that failed because the endpoint speaks the other protocol
+        (https named, plain HTTP spoken, or the converse), found by asking it; else None."""
+        if self.url.startswith("https"):
+            if not answers_plain_http(self.url):
+                return None
+            assumed = "" if self.scheme_given else " (a host name without a scheme means https)"
+            return XenServerError(
+                "%s does not speak TLS%s: it answers plain HTTP, so validate_certs and ca_path do not "
+                "help. Use %s, or the port where the pool serves https" % (self.where, assumed,
+                                                                            _with_scheme(self.url, "http")),
+                code="TLS_NOT_SPOKEN")
+        if not completes_tls_handshake(self.url):
+            return None
+        return XenServerError("%s speaks only TLS, not plain HTTP: use %s" % (self.where, _with_scheme(self.url, "https")),
+                              code="TLS_REQUIRED")
 
     def _relogin(self):
         """A fresh session after the SDK gave up on SESSION_INVALID (the old one is gone)."""
@@ -353,11 +439,11 @@ class XenServerClient(object):
                     continue
                 raise XenServerError("%s failed: %s" % (method, fault.faultString), code="XMLRPC_FAULT")
             except ssl.SSLError as err:
-                raise XenServerError("%s: TLS failure talking to %s: %s" % (method, self.url, err))
+                raise XenServerError("%s: TLS failure talking to %s: %s" % (method, self.where, err))
             except xmlrpclib.ProtocolError as err:
                 if err.errcode not in HTTP_RETRY:
                     # The master answered, with an HTTP error: sending the same again will not help.
-                    raise XenServerError("%s: %s answered HTTP %s %s" % (method, self.url, err.errcode, err.errmsg),
+                    raise XenServerError("%s: %s answered HTTP %s %s" % (method, self.where, err.errcode, err.errmsg),
                                          code="HTTP_%s" % err.errcode)
                 self._dropped(method, err, started, dropped)
                 dropped += 1
@@ -384,7 +470,7 @@ class XenServerClient(object):
         """Give up once the reconnect budget is spent, else pause before the next try."""
         if time.time() - started > self.reconnect_timeout:
             raise XenServerError("%s: connection to %s failed (gave up after %d tries in %.0f s): %s"
-                                 % (method, self.url, dropped + 1, time.time() - started, err),
+                                 % (method, self.where, dropped + 1, time.time() - started, err),
                                  code="CONNECTION_FAILED")
         self._pause(dropped)
         self.reconnects += 1
@@ -395,7 +481,7 @@ class XenServerClient(object):
             raise XenServerError(
                 "%s: the connection to %s dropped before the answer came (%s); the call may have "
                 "been carried out, so it is not sent again blindly. Check the pool and run the "
-                "task again" % (method, self.url, err), code="ANSWER_LOST")
+                "task again" % (method, self.where, err), code="ANSWER_LOST")
         found = recover()
         if found is not NOT_DONE:
             self.recovered += 1

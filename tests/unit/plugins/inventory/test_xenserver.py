@@ -466,6 +466,18 @@ def test_tls_ca_path_validate_certs_and_option_aliases(serve, tmp_path):
         assert sorted(data["_meta"]["hostvars"]) == ["filler-00000", "filler-00001"]
 
 
+def test_https_to_a_plain_http_pool_blames_the_scheme(serve, tmp_path):
+    """The plain simulator named as https, with credentials in the URL: the failure says the server
+    does not speak TLS, names the http:// URL, and does not repeat the credentials."""
+    served = serve("--filler-vms", "1")
+    address = served.url.split("://", 1)[1]
+    path = write_config(tmp_path, hostname="https://root:Url-S3cr3t@%s" % address, password="xenroot",
+                        validate_certs=False)
+    out = ansible("ansible-inventory", "-i", path, "--list", check=False)
+    assert out.returncode != 0 and squeeze("does not speak TLS") in out.flat, out.stderr
+    assert squeeze("Use %s" % served.url) in out.flat and "Url-S3cr3t" not in out.stderr + out.stdout
+
+
 def test_guest_ips_order():
     from ansible_collections.xenserver.provisioning.plugins.inventory.xenserver import guest_ips
     networks = {"10/ip": "10.0.0.10", "2/ip": "10.0.0.2", "0/ipv6/1": "2001:db8::2", "0/ipv6/0": "2001:db8::1",

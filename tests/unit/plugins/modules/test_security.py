@@ -120,6 +120,45 @@ def test_validate_certs_false_works_with_a_warning(run_module, tls_pool, monkeyp
     assert not result.get("failed") and result.get("warnings"), result
 
 
+def test_https_to_a_plain_http_pool_says_it_does_not_speak_tls(pool, run_module):
+    """The plain simulator named as https (or as a bare host name, which means https): the message
+    blames the scheme and names the http:// URL to use, whatever validate_certs says."""
+    address = pool.url.split("://", 1)[1]
+    for hostname in ("https://" + address, address):
+        for validate_certs in (True, False):
+            result = run_module("vm_info", connection=False, hostname=hostname, password="xenroot",
+                                validate_certs=validate_certs, name="x")
+            assert result["failed"] and result["error_code"] == "TLS_NOT_SPOKEN", result
+            assert "does not speak TLS" in result["msg"] and "use %s" % pool.url in result["msg"].lower(), result
+            assert "could not be verified" not in result["msg"], result
+    result = run_module("vm_info", connection=False, hostname=address, password="xenroot", name="x")
+    assert "without a scheme means https" in result["msg"], result
+
+
+def test_credentials_in_the_url_never_show(pool, run_module):
+    """``http://user:password@host``: no failure message of the client repeats the password.
+    (The hostname option itself is not no_log: ansible's ``invocation`` shows it as given.)"""
+    secret = "Url-S3cr3t-pw"
+    address = pool.url.split("://", 1)[1]
+    hostnames = ["https://root:%s@%s" % (secret, address),             # does not speak TLS
+                 "http://root:%s@127.0.0.1:9" % secret,               # refused (the discard port)
+                 "http://root:%s@127.0.0.1:99999" % secret,           # port out of range
+                 "http://root:%s@[::1" % secret,                      # not a URL
+                 "http://root:%s@no-such-host.invalid" % secret]      # does not resolve
+    for hostname in hostnames:
+        result = run_module("vm_info", connection=False, hostname=hostname, password="wrong", name="x")
+        assert result["failed"] and "***@" in result["msg"], result
+        assert secret not in result["msg"] and "root" not in result["msg"], result
+
+
+def test_http_to_a_tls_only_pool_says_it_speaks_tls(run_module, tls_pool):
+    url, _cert = tls_pool
+    plain = url.replace("https://", "http://")
+    result = run_module("vm_info", connection=False, hostname=plain, password="xenroot", name="x")
+    assert result["failed"] and result["error_code"] == "TLS_REQUIRED", result
+    assert "use %s" % url in result["msg"], result
+
+
 # --- RBAC --------------------------------------------------------------------------------------------
 
 def denied(pool, result, *roles):
