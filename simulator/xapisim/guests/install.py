@@ -1,0 +1,181 @@
+"""What any installer does once it has its answer file: installs (INSTALL_SECONDS), writes
+the system onto its disk (with a static eth0 address when the answer file gives one), and
+reboots / powers off / waits as the answer file says."""
+import shlex
+import xml.dom.minidom
+
+from .. import trees
+
+INSTALL_SECONDS = 300.0         # the installer's work
+# Where the installer writes eth0's static configuration, per install flow.
+IFCFG_ETH0 = {"rhlike": "/etc/sysconfig/network-scripts/ifcfg-eth0",
+              "sleslike": "/etc/sysconfig/network/ifcfg-eth0"}
+
+
+class Installer:
+    def _installed(self, vm, domid):
+        """The installer is done: write the system to disk, then do what the answer file says."""
+        with self.db.lock:
+            if not self._alive(vm, domid):
+                return False
+            state = self.state(vm)
+            vdi = self._target_vdi(vm)
+            if vdi is not None:
+                self.disks()[vdi] = _installed_system(state.get("tree"), state.get("flow", "rhlike"),
+                                                      state.get("arch", "i386"))
+                self.disks()[vdi].update(_ifcfg_files(state.get("flow", "rhlike"),
+                                                      state.get("answer", {}).get("network")))
+            finish = state.get("answer", {}).get("finish", "wait")
+            state.update(stage="installer-finished")
+            state.pop("remaining", None)
+            self._changed()
+        self._commit()
+        if finish == "reboot":
+            self._guest_reboot(vm, domid)
+        elif finish == "poweroff":
+            self._guest_poweroff(vm, domid)
+        return False
+
+
+# --- installed systems -------------------------------------------------------------------------
+
+def _kernel_file(uname):
+    return "XAPISIM-VMLINUZ uname=%s\n" % uname
+
+
+def _grub_entry(title, uname, initrd_name):
+    return ("title %s (%s)\n\troot (hd0,0)\n\tkernel /boot/vmlinuz-%s ro root=/dev/VolGroup00/LogVol00\n"
+            "\tinitrd /boot/%s\n" % (title, uname, uname, initrd_name))
+
+
+def _installed_system(tree, flow, arch):
+    """The files an installer leaves on the disk ({path: text}).
+
+    RHEL/CentOS: kernel, initrd and a valid /boot/grub/menu.lst (pygrub boots it).
+    SLES 9/10: kernel and initrd plus the vmlinuz-xen/initrd-xen links, and a menu.lst YaST
+    did not make bootable (no entries): pygrub alone fails, eliloader round 2 (domUloader)
+    or PV_bootloader_args --kernel/--ramdisk are needed. SLES 11 writes a valid menu.lst.
+    """
+    if tree:
+        distro, version, arch = tree.split("-", 2)
+        facts = trees.RELEASES[(distro, version)]
+        uname = trees.uname(distro, version, arch)
+        release = trees.release_text(distro, version, arch)
+        flow, title, grub_ok = facts["flow"], facts["family"], facts["menu_lst"]
+    else:   # an unknown tree: a generic system of the install flow's kind
+        uname = "2.6.18-xapisim" + ("-xen" if flow == "sleslike" else "xen")
+        release = ("SUSE Linux Enterprise Server (%s)\nVERSION = 0\nPATCHLEVEL = 0\n" % arch
+                   if flow == "sleslike" else "Linux release 0 (unknown)\n")
+        title, grub_ok = "Linux", flow != "sleslike"
+    files = {"/etc/fstab": "/dev/xvda1 / ext3 defaults 1 1\n"}
+    if flow == "sleslike":
+        flavour = "xen" if arch == "x86_64" else "xenpae"
+        initrd = "initrd-%s" % uname
+        files.update({"/etc/SuSE-release": release,
+                      "/boot/vmlinuz-%s" % uname: _kernel_file(uname),
+                      "/boot/%s" % initrd: "initrd for %s\n" % uname,
+                      "/boot/vmlinuz-%s" % flavour: _kernel_file(uname),
+                      "/boot/initrd-%s" % flavour: "initrd for %s\n" % uname})
+        if grub_ok:
+            files["/boot/grub/menu.lst"] = "default 0\ntimeout 8\n" + _grub_entry(title, uname, initrd)
+        else:
+            files["/boot/grub/menu.lst"] = ("# Modified by YaST2.\ncolor white/blue black/light-gray\n"
+                                            "default 0\ntimeout 8\n")
+        return files
+    initrd = "initrd-%s.img" % uname
+    files.update({"/etc/redhat-release": release,
+                  "/boot/vmlinuz-%s" % uname: _kernel_file(uname),
+                  "/boot/%s" % initrd: "initrd for %s\n" % uname,
+                  "/boot/grub/menu.lst": "default=0\ntimeout=5\n" + _grub_entry(title, uname, initrd)})
+    return files
+
+
+
+def _answer_finish(kind, text):
+    """What the installer does when done: "reboot", "poweroff" or "wait"; None if unusable.
+
+    Kickstart: a ``reboot`` line reboots; ``poweroff``, ``shutdown`` or ``halt`` power the VM
+    off (a halted Xen PV domain is shut down); none of them: the installer waits on its last
+    screen for a key press (RHEL 5 anaconda's default), so the VM stays Running.
+    AutoYaST: ``<final_halt>true</final_halt>`` powers off; otherwise it reboots (SLES's
+    installer always reboots into the installed system at the end of stage 1).
+    """
+    if kind == "ks":
+        if not text.strip():
+            return None
+        for line in text.splitlines():
+            word = line.strip().split(" ", 1)[0]
+            if word == "reboot":
+                return "reboot"
+            if word in ("poweroff", "shutdown", "halt"):
+                return "poweroff"
+        return "wait"
+    try:
+        doc = xml.dom.minidom.parseString(text)
+    except Exception:
+        return None
+    if doc.documentElement.tagName != "profile":
+        return None
+    for node in doc.getElementsByTagName("final_halt"):
+        if node.firstChild is not None and node.firstChild.data.strip() == "true":
+            return "poweroff"
+    return "reboot"
+
+
+def _answer_network(kind, text):
+    """eth0's static configuration in an answer file, {ip, netmask, gateway}; None for DHCP."""
+    return _kickstart_network(text) if kind == "ks" else _autoyast_network(text)
+
+
+def _kickstart_network(text):
+    """``network --device eth0 --bootproto static --ip A --netmask M --gateway G`` (``--opt=value``
+    too; a network line without --device is eth0's)."""
+    for line in text.splitlines():
+        try:
+            words = shlex.split(line)
+        except ValueError:
+            continue
+        if not words or words[0] != "network":
+            continue
+        opts, key = {}, None
+        for word in words[1:]:
+            if word.startswith("--"):
+                key, _, value = word[2:].partition("=")
+                opts[key] = value
+            elif key is not None:
+                opts[key], key = word, None
+        if opts.get("device", "eth0") == "eth0" and opts.get("bootproto") == "static" and opts.get("ip"):
+            return {"ip": opts["ip"], "netmask": opts.get("netmask", ""), "gateway": opts.get("gateway", "")}
+    return None
+
+
+def _autoyast_network(text):
+    """The ``<interface>`` of eth0 with ``<bootproto>static</bootproto>``, ``<ipaddr>`` and
+    ``<netmask>`` or ``<prefixlen>``, and the default route of ``<routing>``."""
+    doc = xml.dom.minidom.parseString(text)
+
+    def value(node, tag):
+        found = node.getElementsByTagName(tag)
+        return found[0].firstChild.data.strip() if found and found[0].firstChild is not None else ""
+    for interface in doc.getElementsByTagName("interface"):
+        if value(interface, "device") in ("eth0", "") and value(interface, "bootproto") == "static" \
+                and value(interface, "ipaddr"):
+            gateway = ""
+            for route in doc.getElementsByTagName("route"):
+                if value(route, "destination") == "default":
+                    gateway = value(route, "gateway")
+            return {"ip": value(interface, "ipaddr"),
+                    "netmask": value(interface, "netmask") or value(interface, "prefixlen"),
+                    "gateway": gateway}
+    return None
+
+
+def _ifcfg_files(flow, network):
+    """The installed system's ifcfg-eth0 for a static address ({} for DHCP, the default)."""
+    if not network:
+        return {}
+    lines = ["DEVICE=eth0", "BOOTPROTO=static", "IPADDR=%s" % network["ip"],
+             "NETMASK=%s" % network["netmask"], "ONBOOT=yes"]
+    if network.get("gateway"):
+        lines.append("GATEWAY=%s" % network["gateway"])
+    return {IFCFG_ETH0.get(flow, IFCFG_ETH0["rhlike"]): "\n".join(lines) + "\n"}
