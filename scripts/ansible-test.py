@@ -28,7 +28,8 @@ What it takes care of:
   ``XAPISIM_BIN`` plus ``tests/integration/integration_config.yml`` (``xapisim_bin``) tell
   integration targets where the simulator's console script is (ansible-test passes only a
   handful of environment variables through, PATH among them; the vars file always
-  reaches the playbooks).
+  reaches the playbooks).  ``XENSERVER_TEST_INTEGRATION_CONFIG`` (set by scripts/test-pool.sh)
+  names a vars file used as that integration_config.yml instead: a real pool's.
 * Results (``tests/output/``: junit, bot and sanity reports) are copied back to the
   checkout's git-ignored ``tests/output/``.
 """
@@ -258,6 +259,12 @@ def run(argv: list[str], dest: str, galaxy: dict, bindir: str, ansible_test: str
 
     if command == 'integration':
         config = os.path.join(dest, 'tests', 'integration', 'integration_config.yml')
+        pool_config = os.environ.get('XENSERVER_TEST_INTEGRATION_CONFIG')
+        if pool_config:
+            # scripts/test-pool.sh: the targets run against a real pool (its vars, with credentials).
+            os.makedirs(os.path.dirname(config), exist_ok=True)
+            shutil.copyfile(pool_config, config)
+            os.chmod(config, 0o600)
         if not os.path.exists(config):
             os.makedirs(os.path.dirname(config), exist_ok=True)
             with open(config, 'w', encoding='utf-8') as handle:
