@@ -1,0 +1,96 @@
+"""Helpers for the role tests: paths, ansible-playbook's environment, and install_guest's answer
+files rendered by ansible-playbook itself (one run for every case a test asks for).
+
+    render_answers(out, cases)   cases: [{id, distro, version, arch, profile, vars?}];
+                                 returns {id: text of the rendered kickstart / AutoYaST file}
+"""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+ROLES = os.path.join(ROOT, "roles")
+ROLE = os.path.join(ROLES, "install_guest")
+PLAYBOOK = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+ENV = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".venv", "collections"),
+           ANSIBLE_NOCOLOR="1", ANSIBLE_PIPELINING="True")
+
+# install_profile's rules, loaded by path (they import nothing from Ansible)
+_SPEC = importlib.util.spec_from_file_location(
+    "_roles_test_profiles", os.path.join(ROOT, "plugins", "module_utils", "_profiles.py"))
+profiles = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(profiles)
+
+# The role's inputs every rendering starts from; a case's ``vars`` override them.
+BASE_VARS = {
+    "install_guest_caller": "test",
+    "install_guest_name": "web 01",
+    "install_guest_repository": "http://192.0.2.1/tree",
+    "install_guest_root_password_hash": "$6$salt$hash",
+    "install_guest_timezone": "UTC",
+    "install_guest_packages": [],
+}
+# The template lookup renders in-process (a template task per case would run a module per
+# file); the first case also goes through the template task, and the two must agree.
+RENDER = """
+- name: Render install_guest's answer files
+  hosts: localhost
+  gather_facts: false
+  vars_files: [{role}/vars/main.yml]
+  vars:
+    cases: "{{{{ lookup('file', '{out}/cases.json') | from_json }}}}"
+    install_guest_distro: "{{{{ item.distro }}}}"
+    install_guest_version: "{{{{ item.version }}}}"
+    install_guest_arch: "{{{{ item.arch }}}}"
+    install_guest_name: "{{{{ item.vars.install_guest_name }}}}"
+    install_guest_caller: "{{{{ item.vars.install_guest_caller }}}}"
+    install_guest_repository: "{{{{ item.vars.install_guest_repository }}}}"
+    install_guest_root_password_hash: "{{{{ item.vars.install_guest_root_password_hash }}}}"
+    install_guest_timezone: "{{{{ item.vars.install_guest_timezone }}}}"
+    install_guest_packages: "{{{{ item.vars.install_guest_packages }}}}"
+    __install_guest_profile: "{{{{ item.profile }}}}"
+    template: "{role}/templates/{{{{ 'autoyast.xml.j2' if item.distro == 'sles' else 'kickstart.cfg.j2' }}}}"
+  tasks:
+    - name: Answer files
+      ansible.builtin.set_fact:
+        answer: "{{{{ lookup('ansible.builtin.template', template) }}}}"
+      loop: "{{{{ cases }}}}"
+      loop_control:
+        label: "{{{{ item.id }}}}"
+      register: answers
+
+    - name: Write them
+      ansible.builtin.copy:
+        content: "{{{{ dict(answers.results | map(attribute='item.id') | zip(answers.results | map(attribute='ansible_facts.answer'))) | to_json }}}}"
+        dest: "{out}/rendered.json"
+        mode: "0644"
+
+    - name: The first as the role's template task renders it
+      ansible.builtin.template:
+        src: "{{{{ template }}}}"
+        dest: "{out}/first.answer"
+        mode: "0644"
+      loop: "{{{{ cases[:1] }}}}"
+"""
+
+
+def profile(distro, version, arch, network=None):
+    """install_profile's result for a release, as the role registers it."""
+    return profiles.profile(distro, version, arch, answer_file="http://192.0.2.1/answers/x",
+                            network_input=network or {})
+
+
+def render_answers(out, cases):
+    """Render every case with install_guest's own templates through ansible-playbook."""
+    cases = [dict(case, vars=dict(BASE_VARS, **case.get("vars", {}))) for case in cases]
+    (out / "cases.json").write_text(json.dumps(cases))
+    (out / "render.yml").write_text(RENDER.format(role=ROLE, out=out))
+    result = subprocess.run([PLAYBOOK, "-i", "localhost,", "-c", "local", "-e",
+                             "ansible_python_interpreter=" + sys.executable, str(out / "render.yml")],
+                            cwd=ROOT, env=ENV, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    rendered = json.loads((out / "rendered.json").read_text())
+    assert (out / "first.answer").read_text() == rendered[cases[0]["id"]]
+    return rendered
