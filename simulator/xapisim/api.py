@@ -286,6 +286,13 @@ class Tasks:
     def __init__(self, sim):
         self.sim = sim
 
+    def create(self, label, description=""):
+        db = self.sim.db
+        with db.lock:
+            return db.create("task", uuid=new_uuid(), name_label=label, name_description=description,
+                             status="pending", progress=0.0, created=self.sim.clock.stamp(),
+                             resident_on=self.sim.master_host, type="<none/>")
+
     def spawn(self, method, session, role, run, values, result_type):
         db = self.sim.db
         with db.lock:
@@ -333,6 +340,13 @@ def _result_fragment(result, result_type):
 
 
 _STRING_VALUE = re.compile(r"<value><string>(.*?)</string></value>", re.S)
+
+
+@handler("task", "create")
+def _task_create(call, label, description):
+    # xapi_task.ml create: a pending task the caller drives (e.g. the task_id of an HTTP
+    # import/export, which the handler completes); TaskHelper.make types it <none/>.
+    return call.sim.tasks.create(label, description)
 
 
 @handler("task", "cancel")

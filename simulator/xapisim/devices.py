@@ -52,6 +52,8 @@ class Storage:
         disks = self.db.hidden.setdefault("disks", {})
         if vdi in disks:
             disks[new] = dict(disks[vdi])
+        # the SM copies the blocks (sparse): clone, copy and snapshot all come here
+        self.sim.vdi_store.copy(source["uuid"], self.db.get("VDI", new)["uuid"])
         return new
 
     def snapshot_vdi(self, vdi, when):
@@ -69,6 +71,7 @@ class Storage:
                       physical_utilisation=max(0, sr["physical_utilisation"] - record["virtual_size"]),
                       virtual_allocation=max(0, sr["virtual_allocation"] - record["virtual_size"]))
         db.hidden.get("disks", {}).pop(vdi, None)
+        self.sim.vdi_store.delete(record["uuid"])
         db.delete("VDI", vdi)
 
     def make_vbd(self, vm, vdi, userdevice, type="Disk", mode="RW", bootable=False,
@@ -266,6 +269,37 @@ def _vdi_destroy(call, vdi):
         for vbd in list(record["VBDs"]):
             db.delete("VBD", vbd)
         call.sim.storage.release_vdi(vdi)
+
+
+@handler("VDI", "clone")
+def _vdi_clone(call, vdi, driver_params):
+    with call.db.lock:
+        return call.sim.storage.clone_vdi(vdi)
+
+
+@handler("VDI", "snapshot")
+def _vdi_snapshot(call, vdi, driver_params):
+    with call.db.lock:
+        return call.sim.storage.snapshot_vdi(vdi, call.sim.clock.stamp())
+
+
+@handler("VDI", "copy")
+def _vdi_copy(call, vdi, sr, base_vdi, into_vdi):
+    # xapi_vdi.ml copy: into a new VDI on ``sr``, or into ``into_vdi`` (writable, big
+    # enough: VDI_READONLY / VDI_TOO_SMALL [into, size]); base_vdi (a delta copy) is ignored.
+    db = call.db
+    with db.lock:
+        source = db.get("VDI", vdi)
+        if into_vdi == NULL_REF:
+            db.get("SR", sr)
+            return call.sim.storage.clone_vdi(vdi, sr=sr)
+        target = db.get("VDI", into_vdi)
+        if target["read_only"]:
+            raise XapiError("VDI_READONLY", into_vdi)
+        if target["virtual_size"] < source["virtual_size"]:
+            raise XapiError("VDI_TOO_SMALL", into_vdi, source["virtual_size"])
+        call.sim.vdi_store.copy(source["uuid"], target["uuid"])
+        return into_vdi
 
 
 @handler("VDI", "resize")

@@ -1,4 +1,5 @@
-"""HTTP front end: XML-RPC on / and /RPC2, JSON-RPC on /jsonrpc, as xapi serves them.
+"""HTTP front end: XML-RPC on / and /RPC2, JSON-RPC on /jsonrpc, as xapi serves them, and
+the disk data path (PUT /import_raw_vdi, GET /export_raw_vdi: xapisim.datapath) on the same port.
 
 Every XML-RPC reply is a struct {Status: Success, Value} or {Status: Failure,
 ErrorDescription: [code, params...]}; transport problems are XML-RPC faults; malformed XML
@@ -13,7 +14,7 @@ import threading
 import time
 import xmlrpc.client
 
-from . import wire
+from . import datapath, wire
 from .errors import XapiError
 
 
@@ -57,6 +58,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._jsonrpc(body, started)
         else:
             self._send(404, b"<html><body>Not found</body></html>", "text/html")
+
+    def do_PUT(self):
+        datapath.handle(self, "PUT")
+
+    def do_GET(self):
+        datapath.handle(self, "GET")
 
     def _xmlrpc(self, body, started):
         try:
@@ -186,7 +193,7 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
         except Exception as err:  # never a Python traceback on the wire
             return "Failure", ["INTERNAL_ERROR", "%s: %s" % (type(err).__name__, err)]
 
-    def log(self, method, status, code, size_in, size_out, started):
+    def log(self, method, status, code, size_in, size_out, started, **extra):
         self.call_log.write(method=method, status=status, error=code, bytes_in=size_in,
                             bytes_out=size_out, duration_ms=round((time.monotonic() - started) * 1000, 3),
-                            host=self.server_address[0])
+                            host=self.server_address[0], **extra)

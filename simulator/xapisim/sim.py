@@ -6,6 +6,7 @@ import time
 
 from . import api, devices, events, guests, model, pool, snapshots, vm  # noqa: F401  (handlers register on import)
 from .db import Database
+from .vdi_store import VdiStore
 
 
 class Clock:
@@ -36,9 +37,11 @@ class Simulator:
         self.hosts = devices.Hosts(self)
         self.guests = guests.Guests(self)
         self.registrations = {}
+        self.vdi_store = VdiStore.beside(state)     # VDI contents, beside the state file
         self._domid_lock = threading.Lock()
         if state and os.path.exists(state):
             self.db.load()
+            self.vdi_store.collect(rec["uuid"] for rec in self.db.all("VDI").values())
             self._restarted()
             self.guests.revive()        # guests that were installing/booting carry on
         else:
@@ -87,3 +90,4 @@ class Simulator:
             return api.dispatch(self, method, params, member=member)
         finally:
             self.db.commit()
+            self.vdi_store.purge()      # contents of destroyed VDIs go once that is saved
