@@ -15,7 +15,7 @@ options:
     description:
       - The pool master (or any pool member; the module follows C(HOST_IS_SLAVE) to the master).
       - A bare host name means C(https://<hostname>); a URL keeps its scheme and port,
-        for example C(http://127.0.0.1:41234) for the xapisim simulator.
+        for example C(http://127.0.0.1:41234) for a test server on this machine.
       - If not set, the environment variable E(XENSERVER_HOST) is used; one of the two is required.
     type: str
     aliases: [host, pool]
@@ -60,7 +60,7 @@ options:
     description:
       - The pool master (or any pool member; the plugin follows C(HOST_IS_SLAVE) to the master).
       - A bare host name means C(https://<hostname>); a URL keeps its scheme and port,
-        for example C(http://127.0.0.1:41234) for the xapisim simulator.
+        for example C(http://127.0.0.1:41234) for a test server on this machine.
       - Required, from the configuration file or the environment.
     type: str
     aliases: [host, pool]

@@ -4,14 +4,18 @@
 #
 # PRIVATE: internal to xenserver.provisioning; not a public API.
 
-"""Per-distro install profiles as data: the one place for what the eliloader install flow needs.
+"""Per-distro install profiles as data: the one place for what an install needs.
 
-For each distro (rhel, centos, sles), version and arch: the template names a pool may have,
-the ``install-distro`` and ``install-arch`` eliloader reads, the bootloaders (eliloader for
-the install, pygrub afterwards), the answer-file argument for ``PV_args``, the number of
-install rounds, SLES's round-2 ``PV_bootloader_args``, the kernel/ramdisk paths inside the
-repository and their known MD5 checksums. Sources: XenServer 4.1 SDK guide section 5.2,
-xen-api ocaml/xapi/create_templates.ml and guest-templates, eliloader.py (djs55/xcp-eliloader).
+For each distro, version and arch: the route (eliloader's PV network install for RHEL/CentOS
+4.5-6.10 and SLES 10 SP1-11 SP4; the vendor ISO or a cloud image, HVM, for later releases), the
+template names a pool may have, the ``install-distro`` and ``install-arch`` eliloader reads, the
+bootloaders (eliloader for the install, pygrub afterwards), the answer-file argument for
+``PV_args``, the number of install rounds, SLES's round-2 ``PV_bootloader_args``, the
+kernel/ramdisk paths inside the repository; and how a tree says what it is (.treeinfo,
+.discinfo, SUSE's content file), which is how RHEL is told from CentOS. Sources: XenServer 4.1
+SDK guide section 5.2, xen-api ocaml/xapi/create_templates.ml and xenserver/guest-templates-json,
+eliloader.py (xcp-eliloader / linux-guest-loader), anaconda's and pungi's .treeinfo/.discinfo,
+SUSE media's content file (as virt-install's urldetect and libguestfs read them).
 
 Nothing here imports Ansible, so tests can load it as is.
 """
@@ -22,6 +26,11 @@ __metaclass__ = type
 
 import ipaddress
 import re
+
+try:
+    import configparser
+except ImportError:  # pragma: no cover - Python 2 is not supported
+    import ConfigParser as configparser  # type: ignore
 
 try:
     from urllib.parse import urlsplit
@@ -79,16 +88,30 @@ def _malformed_url(value):
 
 # --- distros, versions, arches ------------------------------------------------------------
 
+# family: eliloader's install-distro for the releases installed PV (None: HVM only).
+# tree_families: the product names a tree's own metadata gives (.treeinfo [general] family,
+# .discinfo line 2, SUSE content LABEL), longest first where one is a prefix of another.
 DISTROS = {
-    "rhel": {"label": "RHEL", "template_base": "Red Hat Enterprise Linux", "family": "rhlike"},
-    "centos": {"label": "CentOS", "template_base": "CentOS", "family": "rhlike"},
-    "sles": {"label": "SLES", "template_base": "SUSE Linux Enterprise Server", "family": "sleslike"},
+    "rhel": {"label": "RHEL", "template_base": "Red Hat Enterprise Linux", "family": "rhlike",
+             "tree_families": ("Red Hat Enterprise Linux", "RHEL")},
+    "centos": {"label": "CentOS", "template_base": "CentOS", "family": "rhlike",
+               "tree_families": ("CentOS",)},
+    "sles": {"label": "SLES", "template_base": "SUSE Linux Enterprise Server", "family": "sleslike",
+             "tree_families": ("SUSE Linux Enterprise Server", "SUSE_SLES", "SLES")},
+    "centos_stream": {"label": "CentOS Stream", "template_base": "CentOS Stream", "family": None,
+                      "tree_families": ("CentOS Stream",)},
+    "rocky": {"label": "Rocky Linux", "template_base": "Rocky Linux", "family": None,
+              "tree_families": ("Rocky Linux", "Rocky")},
+    "almalinux": {"label": "AlmaLinux", "template_base": "AlmaLinux", "family": None,
+                  "tree_families": ("AlmaLinux",)},
+    "oracle": {"label": "Oracle Linux", "template_base": "Oracle Linux", "family": None,
+               "tree_families": ("Oracle Linux",)},
 }
 
 # The old eliloader (the SDK guide's): rhlike installs in one round, sleslike in two (round 2
 # finds the installed kernel, as SUSE's domUloader would). Consoles: what the PV kernels of
 # these releases call their console (RHEL/CentOS 4-5 xenlinux: xvc0; the SLES templates'
-# own PV_args for SLES 10/11).
+# own PV_args for SLES 10/11); EL 6's pvops kernel calls it hvc0 (CONSOLES).
 # net_args: the installer's own static network on its kernel line, as anaconda (rhlike) and
 # SUSE's linuxrc (sleslike) name it; anaconda takes several name servers, linuxrc one.
 FAMILIES = {
@@ -97,43 +120,91 @@ FAMILIES = {
     "sleslike": {"rounds": 2, "answer_arg": "autoyast", "console": "console=ttyS0 xencons=ttyS",
                  "net_args": {"device": "netdevice", "address": "hostip", "dns": "nameserver", "dns_count": 1}},
 }
+CONSOLES = {("rhlike", "6"): "console=hvc0"}
 
-_EL_I386 = ("i386",)
+_I386 = ("i386",)
 _BOTH = ("i386", "x86_64")
-# Releases with a profile, and the arches each has PV templates for. RHEL/CentOS 4 had
-# 32-bit PV templates only.
+_EL = ([("4.%d" % minor, _I386) for minor in range(5, 9)]
+       + [("5.%d" % minor, _BOTH) for minor in range(0, 12)]
+       + [("6.%d" % minor, _BOTH) for minor in range(0, 11)])
+# The PV (eliloader) releases the pools' templates cover, and their arches: RHEL/CentOS 4.5-4.8
+# (32-bit templates only), 5.0-5.11 and 6.0-6.10 ("CentOS 6 (64-bit)", ...), SLES 10 SP1-SP4,
+# 11 and 11 SP1-SP4. SLES "11" is 11 GA.
 VERSIONS = {
-    "rhel": dict([(v, _EL_I386) for v in ("4.5", "4.6", "4.7", "4.8")]
-                 + [(v, _BOTH) for v in ("5.0", "5.1", "5.2", "5.3", "5.4")]),
-    "centos": dict([(v, _EL_I386) for v in ("4.5", "4.6", "4.7", "4.8")]
-                   + [(v, _BOTH) for v in ("5.0", "5.1", "5.2", "5.3", "5.4")]),
-    "sles": dict((v, _BOTH) for v in ("10sp1", "10sp2", "11sp3", "11sp4")),
+    "rhel": dict(_EL),
+    "centos": dict(_EL),
+    "sles": dict((v, _BOTH) for v in ("10sp1", "10sp2", "10sp3", "10sp4", "11", "11sp1", "11sp2", "11sp3", "11sp4")),
 }
+# HVM-only releases (majors; any minor or service pack up to the last): no eliloader, the
+# installer boots from the vendor ISO (or the VM starts from a cloud image).
+HVM_MAJORS = {
+    "rhel": ("7", "8", "9", "10"),
+    "centos": ("7", "8"),
+    "centos_stream": ("8", "9", "10"),
+    "rocky": ("8", "9", "10"),
+    "almalinux": ("8", "9", "10"),
+    "oracle": ("7", "8", "9", "10"),
+    "sles": ("12", "15"),
+}
+SLES_SERVICE_PACKS = {"12": 5, "15": 7}
+ROUTE_PV = "eliloader"
+ROUTE_ISO = "iso"
+ROUTE_CLOUD = "cloud_image"
+# How an HVM release is installed: its ISO with the answer file on a second volume labelled
+# OEMDRV, which anaconda (RHEL 7+: ks.cfg) and AutoYaST (autoinst.xml) look for, UEFI firmware;
+# or the vendor's cloud image with cloud-init.
+HVM_ANSWER = {"rhlike": ("kickstart", "ks.cfg"), "sleslike": ("autoyast", "autoinst.xml")}
+ANSWER_VOLUME = "OEMDRV"
 
 
 def _version_key(version):
     return [int(part) for part in re.findall(r"[0-9]+", version)]
 
 
+def _pv_majors(distro):
+    return sorted(set(v.split(".")[0] for v in VERSIONS.get(distro, {}) if "." in v), key=_version_key)
+
+
+def _hvm_version(distro, text):
+    """``text`` if it names an HVM-only release of ``distro`` ('8', '9.4', '15sp6'), else None."""
+    if distro == "sles":
+        match = re.match(r"^([0-9]+)(?:sp([0-9]+))?$", text)
+        if match and match.group(1) in HVM_MAJORS["sles"] and \
+                int(match.group(2) or 0) <= SLES_SERVICE_PACKS[match.group(1)]:
+            return text
+        return None
+    match = re.match(r"^([0-9]+)(?:\.([0-9]+))?$", text)
+    return text if match and match.group(1) in HVM_MAJORS.get(distro, ()) else None
+
+
 def normalize_version(distro, version):
-    """'10 SP1' -> '10sp1', ' 5.1' -> '5.1'; ProfileError naming the value if unknown."""
+    """'10 SP1' -> '10sp1', ' 5.1' -> '5.1', '9.4' -> '9.4'; ProfileError naming the value if unknown."""
     text = re.sub(r"[\s_-]+", "", str(version)).lower()
-    releases = VERSIONS[distro]
-    majors = sorted(set(v.split(".")[0] for v in releases if "." in v))
-    if text in releases or text in majors:
+    releases = VERSIONS.get(distro, {})
+    if text in releases or text in _pv_majors(distro) or _hvm_version(distro, text):
         return text
+    known = sorted(list(releases) + _pv_majors(distro), key=_version_key)
+    hvm = HVM_MAJORS.get(distro, ())
     raise ProfileError("%s version '%s' has no install profile; known: %s" % (
-        DISTROS[distro]["label"], version, ", ".join(sorted(list(releases) + majors, key=_version_key))))
+        DISTROS[distro]["label"], version, ", ".join(
+            known + (["%s to %s (HVM)" % (hvm[0], hvm[-1])] if hvm else []))))
+
+
+def route_of(distro, version):
+    """'eliloader' for a PV release, 'iso' for an HVM-only one (version normalised)."""
+    return ROUTE_PV if version in VERSIONS.get(distro, {}) or version in _pv_majors(distro) else ROUTE_ISO
 
 
 def releases_of(distro, version):
-    """The concrete releases a version stands for, newest first ('5' -> 5.4 ... 5.0)."""
-    if version in VERSIONS[distro]:
+    """The concrete releases a version stands for, newest first ('5' -> 5.11 ... 5.0)."""
+    if version in VERSIONS.get(distro, {}) or route_of(distro, version) != ROUTE_PV:
         return [version]
     return sorted((v for v in VERSIONS[distro] if v.split(".")[0] == version), key=_version_key, reverse=True)
 
 
 def arches_of(distro, version):
+    if route_of(distro, version) != ROUTE_PV:
+        return ["x86_64"]
     arches = set()
     for release in releases_of(distro, version):
         arches.update(VERSIONS[distro][release])
@@ -147,20 +218,35 @@ def template_candidates(distro, version, arch):
 
     Seed era (XenServer 4.1-5.x): "CentOS 5.0", "CentOS 5.0 x64", "SUSE Linux Enterprise Server
     10 SP1" (one SLES 10 SP1 template in 4.1; for x86_64 it serves with install-arch set),
-    "... 10 SP1 x64" (5.0), "... 10 SP2 (x64)" (5.5). Today (6.x-8): "CentOS 5 (64-bit)",
-    "CentOS 4.5 (32-bit)", "SUSE Linux Enterprise Server 11 SP4 (64-bit)".
+    "... 10 SP1 x64" (5.0), "... 10 SP2 (x64)" (5.5). Later (5.6-8): "CentOS 5 (64-bit)",
+    "CentOS 6 (32-bit)", "CentOS 4.5 (32-bit)", "SUSE Linux Enterprise Server 11 SP4 (64-bit)".
+    HVM (guest-templates-json): "Red Hat Enterprise Linux 8", "Rocky Linux 9", "SUSE Linux
+    Enterprise Server 12 SP5 (64-bit)", "SUSE Linux Enterprise 15 (64-bit)".
     """
     base = DISTROS[distro]["template_base"]
     wide = arch == "x86_64"
+    if route_of(distro, version) != ROUTE_PV:
+        major = re.match(r"^[0-9]+", version).group(0)
+        if distro != "sles":
+            return ["%s %s" % (base, major)]
+        service_pack = version.partition("sp")[2]
+        names = ["%s %s SP%s (64-bit)" % (base, major, service_pack)] if service_pack else []
+        names.append("%s %s (64-bit)" % (base, major))
+        if major == "15":
+            names.append("SUSE Linux Enterprise 15 (64-bit)")
+        return names
     if distro == "sles":
-        major, service_pack = version.split("sp")
-        name = "%s %s SP%s" % (base, major, service_pack)
+        major, _sp, service_pack = version.partition("sp")
+        name = "%s %s SP%s" % (base, major, service_pack) if service_pack else "%s %s" % (base, major)
         if wide:
             return [name + " (64-bit)", name + " x64", name + " (x64)", name]
         return [name + " (32-bit)", name]
     major = version.split(".")[0]
-    # Today's templates name EL 5 and later by major release only; EL 4 kept its minors.
+    # Today's templates name EL 5 and later by major release only; EL 4 kept its minors, and only
+    # EL 4 and 5 had a template per minor release in the seed era.
     by_major = ["%s %s (%s-bit)" % (base, major, "64" if wide else "32")] if int(major) >= 5 else []
+    if int(major) >= 6:
+        return by_major
     if "." in version:
         if wide:
             return ["%s %s x64" % (base, version)] + by_major
@@ -174,12 +260,12 @@ def template_candidates(distro, version, arch):
     return names
 
 
-def template_query(names):
-    """One get_all_records_where expression for PV templates named any of ``names``."""
+def template_query(names, hvm=False):
+    """One get_all_records_where expression for PV (or HVM) templates named any of ``names``."""
     # The where-grammar has no escapes; our names never hold a double quote.
     wanted = " or ".join('field "name__label"="%s"' % name for name in names)
-    return ('field "is_a_template"="true" and field "is_a_snapshot"="false" and '
-            'field "HVM_boot_policy"="" and (%s)' % wanted)
+    boot = 'not (field "HVM_boot_policy"="")' if hvm else 'field "HVM_boot_policy"=""'
+    return ('field "is_a_template"="true" and field "is_a_snapshot"="false" and %s and (%s)' % (boot, wanted))
 
 
 def pick_template(names, records):
@@ -207,11 +293,17 @@ def _sles_flavour(arch):
     return "xen" if arch == "x86_64" else "xenpae"
 
 
-def tree_paths(distro, arch):
-    """(kernel, ramdisk) paths inside the repository, as eliloader downloads them in round 1."""
+def tree_paths(distro, version, arch):
+    """(kernel, ramdisk) paths inside the repository, as eliloader downloads them in round 1.
+
+    EL 4 and 5 trees carry a Xen installer in images/xen/; EL 6 trees have none, and eliloader
+    falls back to isolinux/ (a pvops kernel that boots PV). SLES: boot/<arch>/ *-xen(pae).
+    """
     if DISTROS[distro]["family"] == "sleslike":
         flavour = _sles_flavour(arch)
         return ("boot/%s/vmlinuz-%s" % (arch, flavour), "boot/%s/initrd-%s" % (arch, flavour))
+    if version.split(".")[0] == "6":
+        return ("isolinux/vmlinuz", "isolinux/initrd.img")
     return ("images/xen/vmlinuz", "images/xen/initrd.img")
 
 
@@ -223,112 +315,6 @@ def round2_bootloader_args(distro, arch):
     return "--kernel /boot/vmlinuz-%s --ramdisk /boot/initrd-%s" % (flavour, flavour)
 
 
-# --- checksums -------------------------------------------------------------------------------
-# MD5 of the kernel and ramdisk of every install tree verify_repository knows, keyed
-# (distro, release, arch, path inside the repository). There is no vendor media here: the
-# entries below are the checksums of the project's sample trees (the XenAPI simulator's,
-# simulator/xapisim/trees.py, for both arches of every release above; vendors shipped both),
-# copied once as literals because the collection runs against real pools and imports nothing
-# from the simulator. tests/unit/simulator/test_trees.py checks that they still agree.
-# Vendor media checksums are added the same way, one literal line per file, e.g.
-#     ("rhel", "5.1", "x86_64", "images/xen/vmlinuz"): "<md5 of the vendor's file>",
-# so verify_repository tells real RHEL from real CentOS trees as it does the sample ones.
-KNOWN_MD5 = {
-    ("rhel", "4.5", "i386", "images/xen/vmlinuz"): "d5dee905335515bbd11439637bf03138",
-    ("rhel", "4.5", "i386", "images/xen/initrd.img"): "17a97cd845672db80e2b2c5eb6f9e282",
-    ("rhel", "4.5", "x86_64", "images/xen/vmlinuz"): "354325d645e7de040434b1eb49c11b5e",
-    ("rhel", "4.5", "x86_64", "images/xen/initrd.img"): "3fa9d4fc5bf42350110dd8d7b7119465",
-    ("rhel", "4.6", "i386", "images/xen/vmlinuz"): "d9bb781674a52402a1e554a31a42d1ab",
-    ("rhel", "4.6", "i386", "images/xen/initrd.img"): "eabd33aaf82eb83bbcb1e318b009a66b",
-    ("rhel", "4.6", "x86_64", "images/xen/vmlinuz"): "b7756a3d4da87246f52f474b9a97a3f1",
-    ("rhel", "4.6", "x86_64", "images/xen/initrd.img"): "9d2c1690345037b5f5b8659e20242866",
-    ("rhel", "4.7", "i386", "images/xen/vmlinuz"): "bbad805d88b0c8646fc4e6884ba1e304",
-    ("rhel", "4.7", "i386", "images/xen/initrd.img"): "ca31418912f91f82ac71f18ae00a7c53",
-    ("rhel", "4.7", "x86_64", "images/xen/vmlinuz"): "3ec2bae8659d2d0aca65b668e09e8949",
-    ("rhel", "4.7", "x86_64", "images/xen/initrd.img"): "fb071500f81f8ba155076462f782e518",
-    ("rhel", "4.8", "i386", "images/xen/vmlinuz"): "24c26433c7a8e3d18cef9f7199bab986",
-    ("rhel", "4.8", "i386", "images/xen/initrd.img"): "540c21092d3326c466d6d30b5bf6a38b",
-    ("rhel", "4.8", "x86_64", "images/xen/vmlinuz"): "24c8ac7b96401321e2205dcc646cc6a3",
-    ("rhel", "4.8", "x86_64", "images/xen/initrd.img"): "6ee484f6023ea6892ece0bd0a8e2024b",
-    ("rhel", "5.0", "i386", "images/xen/vmlinuz"): "2d36024039e076b6c4afb22bd9b6287f",
-    ("rhel", "5.0", "i386", "images/xen/initrd.img"): "1530e32b8e7759963c15a140ed7e37c0",
-    ("rhel", "5.0", "x86_64", "images/xen/vmlinuz"): "fa8cd571a88423b82d4c8829959492f5",
-    ("rhel", "5.0", "x86_64", "images/xen/initrd.img"): "812e474667104eb380dd0c6f1b094ff5",
-    ("rhel", "5.1", "i386", "images/xen/vmlinuz"): "9677017cfed94ff72125e69e83a79d08",
-    ("rhel", "5.1", "i386", "images/xen/initrd.img"): "a06bda46131e0ab8684852f80dfc268a",
-    ("rhel", "5.1", "x86_64", "images/xen/vmlinuz"): "68889a6fa4377c55670b4b051a4fb5ff",
-    ("rhel", "5.1", "x86_64", "images/xen/initrd.img"): "6d4176b1f3faf16868ec5a3a3c6effb6",
-    ("rhel", "5.2", "i386", "images/xen/vmlinuz"): "11f6d4379aee23c5b462d3a893b00e75",
-    ("rhel", "5.2", "i386", "images/xen/initrd.img"): "a3754f2e17a661fcd51ce71ba0a84260",
-    ("rhel", "5.2", "x86_64", "images/xen/vmlinuz"): "d2ab42e3dd1171abb0029f2b03de04cc",
-    ("rhel", "5.2", "x86_64", "images/xen/initrd.img"): "edbe3e3954223730e9465e20123425d1",
-    ("rhel", "5.3", "i386", "images/xen/vmlinuz"): "6d476bb9cbec36a815ce25060a54024b",
-    ("rhel", "5.3", "i386", "images/xen/initrd.img"): "9333df8fdbff71506bd19ce9297bbbb9",
-    ("rhel", "5.3", "x86_64", "images/xen/vmlinuz"): "befce1584986e3ba89dd5d6cc0b1833c",
-    ("rhel", "5.3", "x86_64", "images/xen/initrd.img"): "08c6dcc0f827935566af5cb6b8ec71c4",
-    ("rhel", "5.4", "i386", "images/xen/vmlinuz"): "0b111ebe1ee0e371467fd0f9343d2e31",
-    ("rhel", "5.4", "i386", "images/xen/initrd.img"): "ed28f21b1462bc1f4caa3c33b2836bad",
-    ("rhel", "5.4", "x86_64", "images/xen/vmlinuz"): "42b7c62fec377867dc6b2e811b7bedf0",
-    ("rhel", "5.4", "x86_64", "images/xen/initrd.img"): "56494fd03f00017ca6ebeddb74729ac2",
-    ("centos", "4.5", "i386", "images/xen/vmlinuz"): "0eb77d5b84ef5441bc5a6a48afec8676",
-    ("centos", "4.5", "i386", "images/xen/initrd.img"): "807d50d533e697f4102bbe31ccd1ae98",
-    ("centos", "4.5", "x86_64", "images/xen/vmlinuz"): "e3f91bd2ab4896853a1876a68731bd12",
-    ("centos", "4.5", "x86_64", "images/xen/initrd.img"): "38f98166b147948a6c37e8ca407fb629",
-    ("centos", "4.6", "i386", "images/xen/vmlinuz"): "3f0223011ca2f84d562c263a75317efa",
-    ("centos", "4.6", "i386", "images/xen/initrd.img"): "dca73119a7a7ba19ef322a6ce241583b",
-    ("centos", "4.6", "x86_64", "images/xen/vmlinuz"): "a17c099530d6f61de11de113150f9784",
-    ("centos", "4.6", "x86_64", "images/xen/initrd.img"): "190614dfe61359b46f8a6b370b39ff8d",
-    ("centos", "4.7", "i386", "images/xen/vmlinuz"): "67c86ab9bb073869423cf6e25960309a",
-    ("centos", "4.7", "i386", "images/xen/initrd.img"): "43909fe0628dc3eb53e48c0f53ecb8e5",
-    ("centos", "4.7", "x86_64", "images/xen/vmlinuz"): "deb35c1937bbea381c2ee17843f9a288",
-    ("centos", "4.7", "x86_64", "images/xen/initrd.img"): "f8d2bf06c682f3d4ad9acc02a3e18bf6",
-    ("centos", "4.8", "i386", "images/xen/vmlinuz"): "e45cdc82c1f046ec04169956f545e523",
-    ("centos", "4.8", "i386", "images/xen/initrd.img"): "427de50a55854e3502c7ee2068b7e769",
-    ("centos", "4.8", "x86_64", "images/xen/vmlinuz"): "3cba5c6651bde8b6ca8e7560c360bc93",
-    ("centos", "4.8", "x86_64", "images/xen/initrd.img"): "989837847aea7ae8d22a43564d85af99",
-    ("centos", "5.0", "i386", "images/xen/vmlinuz"): "9f7cd32d9af0a78e64c9c35c0bc7882b",
-    ("centos", "5.0", "i386", "images/xen/initrd.img"): "e6754bfd25f7278fb2be34db69a2dc20",
-    ("centos", "5.0", "x86_64", "images/xen/vmlinuz"): "c4a1b73708a7681e14657eff6f72f500",
-    ("centos", "5.0", "x86_64", "images/xen/initrd.img"): "784ba359a79ab3148f7de27aab64a355",
-    ("centos", "5.1", "i386", "images/xen/vmlinuz"): "41992306d19d74ad001242233dde591c",
-    ("centos", "5.1", "i386", "images/xen/initrd.img"): "dffbac6b6d729a01fcd2a2d06135e4a1",
-    ("centos", "5.1", "x86_64", "images/xen/vmlinuz"): "9e4dfb6dfdc6705ecb155b8f1993b303",
-    ("centos", "5.1", "x86_64", "images/xen/initrd.img"): "871032154892a42c8a13d1f764c972bc",
-    ("centos", "5.2", "i386", "images/xen/vmlinuz"): "6ae49a4764c89f99dfd4b9243ca1acae",
-    ("centos", "5.2", "i386", "images/xen/initrd.img"): "8fd86c2404c3f0852225ede292b8fa15",
-    ("centos", "5.2", "x86_64", "images/xen/vmlinuz"): "fd2f5f5dbbeedacf14eb6f1c4df99757",
-    ("centos", "5.2", "x86_64", "images/xen/initrd.img"): "87b7f5c25305bbf2b9743ba634ac386d",
-    ("centos", "5.3", "i386", "images/xen/vmlinuz"): "eba2a9b79d464d3cd2e0d28df464bb54",
-    ("centos", "5.3", "i386", "images/xen/initrd.img"): "d261c9c7fa490f585d2dac03389e26f2",
-    ("centos", "5.3", "x86_64", "images/xen/vmlinuz"): "67cd2d09572a47d26ae390e4801d25dc",
-    ("centos", "5.3", "x86_64", "images/xen/initrd.img"): "a2e71590128c7a0d311de92be006f5c8",
-    ("centos", "5.4", "i386", "images/xen/vmlinuz"): "8f2ebc831cd29d38c83c8ef378533c31",
-    ("centos", "5.4", "i386", "images/xen/initrd.img"): "c9fb9f630e9b595bfa6c94d2fc37c545",
-    ("centos", "5.4", "x86_64", "images/xen/vmlinuz"): "032daaee06d3c6ad7648d8de3512c3a1",
-    ("centos", "5.4", "x86_64", "images/xen/initrd.img"): "57c7cc8e74adfb58228135be820b92aa",
-    ("sles", "10sp1", "i386", "boot/i386/vmlinuz-xenpae"): "716854ccab29135acaf575e88a922c5c",
-    ("sles", "10sp1", "i386", "boot/i386/initrd-xenpae"): "d556143a8e394ed6bc41962ac63e3ad0",
-    ("sles", "10sp1", "x86_64", "boot/x86_64/vmlinuz-xen"): "59fb216e28d6bb11c1395a34fa0b8fb8",
-    ("sles", "10sp1", "x86_64", "boot/x86_64/initrd-xen"): "5a7eb651ac474c12a09f1cbef12b5b66",
-    ("sles", "10sp2", "i386", "boot/i386/vmlinuz-xenpae"): "ec1233d70776acafd565e69f85927ba9",
-    ("sles", "10sp2", "i386", "boot/i386/initrd-xenpae"): "2869cb809674f5a6e41062ab07ac8cc3",
-    ("sles", "10sp2", "x86_64", "boot/x86_64/vmlinuz-xen"): "853691ddfdd47b2cc85755a6c4fb745c",
-    ("sles", "10sp2", "x86_64", "boot/x86_64/initrd-xen"): "8fde60b780c7bcddda2b860b7074de43",
-    ("sles", "11sp3", "i386", "boot/i386/vmlinuz-xenpae"): "9c8a0f4e8258a1461b0c2717b2e806e6",
-    ("sles", "11sp3", "i386", "boot/i386/initrd-xenpae"): "9a1718b3fc4f69617228d49b3feffe0d",
-    ("sles", "11sp3", "x86_64", "boot/x86_64/vmlinuz-xen"): "1301c6e96e6f63c458a5174112dfff88",
-    ("sles", "11sp3", "x86_64", "boot/x86_64/initrd-xen"): "2946ec261ad914fac82d853baeaf10fa",
-    ("sles", "11sp4", "i386", "boot/i386/vmlinuz-xenpae"): "dcaa2a64a8603b9933b3deffce577362",
-    ("sles", "11sp4", "i386", "boot/i386/initrd-xenpae"): "56d6ef49b6f0f63183402f03d9a98b6e",
-    ("sles", "11sp4", "x86_64", "boot/x86_64/vmlinuz-xen"): "360b8f7f38d85c372ed0613826f3b2ac",
-    ("sles", "11sp4", "x86_64", "boot/x86_64/initrd-xen"): "d8da8b0a132501428062674496a90d9d",
-}
-
-
-def _index():
-    return dict((digest, key) for key, digest in KNOWN_MD5.items())
-
-
 def release_name(distro, version):
     """'SLES 10 SP1', 'CentOS 5.0', 'RHEL 5'."""
     return "%s %s" % (DISTROS[distro]["label"], re.sub(r"sp([0-9]+)$", r" SP\1", version))
@@ -337,6 +323,153 @@ def release_name(distro, version):
 def describe(distro, version, arch):
     """'SLES 10 SP1 (x86_64)'."""
     return "%s (%s)" % (release_name(distro, version), arch)
+
+
+# --- what a tree says it is ------------------------------------------------------------------
+# Real trees name their product, release and arch in their own metadata, which is how RHEL is
+# told from CentOS (their installers' bytes are vendor builds no table could list):
+#   .treeinfo (anaconda/pungi, EL 5 and later): [general] family, version, arch
+#   .discinfo (anaconda, every EL tree; the only one EL 4 has): line 1 timestamp, line 2
+#             product and release ("Red Hat Enterprise Linux Server 5.8"), line 3 arch,
+#             line 4 disc numbers
+#   content   (SUSE media): LABEL "SUSE Linux Enterprise Server 11 SP4", VERSION "10.1-0" /
+#             "11.4", NAME SUSE_SLES, DEFAULTBASE / BASEARCHS (i586 for 32-bit)
+TREE_FILES = (".treeinfo", ".discinfo", "content")
+_ARCHES = {"i386": "i386", "i486": "i386", "i586": "i386", "i686": "i386", "x86_64": "x86_64", "amd64": "x86_64"}
+
+
+def _arch(text):
+    words = (text or "").split()
+    return _ARCHES.get(words[0], words[0]) if words else None
+
+
+def _distro_of(family):
+    """The distro a metadata product name belongs to, or None ('Fedora', ...)."""
+    best = None
+    for distro, facts in DISTROS.items():
+        for name in facts["tree_families"]:
+            if family.startswith(name) and (best is None or len(name) > best[1]):
+                best = (distro, len(name))
+    return best[0] if best else None
+
+
+def _parse_treeinfo(text):
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read_string(text)
+        return {"family": parser.get("general", "family").strip(),
+                "version": parser.get("general", "version").strip(),
+                "arch": _arch(parser.get("general", "arch"))}
+    except (configparser.Error, ValueError) as err:
+        raise ProfileError("its .treeinfo is not one anaconda reads ([general] family, version, arch): %s"
+                           % str(err).splitlines()[0])
+
+
+_PRODUCT = re.compile(r"^(?P<family>.*?)[\s-]+(?:release\s+)?(?P<major>[0-9]+)"
+                      r"(?:\.(?P<minor>[0-9]+)|\s+Update\s+(?P<update>[0-9]+))?\b")
+
+
+def _parse_discinfo(text):
+    lines = [line.strip() for line in text.splitlines()]
+    match = _PRODUCT.match(lines[1]) if len(lines) >= 3 else None
+    if not match:
+        raise ProfileError("its .discinfo has no product and release on line 2 and arch on line 3")
+    minor = match.group("minor") or match.group("update")
+    return {"family": match.group("family").strip(),
+            "version": match.group("major") + ("." + minor if minor is not None else ""),
+            "arch": _arch(lines[2])}
+
+
+def _parse_suse_content(text):
+    fields = {}
+    for line in text.splitlines():
+        key, _sep, value = line.strip().partition(" ")
+        if key and key not in fields:
+            fields[key] = value.strip()
+    label = fields.get("LABEL") or fields.get("SUMMARY") or fields.get("PRODUCT") \
+        or fields.get("DISTRO", "").rpartition(",")[2] or fields.get("NAME", "")
+    family, version = label, None
+    match = re.search(r"\s([0-9]+)(?:\s+SP([0-9]+))?\s*$", label)
+    if match:       # LABEL SUSE Linux Enterprise Server 11 SP4
+        family, version = label[:match.start()].strip(), match.group(1) + ("sp" + match.group(2) if match.group(2) else "")
+    else:           # VERSION 10.1-0 (SLES 10 SP1), 11.4 (SLES 11 SP4), 11 (GA)
+        match = re.match(r"^([0-9]+)(?:\.([0-9]+))?", fields.get("VERSION", ""))
+        if match:
+            version = match.group(1) + ("sp" + match.group(2) if match.group(2) not in (None, "0") else "")
+    arch_field = fields.get("BASEARCHS") or fields.get("DEFAULTBASE") \
+        or next((value for key, value in sorted(fields.items()) if key.startswith("ARCH.")), None)
+    if not label or version is None:
+        raise ProfileError("its content file names no product (LABEL) and release (VERSION)")
+    return {"family": family or label, "version": version, "arch": _arch(arch_field)}
+
+
+_PARSERS = {".treeinfo": _parse_treeinfo, ".discinfo": _parse_discinfo, "content": _parse_suse_content}
+
+
+def identify_tree(repository, fetch_text):
+    """What the tree at ``repository`` says it is, from its first metadata file (TREE_FILES order).
+
+    ``fetch_text(url)`` returns a file's text, None when there is none (HTTP 404), and raises
+    ProfileError when it cannot tell. Returns {distro (None if not one we know), family, version,
+    arch, metadata (the file read), name ("CentOS 5.0 x86_64")}.
+    """
+    base = repository.rstrip("/")
+    for filename in TREE_FILES:
+        text = fetch_text("%s/%s" % (base, filename))
+        if text is None:
+            continue
+        try:
+            found = _PARSERS[filename](text)
+        except ProfileError as err:
+            raise ProfileError("the repository at %s is not a tree the installer can read: %s" % (repository, err))
+        distro = _distro_of(found["family"])
+        label = DISTROS[distro]["label"] if distro else found["family"]
+        found.update(distro=distro, metadata=filename,
+                     name="%s %s %s" % (label, re.sub(r"sp([0-9]+)$", r" SP\1", found["version"]), found["arch"]))
+        return found
+    raise ProfileError("the repository at %s has no %s: it is not an install tree (give the directory "
+                       "that holds them, e.g. .../centos/5.0/os/x86_64)" % (repository, ", ".join(TREE_FILES)))
+
+
+def _parts(distro, version):
+    """Comparable release parts: '5.3' -> [5, 3], '5' -> [5]; SLES '11' (GA) -> [11, 0], '11sp4' -> [11, 4]."""
+    parts = _version_key(version)
+    if distro == "sles" and version in VERSIONS["sles"] and len(parts) == 1:
+        parts.append(0)
+    return parts
+
+
+def _same_release(distro, asked, found):
+    """True if a tree of release ``found`` is one of ``asked``; either may give only the major."""
+    want, have = _parts(distro, asked), _parts(distro, found)
+    shared = min(len(want), len(have))
+    return shared > 0 and want[:shared] == have[:shared]
+
+
+# --- checksums ---------------------------------------------------------------------------------
+# Exact pinning, as get_url's checksum takes it: {path inside the tree: "<algorithm>:<hex>"}.
+DIGEST_LENGTHS = {"md5": 32, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128}
+_TREE_PATH = re.compile(r"^(?!/)(?!.*(?:^|/)\.\.(?:/|$))[^\s?#\\]+$")
+
+
+def validate_checksums(value):
+    """{path: (algorithm, hex)} for {path: 'md5:<hex>' | 'sha256:<hex>' ...}; ProfileError naming every bad entry."""
+    problems, pins = [], {}
+    for path, checksum in sorted((value or {}).items()):
+        algorithm, _sep, digest = str(checksum).strip().partition(":")
+        algorithm, digest = algorithm.lower(), digest.lower()
+        if not isinstance(path, str) or not _TREE_PATH.match(path):
+            problems.append("path '%s' is not a relative path inside the tree" % path)
+        elif algorithm not in DIGEST_LENGTHS or not re.match(r"^[0-9a-f]{%d}$" % DIGEST_LENGTHS.get(algorithm, 0), digest):
+            problems.append("'%s' for %s is not <algorithm>:<hex digest> (%s)"
+                            % (checksum, path, ", ".join("%s:<%d hex digits>" % (name, size)
+                                                         for name, size in sorted(DIGEST_LENGTHS.items()))))
+        else:
+            pins[path] = (algorithm, digest)
+    if problems:
+        raise ProfileError("checksums: " + "; ".join(problems))
+    return pins
+
 
 
 # --- eth0's static address ----------------------------------------------------------------
@@ -429,90 +562,103 @@ def network_args(family, net):
     return " ".join(args)
 
 
+
 # --- the profile ---------------------------------------------------------------------------
 
 def profile(distro, version, arch, answer_file=None, console=None, extra_args=None, network_input=None):
     """Everything an install of (distro, version, arch) needs, minus the pool's template.
 
-    ``pv_args`` is the installer's kernel line (console, answer file, static network, extra
-    args); ``final_pv_args`` the installed system's (console, extra args).
+    For a PV release (route 'eliloader'): ``pv_args`` is the installer's kernel line (console,
+    answer file, static network, extra args); ``final_pv_args`` the installed system's (console,
+    extra args). For an HVM-only release (route 'iso'): the routes that apply and what the ISO
+    install needs (firmware, the answer file's volume label and name), no PV keys.
     """
     if distro not in DISTROS:
         raise ProfileError("distro '%s' has no install profile; known: %s" % (distro, ", ".join(sorted(DISTROS))))
     version = normalize_version(distro, version)
     arches = arches_of(distro, version)
+    route = route_of(distro, version)
     if arch not in arches:
-        raise ProfileError("%s has no '%s' install profile (XenServer had PV templates for %s only)"
+        raise ProfileError("%s has no '%s' install profile (XenServer has templates for %s only)"
                            % (release_name(distro, version), arch, ", ".join(arches)))
-    family = DISTROS[distro]["family"]
-    kernel, ramdisk = tree_paths(distro, arch)
     if answer_file is not None and (answer_file == "" or re.search(r"\s", answer_file)):
         raise ProfileError("answer file URL '%s' is empty or contains blanks" % answer_file)
     if answer_file is not None and (not _ANSWER_FILE.match(answer_file) or _malformed_url(answer_file)):
         raise ProfileError("answer file '%s' is not a location the installer can fetch: give %s"
                            % (answer_file, ANSWER_FILE_FORMS))
     net = network(network_input)
-    parts = [FAMILIES[family]["console"] if console is None else console]
-    final_parts = parts + [extra_args or ""]
-    if answer_file:
-        parts.append("%s=%s" % (FAMILIES[family]["answer_arg"], answer_file))
-    parts += [network_args(family, net), extra_args or ""]
-    return {
+    common = {
         "distro": distro,
         "version": version,
         "releases": releases_of(distro, version),
         "label": describe(distro, version, arch),
+        "route": route,
+        "network": net,
+        "candidates": template_candidates(distro, version, arch),
+    }
+    if route != ROUTE_PV:
+        answer_format, answer_name = HVM_ANSWER["sleslike" if distro == "sles" else "rhlike"]
+        common.update(routes=[ROUTE_ISO, ROUTE_CLOUD], install_arch=arch, firmware="uefi",
+                      answer_format=answer_format, answer_volume=ANSWER_VOLUME, answer_volume_file=answer_name)
+        return common
+    family = DISTROS[distro]["family"]
+    kernel, ramdisk = tree_paths(distro, version, arch)
+    default_console = CONSOLES.get((family, version.split(".")[0]), FAMILIES[family]["console"])
+    parts = [default_console if console is None else console]
+    final_parts = parts + [extra_args or ""]
+    if answer_file:
+        parts.append("%s=%s" % (FAMILIES[family]["answer_arg"], answer_file))
+    parts += [network_args(family, net), extra_args or ""]
+    common.update({
+        "routes": [ROUTE_PV],
         "install_distro": family,
         "install_arch": arch,
         "bootloader_install": BOOTLOADER_INSTALL,
         "bootloader_final": BOOTLOADER_FINAL,
         "pv_args": _kernel_line(parts),
         "final_pv_args": _kernel_line(final_parts),
-        "network": net,
         "rounds": FAMILIES[family]["rounds"],
         "round2_bootloader_args": round2_bootloader_args(distro, arch),
         "kernel_path": kernel,
         "ramdisk_path": ramdisk,
-        # Known for one release; for a major version ("5") several trees fit, so only a
-        # verified repository says which.
-        "kernel_md5": KNOWN_MD5.get((distro, version, arch, kernel)),
-        "ramdisk_md5": KNOWN_MD5.get((distro, version, arch, ramdisk)),
-        "candidates": template_candidates(distro, version, arch),
-    }
+    })
+    return common
 
 
 def _kernel_line(parts):
     return " ".join(part.strip() for part in parts if part and part.strip())
 
 
-def verify_tree(repository, prof, md5_of):
-    """Check that ``repository`` holds the tree ``prof`` is for; ``md5_of(url)`` fetches a file.
+def verify_tree(repository, prof, fetch_text, digests_of, checksums=None):
+    """Check that ``repository`` holds the tree ``prof`` is for, by the tree's own metadata.
 
-    Returns {tree_version, kernel_md5, ramdisk_md5}. A file whose checksum belongs to another
-    distro, release or arch (RHEL vs CentOS differ only there) raises ProfileError naming both.
+    ``fetch_text(url)``: a file's text or None (404); ``digests_of(url, algorithms)``: {algorithm:
+    hex} of a downloaded file; both raise ProfileError when they cannot. ``checksums``: pins as
+    validate_checksums returns them. A tree of another distro, release or arch raises ProfileError
+    naming what it is; so does a missing installer kernel or a pinned file that differs.
+    Returns {tree, tree_version, kernel_md5, ramdisk_md5, checksums}.
     """
-    index = _index()
+    found = identify_tree(repository, fetch_text)
+    asked = prof["label"]
+    said = "%s: family '%s', version '%s', arch '%s'" % (found["metadata"], found["family"], found["version"], found["arch"])
+    if found["distro"] != prof["distro"] or found["arch"] != prof["install_arch"] \
+            or not any(_same_release(prof["distro"], release, found["version"]) for release in prof["releases"]):
+        raise ProfileError("the repository at %s holds a %s tree (%s), not %s" % (repository, found["name"], said, asked))
     base = repository.rstrip("/")
-    wanted = prof["label"]
-    found = {}
-    for role in ("kernel", "ramdisk"):
-        path = prof[role + "_path"]
-        digest = md5_of("%s/%s" % (base, path))
-        entry = index.get(digest)
-        if entry is None:
-            raise ProfileError(
-                "the repository at %s holds an unknown %s (md5 of %s = %s), not one of a known %s tree; "
-                "for vendor media add its checksums to KNOWN_MD5 in plugins/module_utils/_profiles.py"
-                % (repository, role, path, digest, wanted))
-        distro, release, arch, known_path = entry
-        if (distro, arch, known_path) != (prof["distro"], prof["install_arch"], path) \
-                or release not in prof["releases"]:
-            raise ProfileError("the repository at %s holds a %s tree (md5 of %s = %s), not %s"
-                               % (repository, describe(distro, release, arch), path, digest, wanted))
-        found[role] = (release, digest)
-    if found["kernel"][0] != found["ramdisk"][0]:
-        raise ProfileError("the repository at %s mixes releases: its kernel is from %s and its ramdisk from %s"
-                           % (repository, describe(prof["distro"], found["kernel"][0], prof["install_arch"]),
-                              describe(prof["distro"], found["ramdisk"][0], prof["install_arch"])))
-    return {"tree_version": found["kernel"][0], "kernel_md5": found["kernel"][1],
-            "ramdisk_md5": found["ramdisk"][1]}
+    wanted = {}
+    for path in (prof.get("kernel_path"), prof.get("ramdisk_path")):
+        if path:
+            wanted[path] = {"md5"}
+    for path, (algorithm, _digest) in (checksums or {}).items():
+        wanted.setdefault(path, set()).add(algorithm)
+    got = dict((path, digests_of("%s/%s" % (base, path), sorted(algorithms))) for path, algorithms in sorted(wanted.items()))
+    bad = ["%s has %s %s, not %s" % (path, algorithm, got[path][algorithm], digest)
+           for path, (algorithm, digest) in sorted((checksums or {}).items()) if got[path][algorithm] != digest]
+    if bad:
+        raise ProfileError("the repository at %s does not hold the files checksums pins: %s" % (repository, "; ".join(bad)))
+    return {"tree": dict((key, found[key]) for key in ("distro", "family", "version", "arch", "metadata", "name")),
+            "tree_version": found["version"],
+            "kernel_md5": got.get(prof.get("kernel_path"), {}).get("md5"),
+            "ramdisk_md5": got.get(prof.get("ramdisk_path"), {}).get("md5"),
+            "checksums": dict((path, "%s:%s" % (algorithm, got[path][algorithm]))
+                              for path, (algorithm, _digest) in sorted((checksums or {}).items()))}

@@ -1,27 +1,39 @@
-"""Sample network install trees: the files eliloader downloads, with deterministic contents.
+"""Sample network install trees: the files eliloader downloads and the metadata files real
+trees carry, with deterministic contents.
 
 A tree is named ``<distro>-<version>-<arch>`` (``rhel-5.1-x86_64``) and holds the installer
 kernel and ramdisk at the paths eliloader fetches (reference section 5; eliloader
-``rhel_first_boot_handler`` / ``sles_first_boot_handler``):
+``rhel_first_boot_handler`` / ``sles_first_boot_handler``), and the files that say what the tree
+is, modelled on the vendors' own:
 
-    RHEL, CentOS   images/xen/vmlinuz, images/xen/initrd.img      + .treeinfo
-    SLES x86_64    boot/x86_64/vmlinuz-xen, boot/x86_64/initrd-xen  + content
-    SLES i386      boot/i386/vmlinuz-xenpae, boot/i386/initrd-xenpae + content
+    RHEL, CentOS 5   images/xen/vmlinuz, images/xen/initrd.img   + .treeinfo, .discinfo
+    RHEL, CentOS 4   images/xen/vmlinuz, images/xen/initrd.img   + .discinfo
+    SLES x86_64      boot/x86_64/vmlinuz-xen, boot/x86_64/initrd-xen  + content
+    SLES i386        boot/i386/vmlinuz-xenpae, boot/i386/initrd-xenpae + content
 
-Contents are defined once, here (``payload``), so every tree of a name is byte-identical
-wherever it is built and ``KNOWN_MD5`` is the checksum table the simulated eliloader uses to
-tell CentOS from RHEL (SDK guide 5.2.4: "some MD5 checksums are different which eliloader
-recognizes"). The collection must not import this module (it runs against real pools): it
-carries the same MD5s as literals, and tests/unit/simulator/test_trees.py checks they agree.
+``.treeinfo`` (anaconda/pungi): ``[general]`` family ("CentOS", "Red Hat Enterprise Linux
+Server"), version, arch, packagedir, ``[images-xen]``. ``.discinfo``: timestamp, product and
+release ("Red Hat Enterprise Linux Server 5.1"), arch, disc numbers, package directories.
+``content`` (SUSE media): SLES 10's PRODUCT / VERSION 10.1-0 / LABEL / DEFAULTBASE, SLES 11's
+CONTENTSTYLE 11 / LABEL / NAME SUSE_SLES / VERSION 11.3 / BASEARCHS (i586 for 32-bit).
+
+Contents are defined once, here (``payload``, ``metadata``), so every tree of a name is
+byte-identical wherever it is built. The simulated installer tells the release (and RHEL from
+CentOS) by the tree's metadata (``identify``), as anaconda and YaST do, never by checksums: a
+hand-made tree with other kernel bytes installs as what its metadata says. The collection
+imports nothing from here; tests/unit/plugins/test_no_simulator_data.py checks that none of
+the sample trees' digests (``sample_digests``) appear in plugins/ or roles/.
 
 ``xapisim make-tree``, ``xapisim make-trees`` and ``xapisim serve-trees`` (cli.py) wrap
 ``write_tree``, ``write_samples`` and ``TreeServer``.
 """
+import configparser
 import contextlib
 import functools
 import hashlib
 import http.server
 import os
+import re
 import threading
 
 ARCHES = ("i386", "x86_64")
@@ -136,29 +148,57 @@ def parse_header(data):
             parts[4][len("uname="):])
 
 
-def _marker(distro, version, arch):
+_PACKAGE_DIRS = {"rhel4": "RedHat", "centos4": "CentOS", "rhel5": "Server", "centos5": "CentOS"}
+
+
+def _timestamp(distro, version):
+    """A fixed compose time per release (the metadata's line 1 / timestamp)."""
+    return 1110000000 + 1000 * sorted(RELEASES).index((distro, version))
+
+
+def metadata(distro, version, arch):
+    """{file name: text} of the tree's own metadata (see the module docstring)."""
+    _check(distro, version, arch)
     facts = RELEASES[(distro, version)]
     kernel, ramdisk = boot_paths(distro, version, arch)
+    major = version.split(".")[0].split("sp")[0]
     if facts["flow"] == "sleslike":
-        major, service_pack = version.split("sp")
-        return "content", (
-            "PRODUCT %s %s\nVERSION %s-%s\nLABEL %s %s SP%s\n"
-            "VENDOR SUSE LINUX Products GmbH, Nuernberg, Germany\n"
-            "ARCH.%s %s noarch\nDEFAULTBASE %s\nDESCRDIR suse/setup/descr\nDATADIR suse\n"
-            % (facts["family"], major, major, service_pack, facts["family"], major, service_pack,
-               arch, arch, arch))
-    return ".treeinfo", (
-        "[general]\nfamily = %s\nversion = %s\narch = %s\ndiscnum = 1\ntotaldiscs = 1\n\n"
-        "[images-xen]\nkernel = %s\ninitrd = %s\n" % (facts["family"], version, arch, kernel, ramdisk))
+        service_pack = version.partition("sp")[2]
+        label = "%s %s%s" % (facts["family"], major, " SP" + service_pack if service_pack else "")
+        base_arch = "i586" if arch == "i386" else arch
+        if major == "10":
+            return {"content": (
+                "PRODUCT %s\nVERSION %s.%s-0\nLABEL %s\n"
+                "VENDOR SUSE Linux Products GmbH, Nuernberg, Germany\n"
+                "ARCH.%s %s noarch\nDEFAULTBASE %s\nDESCRDIR suse/setup/descr\nDATADIR suse\n"
+                % (facts["family"], major, service_pack or "0", label,
+                   "i686" if arch == "i386" else arch, "i686 i586 i486 i386" if arch == "i386" else arch, base_arch))}
+        return {"content": (
+            "CONTENTSTYLE 11\nDATADIR suse\nDESCRDIR suse/setup/descr\nDISTRIBUTION SUSE_SLE\n"
+            "LABEL %s\nNAME SUSE_SLES\nSUMMARY %s\nVENDOR SUSE LINUX Products GmbH, Nuernberg, Germany\n"
+            "VERSION %s%s\nBASEARCHS %s\n" % (label, label, major, "." + service_pack if service_pack else "", base_arch))}
+    packages = _PACKAGE_DIRS[distro + major]
+    product = "Red Hat Enterprise Linux AS" if distro + major == "rhel4" else facts["family"]
+    stamp = _timestamp(distro, version)
+    files = {".discinfo": "%d.%06d\n%s %s\n%s\n1\n%s/base\n%s/RPMS\n%s/pixmaps\n" % (
+        stamp, stamp % 999983, product, version, arch, packages, packages, packages)}
+    if major != "4":    # anaconda wrote .treeinfo from EL 5 on
+        files[".treeinfo"] = (
+            "[general]\nfamily = %s\ntimestamp = %d.%02d\ntotaldiscs = 1\nversion = %s\ndiscnum = 1\n"
+            "packagedir = %s\narch = %s\n\n[images-%s]\nkernel = images/pxeboot/vmlinuz\n"
+            "initrd = images/pxeboot/initrd.img\nboot.iso = images/boot.iso\n\n"
+            "[images-xen]\nkernel = %s\ninitrd = %s\n\n[stage2]\nmainimage = images/stage2.img\n"
+            % (facts["family"], stamp, stamp % 97, version, packages, arch, arch, kernel, ramdisk))
+    return files
 
 
 def tree_files(distro, version, arch):
     """{relative path: bytes} of the whole tree."""
     kernel, ramdisk = boot_paths(distro, version, arch)
-    marker, text = _marker(distro, version, arch)
-    return {kernel: payload(distro, version, arch, "kernel"),
-            ramdisk: payload(distro, version, arch, "ramdisk"),
-            marker: text.encode("ascii")}
+    files = {kernel: payload(distro, version, arch, "kernel"),
+             ramdisk: payload(distro, version, arch, "ramdisk")}
+    files.update((name, text.encode("ascii")) for name, text in metadata(distro, version, arch).items())
+    return files
 
 
 @functools.lru_cache(maxsize=None)
@@ -172,12 +212,65 @@ def _md5_table():
 KNOWN_MD5 = _md5_table()
 
 
-def identify(kernel_md5=None, ramdisk_md5=None):
-    """(distro, version, arch) of the known tree a kernel or ramdisk MD5 belongs to, or None."""
-    for (distro, version, arch) in ALL_TREES:
-        sums = KNOWN_MD5[tree_name(distro, version, arch)]
-        if kernel_md5 == sums["kernel"] or ramdisk_md5 == sums["ramdisk"]:
-            return distro, version, arch
+def sample_digests():
+    """The md5 and sha256 hex of every file of every tree this module builds (simulator-only values)."""
+    digests = set()
+    for key in ALL_TREES:
+        for data in tree_files(*key).values():
+            digests.update((hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest()))
+    return digests
+
+
+# --- telling a tree by its metadata, as the installers do ------------------------------------
+
+_FAMILIES = (("Red Hat Enterprise Linux", "rhel"), ("CentOS", "centos"), ("SUSE Linux Enterprise Server", "sles"))
+_ARCH_NAMES = {"i386": "i386", "i586": "i386", "i686": "i386", "x86_64": "x86_64"}
+
+
+def _distro(product):
+    return next((distro for name, distro in _FAMILIES if product.startswith(name)), None)
+
+
+def _from_treeinfo(text):
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read_string(text)
+    general = parser["general"]
+    return _distro(general["family"]), general["version"].strip(), general["arch"].strip()
+
+
+def _from_discinfo(text):
+    lines = text.splitlines()
+    product, _space, version = lines[1].strip().rpartition(" ")
+    return _distro(product), version, lines[2].strip()
+
+
+def _from_content(text):
+    fields = {}
+    for line in text.splitlines():
+        key, _sep, value = line.strip().partition(" ")
+        fields.setdefault(key, value.strip())
+    label = re.match(r"^(.*?) ([0-9]+)(?: SP([0-9]+))?$", fields.get("LABEL", ""))
+    arch = (fields.get("BASEARCHS") or fields.get("DEFAULTBASE") or "").split()
+    return (_distro(label.group(1)), label.group(2) + ("sp" + label.group(3) if label.group(3) else ""),
+            arch[0] if arch else "")
+
+
+def identify(read):
+    """(distro, version, arch) of a known release from the tree's metadata, or None.
+
+    ``read(path)`` returns a file of the tree (bytes) or None; .treeinfo is read first, then
+    .discinfo (EL 4 has only that), then SUSE's content.
+    """
+    for filename, parse in ((".treeinfo", _from_treeinfo), (".discinfo", _from_discinfo), ("content", _from_content)):
+        data = read(filename)
+        if data is None:
+            continue
+        try:
+            distro, version, arch = parse(data.decode("utf-8", "replace"))
+        except (configparser.Error, AttributeError, KeyError, IndexError, ValueError):
+            return None
+        arch = _ARCH_NAMES.get(arch)
+        return (distro, version, arch) if (distro, version) in RELEASES and arch else None
     return None
 
 

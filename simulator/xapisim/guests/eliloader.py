@@ -35,6 +35,13 @@ class _NotFound(Exception):
     pass
 
 
+def _fetch_or_none(fetch, url):
+    try:
+        return fetch(url)
+    except _NotFound:
+        return None
+
+
 
 def _bootloader_failed(vm, exname, text=""):
     """BOOTLOADER_FAILED [vm, msg]: msg is what eliloader prints (APILevelException.apifmt)."""
@@ -180,8 +187,10 @@ class EliloaderBoot:
             raise _bootloader_failed(vm, "INVALID_SOURCE", missing % err.args[0]) from None
         kernel_md5 = hashlib.md5(kernel_data).hexdigest()
         ramdisk_md5 = hashlib.md5(ramdisk_data).hexdigest() if ramdisk else ""
-        tree = trees.identify(kernel_md5, ramdisk_md5)
-        if tree is None:        # not a known tree: trust what the kernel says it is, if anything
+        # What gets installed is what the tree's metadata says it is, as anaconda / YaST read it
+        # (.treeinfo, .discinfo, content), whatever the kernel's bytes.
+        tree = trees.identify(lambda path: _fetch_or_none(fetch, base + path))
+        if tree is None:        # no metadata we know: trust what the kernel says it is, if anything
             header = trees.parse_header(kernel_data)
             if header and (header[1], header[2]) in trees.RELEASES and header[3] in trees.ARCHES:
                 tree = header[1:4]

@@ -1,10 +1,9 @@
-"""Sample network install trees (xapisim.trees): deterministic payloads, the MD5 table, the
-``make-tree`` / ``make-trees`` / ``serve-trees`` commands, and agreement with the collection's
-checksum table (plugins/module_utils/_profiles.py carries the same MD5s as literals: the
-collection runs against real pools and must not import xapisim).
+"""Sample network install trees (xapisim.trees): deterministic payloads, the metadata files real
+trees carry (.treeinfo, .discinfo, SUSE content) and identification by them, the
+``make-tree`` / ``make-trees`` / ``serve-trees`` commands.
 """
+import configparser
 import hashlib
-import importlib.util
 import os
 import subprocess
 import urllib.error
@@ -13,9 +12,6 @@ import urllib.request
 import pytest
 
 from xapisim import trees
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-PROFILES = os.path.join(ROOT, "plugins", "module_utils", "_profiles.py")
 
 
 def _md5(data):
@@ -35,53 +31,84 @@ def test_payloads_are_deterministic_and_distinct():
         trees.payload("rhel", "5.1", "x86_64", "vmlinuz")
 
 
-def test_known_md5_is_the_md5_of_every_payload():
+def _reader(files):
+    return lambda path: files.get(path)
+
+
+def test_known_md5_is_the_md5_of_every_payload_and_identify_reads_metadata():
     assert set(trees.KNOWN_MD5) == {trees.tree_name(*tree) for tree in trees.ALL_TREES}
     for distro, version, arch in trees.ALL_TREES:
         sums = trees.KNOWN_MD5[trees.tree_name(distro, version, arch)]
         assert sums == {"kernel": _md5(trees.payload(distro, version, arch, "kernel")),
                         "ramdisk": _md5(trees.payload(distro, version, arch, "ramdisk"))}
-        assert trees.identify(kernel_md5=sums["kernel"]) == (distro, version, arch)
-        assert trees.identify(ramdisk_md5=sums["ramdisk"]) == (distro, version, arch)
-    assert trees.identify("0" * 32, "0" * 32) is None
+        assert trees.identify(_reader(trees.tree_files(distro, version, arch))) == (distro, version, arch)
+    assert trees.identify(_reader({})) is None
+    assert trees.identify(_reader({".treeinfo": b"[general]\nfamily = Fedora\nversion = 8\narch = i386\n"})) is None
+    assert trees.identify(_reader({".treeinfo": b"garbage"})) is None
 
 
-def test_the_md5_table_of_the_sample_trees(capsys):
-    """The table the collection copies (printed with -s)."""
-    with capsys.disabled():
-        print()
-        for name in sorted(trees.KNOWN_MD5):
-            print("%-20s kernel %s  ramdisk %s" % (name, trees.KNOWN_MD5[name]["kernel"],
-                                                   trees.KNOWN_MD5[name]["ramdisk"]))
-    assert {trees.tree_name(*tree) for tree in trees.SAMPLES} == {
-        "rhel-5.0-i386", "rhel-5.0-x86_64", "rhel-5.1-i386", "rhel-5.1-x86_64",
-        "centos-4.5-i386", "centos-4.5-x86_64", "centos-5.0-i386", "centos-5.0-x86_64",
-        "sles-10sp1-i386", "sles-10sp1-x86_64"}
-    # a few literal values, so an accidental change of the payloads is noticed
-    assert trees.KNOWN_MD5["rhel-5.1-x86_64"] == {"kernel": "68889a6fa4377c55670b4b051a4fb5ff",
-                                                  "ramdisk": "6d4176b1f3faf16868ec5a3a3c6effb6"}
-    assert trees.KNOWN_MD5["centos-5.0-x86_64"] == {"kernel": "c4a1b73708a7681e14657eff6f72f500",
-                                                    "ramdisk": "784ba359a79ab3148f7de27aab64a355"}
-    assert trees.KNOWN_MD5["sles-10sp1-x86_64"] == {"kernel": "59fb216e28d6bb11c1395a34fa0b8fb8",
-                                                    "ramdisk": "5a7eb651ac474c12a09f1cbef12b5b66"}
+def test_identify_ignores_the_kernel_bytes():
+    """A hand-made CentOS 5.0 tree with a vmlinuz never seen is CentOS 5.0 by its metadata."""
+    files = dict(trees.tree_files("centos", "5.0", "x86_64"), **{"images/xen/vmlinuz": os.urandom(64)})
+    assert trees.identify(_reader(files)) == ("centos", "5.0", "x86_64")
+    # the same bytes labelled RHEL are RHEL
+    rhel = dict(files, **{name: text.encode() for name, text in trees.metadata("rhel", "5.0", "x86_64").items()})
+    assert trees.identify(_reader(rhel)) == ("rhel", "5.0", "x86_64")
 
 
-@pytest.mark.parametrize("tree, kernel, ramdisk, marker", [
-    (("rhel", "5.1", "x86_64"), "images/xen/vmlinuz", "images/xen/initrd.img", ".treeinfo"),
-    (("centos", "4.5", "i386"), "images/xen/vmlinuz", "images/xen/initrd.img", ".treeinfo"),
-    (("sles", "10sp1", "x86_64"), "boot/x86_64/vmlinuz-xen", "boot/x86_64/initrd-xen", "content"),
-    (("sles", "10sp1", "i386"), "boot/i386/vmlinuz-xenpae", "boot/i386/initrd-xenpae", "content"),
+@pytest.mark.parametrize("tree, product", [
+    (("rhel", "5.1", "x86_64"), "Red Hat Enterprise Linux Server 5.1"),
+    (("centos", "5.0", "i386"), "CentOS 5.0"),
+    (("rhel", "4.5", "i386"), "Red Hat Enterprise Linux AS 4.5"),
+    (("centos", "4.5", "i386"), "CentOS 4.5"),
 ])
-def test_write_tree_puts_files_where_eliloader_looks(tmp_path, tree, kernel, ramdisk, marker):
+def test_el_metadata_is_modelled_on_anaconda_and_pungi(tree, product):
+    meta = trees.metadata(*tree)
+    lines = meta[".discinfo"].splitlines()
+    assert float(lines[0]) > 1e9 and lines[1] == product and lines[2] == tree[2] and lines[3] == "1"
+    if tree[1].startswith("4."):
+        assert ".treeinfo" not in meta      # EL 4 trees have only .discinfo
+        return
+    info = configparser.ConfigParser()
+    info.read_string(meta[".treeinfo"])
+    assert info["general"]["family"] == ("CentOS" if tree[0] == "centos" else "Red Hat Enterprise Linux Server")
+    assert (info["general"]["version"], info["general"]["arch"]) == (tree[1], tree[2])
+    assert dict(info["images-xen"]) == {"kernel": "images/xen/vmlinuz", "initrd": "images/xen/initrd.img"}
+
+
+def test_sles_content_files_are_modelled_on_suse_media():
+    sles10 = trees.metadata("sles", "10sp1", "i386")["content"].splitlines()
+    assert "VERSION 10.1-0" in sles10 and "LABEL SUSE Linux Enterprise Server 10 SP1" in sles10
+    assert "DEFAULTBASE i586" in sles10
+    sles11 = trees.metadata("sles", "11sp4", "x86_64")["content"].splitlines()
+    assert sles11[0] == "CONTENTSTYLE 11" and "NAME SUSE_SLES" in sles11 and "VERSION 11.4" in sles11
+    assert "BASEARCHS x86_64" in sles11 and "LABEL SUSE Linux Enterprise Server 11 SP4" in sles11
+
+
+def test_sample_digests_cover_every_file():
+    digests = trees.sample_digests()
+    for tree in trees.ALL_TREES:
+        for data in trees.tree_files(*tree).values():
+            assert _md5(data) in digests and hashlib.sha256(data).hexdigest() in digests
+
+
+@pytest.mark.parametrize("tree, kernel, ramdisk, markers", [
+    (("rhel", "5.1", "x86_64"), "images/xen/vmlinuz", "images/xen/initrd.img", [".discinfo", ".treeinfo"]),
+    (("centos", "4.5", "i386"), "images/xen/vmlinuz", "images/xen/initrd.img", [".discinfo"]),
+    (("sles", "10sp1", "x86_64"), "boot/x86_64/vmlinuz-xen", "boot/x86_64/initrd-xen", ["content"]),
+    (("sles", "10sp1", "i386"), "boot/i386/vmlinuz-xenpae", "boot/i386/initrd-xenpae", ["content"]),
+])
+def test_write_tree_puts_files_where_eliloader_looks(tmp_path, tree, kernel, ramdisk, markers):
     trees.write_tree(str(tmp_path), *tree)
     assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()) == \
-        sorted([kernel, ramdisk, marker])
+        sorted([kernel, ramdisk] + markers)
+    marker = markers[0]
     assert trees.boot_paths(*tree) == (kernel, ramdisk)
     sums = trees.KNOWN_MD5[trees.tree_name(*tree)]
     assert _md5((tmp_path / kernel).read_bytes()) == sums["kernel"]
     assert _md5((tmp_path / ramdisk).read_bytes()) == sums["ramdisk"]
     text = (tmp_path / marker).read_text()
-    assert (tree[2] in text) and ("SUSE" in text if tree[0] == "sles" else "version = %s" % tree[1] in text)
+    assert (tree[2] in text or "i586" in text) and ("SUSE" in text if tree[0] == "sles" else tree[1] in text)
 
 
 def test_make_tree_and_make_trees_commands(tmp_path, xapisim_cmd):
@@ -134,47 +161,3 @@ def test_served_in_process_records_requests(tmp_path):
         with urllib.request.urlopen(server.url + "/boot/x86_64/initrd-xen", timeout=10) as reply:
             assert _md5(reply.read()) == trees.KNOWN_MD5["sles-10sp1-x86_64"]["ramdisk"]
         assert server.requests == ["/boot/x86_64/initrd-xen"]
-
-
-def _collection_profiles():
-    """plugins/module_utils/_profiles.py, loaded by path (no Ansible import needed)."""
-    spec = importlib.util.spec_from_file_location("_xapisim_test_profiles", PROFILES)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _collection_table(profiles):
-    """{(distro, version, arch, path): md5} whatever shape the collection keeps it in."""
-    table = profiles.KNOWN_MD5
-    out = {}
-    for key, value in table.items():
-        if isinstance(key, tuple) and len(key) == 4:
-            out[key] = value
-        elif isinstance(key, str) and isinstance(value, dict):      # xapisim's own shape
-            distro, version, arch = key.split("-", 2)
-            kernel, ramdisk = trees.boot_paths(distro, version, arch)
-            out[(distro, version, arch, kernel)] = value["kernel"]
-            out[(distro, version, arch, ramdisk)] = value["ramdisk"]
-    return out
-
-
-@pytest.mark.skipif(not os.path.exists(PROFILES), reason="the collection has no _profiles.py yet")
-def test_the_collection_knows_the_same_checksums():
-    profiles = _collection_profiles()
-    table = _collection_table(profiles)
-    assert table, "no checksums found in _profiles.KNOWN_MD5"
-    ours = {}
-    for distro, version, arch in trees.ALL_TREES:
-        for role, path in zip(("kernel", "ramdisk"), trees.boot_paths(distro, version, arch)):
-            ours[(distro, version, arch, path)] = trees.KNOWN_MD5[trees.tree_name(distro, version, arch)][role]
-    # every checksum the collection has for a tree xapisim builds is that tree's
-    shared = [key for key in table if key in ours]
-    assert shared, "the collection knows none of xapisim's trees"
-    assert {key: table[key] for key in shared} == {key: ours[key] for key in shared}
-    # and every sample tree the collection has a profile for is in its table
-    versions = getattr(profiles, "VERSIONS", {})
-    for distro, version, arch in trees.SAMPLES:
-        if arch in versions.get(distro, {}).get(version, ()):
-            for path in trees.boot_paths(distro, version, arch):
-                assert table.get((distro, version, arch, path)) == ours[(distro, version, arch, path)]

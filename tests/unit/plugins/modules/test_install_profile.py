@@ -1,16 +1,16 @@
 """install_profile against the simulator (templates) and a local HTTP server (install trees)."""
 import contextlib
 import functools
+import hashlib
 import http.server
 import os
 import threading
 
 import pytest
 
-from ansible_collections.xenserver.provisioning.plugins.module_utils._profiles import KNOWN_MD5
 from xapisim.pool import TEMPLATES
 from xapisim.tls import make_certificate, server_context
-from xapisim.trees import write_tree
+from xapisim.trees import tree_files, write_tree
 
 FIND = "VM.get_all_records_where"
 LOGIN = "session.login_with_password"
@@ -123,7 +123,7 @@ def test_xenserver_41_sles_template_serves_x86_64_with_install_arch(pool, run_mo
     assert result["pv_args"] == "console=ttyS0 xencons=ttyS autoyast=http://192.0.2.1/ay/sles10.xml"
     assert result["round2_bootloader_args"] == "--kernel /boot/vmlinuz-xen --ramdisk /boot/initrd-xen"
     assert (result["kernel_path"], result["ramdisk_path"]) == ("boot/x86_64/vmlinuz-xen", "boot/x86_64/initrd-xen")
-    assert result["kernel_md5"] == KNOWN_MD5[("sles", "10sp1", "x86_64", "boot/x86_64/vmlinuz-xen")]
+    assert result["kernel_md5"] is None and result["route"] == "eliloader"  # nothing fetched
 
 
 def test_today_sles_11_sp4_and_console_override(pool, run_module):
@@ -156,7 +156,13 @@ def test_no_template_fails_naming_the_candidates(pool, run_module):
 
 
 @pytest.mark.parametrize("options, words", [
-    ({"distro": "centos", "version": "7"}, ["CentOS version '7'", "known: 4, 4.5"]),
+    ({"distro": "centos", "version": "9"}, ["CentOS version '9'", "known: 4, 4.5", "7 to 8 (HVM)"]),
+    ({"distro": "rocky", "version": "9", "arch": "i386"}, ["Rocky Linux 9 has no 'i386'"]),
+    ({"distro": "rhel", "version": "5", "repository": "http://192.0.2.1/r", "checksums": {"images/xen/vmlinuz": "md5:xyz"}},
+     ["checksums", "'md5:xyz' for images/xen/vmlinuz"]),
+    ({"distro": "rhel", "version": "5", "repository": "http://192.0.2.1/r", "checksums": {"/etc/passwd": "md5:" + "0" * 32}},
+     ["path '/etc/passwd'"]),
+    ({"distro": "rhel", "version": "5", "checksums": {"images/xen/vmlinuz": "sha256:" + "0" * 64}}, ["repository"]),
     ({"distro": "centos", "version": "4.5", "arch": "x86_64"}, ["CentOS 4.5 has no 'x86_64'"]),
     ({"distro": "rhel", "version": "5", "repository": "smb://srv/rhel"}, ["'smb://srv/rhel'"]),
     ({"distro": "rhel", "version": "5", "repository": "nfs:srv:/rhel", "verify_repository": True},
@@ -174,17 +180,24 @@ def test_bad_input_fails_naming_it_before_any_call(pool, run_module, options, wo
     assert pool.calls() == []
 
 
+def _md5_of(distro, release, arch, path):
+    return hashlib.md5(tree_files(distro, release, arch)[path]).hexdigest()
+
+
 def test_verify_repository_matches_and_reports_the_release(pool, run_module, trees):
     pool.mark()
     result = run_module("install_profile", distro="centos", version="5", repository=trees + "/centos51/",
                         verify_repository=True)
     assert result["verified"] is True and result["tree_version"] == "5.1"
-    assert result["kernel_md5"] == KNOWN_MD5[("centos", "5.1", "x86_64", "images/xen/vmlinuz")]
-    assert result["ramdisk_md5"] == KNOWN_MD5[("centos", "5.1", "x86_64", "images/xen/initrd.img")]
+    assert result["tree"] == {"distro": "centos", "family": "CentOS", "version": "5.1", "arch": "x86_64",
+                              "metadata": ".treeinfo", "name": "CentOS 5.1 x86_64"}
+    assert result["kernel_md5"] == _md5_of("centos", "5.1", "x86_64", "images/xen/vmlinuz")
+    assert result["ramdisk_md5"] == _md5_of("centos", "5.1", "x86_64", "images/xen/initrd.img")
     assert pool.calls() == [LOGIN, FIND, LOGOUT]  # fetching costs no pool calls
     result = run_module("install_profile", distro="sles", version="10sp1", repository=trees + "/sles10sp1",
                         verify_repository=True)
     assert result["verified"] is True and result["tree_version"] == "10sp1"
+    assert result["tree"]["metadata"] == "content" and result["tree"]["name"] == "SLES 10 SP1 x86_64"
 
 
 def test_verify_repository_tells_rhel_from_centos(pool, run_module, trees):
@@ -192,20 +205,118 @@ def test_verify_repository_tells_rhel_from_centos(pool, run_module, trees):
     result = run_module("install_profile", distro="centos", version="5", repository=trees + "/rhel51",
                         verify_repository=True)
     assert result["failed"] and result["verified"] is False
-    digest = KNOWN_MD5[("rhel", "5.1", "x86_64", "images/xen/vmlinuz")]
-    assert result["msg"] == ("the repository at %s/rhel51 holds a RHEL 5.1 (x86_64) tree (md5 of "
-                             "images/xen/vmlinuz = %s), not CentOS 5 (x86_64)" % (trees, digest))
+    assert result["msg"] == ("the repository at %s/rhel51 holds a RHEL 5.1 x86_64 tree (.treeinfo: family 'Red Hat "
+                             "Enterprise Linux Server', version '5.1', arch 'x86_64'), not CentOS 5 (x86_64)" % trees)
     result = run_module("install_profile", distro="centos", version="5.1", repository=trees + "/centos50",
                         verify_repository=True)
-    assert result["failed"] and "holds a CentOS 5.0 (x86_64) tree" in result["msg"]
+    assert result["failed"] and "holds a CentOS 5.0 x86_64 tree" in result["msg"]
+    result = run_module("install_profile", distro="centos", version="5.0", arch="i386", repository=trees + "/centos50",
+                        verify_repository=True)
+    assert result["failed"] and "holds a CentOS 5.0 x86_64 tree" in result["msg"] and "not CentOS 5.0 (i386)" in result["msg"]
     assert pool.state() == before
 
 
-def test_verify_repository_missing_files(pool, run_module, trees):
-    result = run_module("install_profile", distro="sles", version="10sp1", repository=trees + "/rhel51",
-                        verify_repository=True)
-    assert result["failed"]
-    assert "cannot fetch %s/rhel51/boot/x86_64/vmlinuz-xen" % trees in result["msg"] and "404" in result["msg"]
+def test_verify_repository_missing_files(pool, run_module, tmp_path):
+    root = tmp_path / "www"
+    _write_tree(root, "centos50", "centos", "5.0", "x86_64")
+    os.remove(str(root / "centos50" / "images" / "xen" / "initrd.img"))
+    (root / "empty").mkdir()
+    with _serve(root) as url:
+        result = run_module("install_profile", distro="centos", version="5.0", repository=url + "/centos50",
+                            verify_repository=True)
+        assert result["failed"]
+        assert "cannot fetch %s/centos50/images/xen/initrd.img" % url in result["msg"] and "404" in result["msg"]
+        result = run_module("install_profile", distro="centos", version="5.0", repository=url + "/empty",
+                            verify_repository=True)
+        assert result["failed"] and result["msg"] == (
+            "the repository at %s/empty has no .treeinfo, .discinfo, content: it is not an install tree (give the "
+            "directory that holds them, e.g. .../centos/5.0/os/x86_64)" % url)
+
+
+def test_checksums_pin_files_exactly(pool, run_module, trees):
+    files = tree_files("centos", "5.1", "x86_64")
+    kernel = "sha256:" + hashlib.sha256(files["images/xen/vmlinuz"]).hexdigest()
+    treeinfo = "md5:" + hashlib.md5(files[".treeinfo"]).hexdigest()
+    result = run_module("install_profile", distro="centos", version="5.1", repository=trees + "/centos51",
+                        checksums={"images/xen/vmlinuz": kernel, ".treeinfo": treeinfo.upper()})
+    assert result["verified"] is True
+    assert result["checksums"] == {"images/xen/vmlinuz": kernel, ".treeinfo": treeinfo}
+    wrong = "sha256:" + "0" * 64
+    result = run_module("install_profile", distro="centos", version="5.1", repository=trees + "/centos51",
+                        checksums={"images/xen/vmlinuz": wrong})
+    assert result["failed"] and result["msg"] == (
+        "the repository at %s/centos51 does not hold the files checksums pins: images/xen/vmlinuz has sha256 %s, "
+        "not %s" % (trees, kernel.split(":")[1], "0" * 64))
+
+
+def _real_layout_centos50(root):
+    """A tree laid out and labelled as CentOS 5.0 x86_64 mirrors are (vault.centos.org 5.0/os/x86_64):
+    its own .treeinfo and .discinfo, fresh installer bytes no table has ever seen."""
+    tree = root / "centos" / "5.0" / "os" / "x86_64"
+    for path, data in {
+        ".treeinfo": b"[general]\nfamily = CentOS\ntimestamp = 1176421227.12\ntotaldiscs = 1\nversion = 5.0\n"
+                     b"discnum = 1\npackagedir = CentOS\narch = x86_64\n\n[images-x86_64]\n"
+                     b"kernel = images/pxeboot/vmlinuz\ninitrd = images/pxeboot/initrd.img\nboot.iso = images/boot.iso\n"
+                     b"\n[images-xen]\nkernel = images/xen/vmlinuz\ninitrd = images/xen/initrd.img\n\n"
+                     b"[stage2]\nmainimage = images/stage2.img\n",
+        ".discinfo": b"1176421227.124591\nCentOS 5.0\nx86_64\n1\nCentOS/base\nCentOS/RPMS\nCentOS/pixmaps\n",
+        "images/xen/vmlinuz": os.urandom(4096),
+        "images/xen/initrd.img": os.urandom(8192),
+        "images/pxeboot/vmlinuz": os.urandom(4096),
+        "images/pxeboot/initrd.img": os.urandom(8192),
+        "repodata/repomd.xml": b"<?xml version='1.0' encoding='UTF-8'?>\n<repomd xmlns='http://linux.duke.edu/metadata/repo'/>\n",
+    }.items():
+        target = tree.joinpath(*path.split("/"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    (tree / "CentOS").mkdir()
+    return "/centos/5.0/os/x86_64"
+
+
+def test_a_real_layout_centos_mirror_is_told_by_its_metadata(pool, run_module, tmp_path):
+    """Done when: a CentOS 5.0 x86_64 mirror with bytes the collection has never seen passes as
+    CentOS 5.0 and fails as RHEL, naming what it is, before anything is created."""
+    path = _real_layout_centos50(tmp_path / "www")
+    with _serve(tmp_path / "www") as url:
+        result = run_module("install_profile", distro="centos", version="5.0", arch="x86_64", repository=url + path,
+                            verify_repository=True)
+        assert result["verified"] is True and result["tree"]["name"] == "CentOS 5.0 x86_64"
+        assert result["template"]["name"] == "CentOS 5.0 x64"
+        before = pool.state()
+        result = run_module("install_profile", distro="rhel", version="5.0", arch="x86_64", repository=url + path,
+                            verify_repository=True)
+        assert result["failed"] and "holds a CentOS 5.0 x86_64 tree" in result["msg"]
+        assert "not RHEL 5.0 (x86_64)" in result["msg"]
+        assert pool.state() == before
+
+
+def test_hvm_releases_say_which_route_applies(pool, run_module):
+    result = run_module("install_profile", distro="rhel", version="9.4")
+    assert result["route"] == "iso" and result["routes"] == ["iso", "cloud_image"]
+    assert result["template"]["name"] == "Red Hat Enterprise Linux 9" and result["candidates"] == ["Red Hat Enterprise Linux 9"]
+    assert (result["firmware"], result["answer_format"], result["answer_volume"], result["answer_volume_file"]) == \
+        ("uefi", "kickstart", "OEMDRV", "ks.cfg")
+    assert "pv_args" not in result and "kernel_path" not in result
+    sles = run_module("install_profile", distro="sles", version="15 SP6")
+    assert sles["route"] == "iso" and sles["template"]["name"] == "SUSE Linux Enterprise 15 (64-bit)"
+    assert sles["answer_volume_file"] == "autoinst.xml"
+    stream = run_module("install_profile", distro="centos_stream", version="9")
+    assert stream["template"]["name"] == "CentOS Stream 9"
+    if not pool.api.VM.get_by_name_label("Rocky Linux 9"):     # an HVM template of that name, built in or a copy
+        pool.api.VM.clone(pool.api.VM.get_by_name_label("Red Hat Enterprise Linux 9")[0], "Rocky Linux 9")
+    rocky = run_module("install_profile", distro="rocky", version="9")
+    assert rocky["template"]["name"] == "Rocky Linux 9" and rocky["firmware"] == "uefi"
+    for template in pool.api.VM.get_by_name_label("Rocky Linux 9"):
+        pool.api.VM.set_name_label(template, "Rocky Linux 9 (renamed)")      # a pool without it
+    rocky = run_module("install_profile", distro="rocky", version="9")
+    assert rocky["failed"] and rocky["msg"] == "the pool has no HVM install template for Rocky Linux 9 (x86_64); tried: 'Rocky Linux 9'"
+
+
+def test_el6_is_a_pv_release_with_its_own_paths(pool, run_module):
+    result = run_module("install_profile", distro="centos", version="6", answer_file="http://192.0.2.1/ks/c6.cfg")
+    assert result["route"] == "eliloader" and result["template"]["name"] == "CentOS 6 (64-bit)"
+    assert (result["kernel_path"], result["ramdisk_path"]) == ("isolinux/vmlinuz", "isolinux/initrd.img")
+    assert result["pv_args"] == "console=hvc0 ks=http://192.0.2.1/ks/c6.cfg"
 
 
 def test_verify_repository_honours_validate_certs(pool, run_module, tmp_path):

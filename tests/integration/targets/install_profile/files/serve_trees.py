@@ -6,7 +6,7 @@
         TREE=DISTRO:RELEASE:ARCH...
 
 Writes each sample tree under DIR/TREE with the simulator's ``BIN make-tree`` (xapisim.trees:
-the trees whose checksums plugins/module_utils/_profiles.py KNOWN_MD5 lists; the collection
+kernel, ramdisk and the .treeinfo / .discinfo / content files real trees carry; the collection
 itself builds no trees), serves DIR on a free port, writes {"url": ..., "pid": ...} to FILE once
 listening, and exits on SIGTERM or after --ttl seconds, so a target that fails before its
 cleanup leaves no server behind.
