@@ -482,6 +482,8 @@ def main():
     results["pool"] = dict((str(n), pool_size(n)) for n in POOL_SIZES)
     log("5. waiting")
     results["waiting"] = waiting()
+    log("6. disk data path")
+    results["datapath"] = bench_datapath().measure()
     log("3. fleets (forks %d)" % FORKS)
     results["fleet"] = {}
     for ms in FLEET_LATENCIES:
@@ -498,12 +500,21 @@ def main():
     log("done in %.0f s: benchmarks/results.md, benchmarks/fleet.png" % (time.monotonic() - started))
 
 
+def bench_datapath():
+    """benchmarks/datapath.py: import/export throughput of a 256 MiB VDI, the server's peak memory."""
+    sys.path.insert(0, BENCH)
+    import datapath
+    return datapath
+
+
 def write_outputs(results):
     """results.md (report.py) and fleet.png (chart.py, in .venv-cg for matplotlib)."""
     sys.path.insert(0, BENCH)
     import report
     with open(os.path.join(BENCH, "results.md"), "w") as handle:
         handle.write(report.markdown(results, TARGETS))
+    if "datapath" in results:
+        bench_datapath().update_results(results["datapath"])
     subprocess.run([CG.python, os.path.join(BENCH, "chart.py"), os.path.join(BENCH, "results.json"),
                     os.path.join(BENCH, "fleet.png")], check=True)
 

@@ -70,6 +70,15 @@ class Request:
         self.bytes_out = 0
         self.task = None
         self.error = None
+        self.started = time.monotonic()
+        self.logged = False
+
+    def log(self, status):
+        if not self.logged:
+            self.logged = True
+            method = "%s %s" % (self.handler.command, urlsplit(self.handler.path).path)
+            self.server.log(method, "Success" if self.error is None else "Failure", self.error,
+                            self.bytes_in, self.bytes_out, self.started, http_status=status)
 
     def param(self, name):
         """Cookie first, then the query (xapi_http.ml lookup_param_of_req)."""
@@ -106,6 +115,7 @@ class Request:
         self.bytes_out += len(data)
 
     def answer(self, status, headers=(), body=""):
+        self.log(status)        # before answering: a client that then reads the log finds it
         data = body.encode("utf-8")
         if body:
             headers = [("Content-Type", "text/html")] + list(headers)
@@ -114,9 +124,11 @@ class Request:
 
     def drain(self, length):
         """Read and drop what is left of the declared body."""
+        self.handler.connection.settimeout(30)
+        if "chunked" in (self.handler.headers.get("Transfer-Encoding") or "").lower():
+            return self._drain_chunks()
         if not length:
             return
-        self.handler.connection.settimeout(30)
         left = length - self.bytes_in
         while left > 0:
             data = self.handler.rfile.read(min(CHUNK, left))
@@ -124,6 +136,27 @@ class Request:
                 return
             self.bytes_in += len(data)
             left -= len(data)
+
+    def _drain_chunks(self):
+        rfile = self.handler.rfile
+        while True:
+            line = rfile.readline(1024)
+            self.bytes_in += len(line)
+            try:
+                size = int(line.split(b";")[0].strip() or b"x", 16)
+            except ValueError:
+                return
+            if size == 0:
+                while rfile.readline(1024).strip():     # trailer, up to the blank line
+                    pass
+                return
+            while size > 0:
+                data = rfile.read(min(CHUNK, size))
+                if not data:
+                    return
+                self.bytes_in += len(data)
+                size -= len(data)
+            rfile.readline(1024)
 
     # --- tasks ----------------------------------------------------------------------------
     def fail_named_task(self, err):
@@ -187,7 +220,6 @@ def handle(handler, method):
     path = urlsplit(handler.path).path
     route = {("PUT", "/import_raw_vdi"): (IMPORT, _import),
              ("GET", "/export_raw_vdi"): (EXPORT, _export)}.get((method, path))
-    started = time.monotonic()
     if route is None:
         data = b"<html><body>Not found</body></html>"
         handler.send_response(404)
@@ -211,8 +243,7 @@ def handle(handler, method):
         status = None                    # the client went away: nobody to answer
         handler.close_connection = True
     finally:
-        req.server.log("%s %s" % (method, path), "Success" if req.error is None else "Failure",
-                       req.error, req.bytes_in, req.bytes_out, started, http_status=status)
+        req.log(status)                  # a streamed export: its client sees the end after this
 
 
 def _declared(handler):
