@@ -47,13 +47,15 @@ notes:
   - "Host variables: C(xenserver_uuid), C(xenserver_name_label), C(xenserver_power_state)
     (V(running), V(halted), V(suspended) or V(paused)), C(xenserver_resident_on) (the name of
     the pool host a running VM is on), C(xenserver_os_version) (what the guest agent reports:
-    C(name), C(distro), C(major), C(minor), C(uname)), C(xenserver_ips) (the guest's addresses,
-    IPv4 first), C(xenserver_vm_data) (the C(vm-data/) keys of C(xenstore_data), without the
-    C(vm-data/) prefix), C(xenserver_boot) (C(pv_bootloader), C(pv_bootloader_args),
+    C(name), C(distro), C(major), C(minor), C(uname)), C(xenserver_ips) (the guest's addresses:
+    IPv4 first, then IPv6, link-local ones last), C(xenserver_vm_data) (the C(vm-data/) keys of
+    C(xenstore_data), without the C(vm-data/) prefix), C(xenserver_boot) (C(pv_bootloader), C(pv_bootloader_args),
     C(pv_args)), C(xenserver_memory_mb), C(xenserver_vcpus), C(xenserver_tags) and
     C(xenserver_other_config)."
-  - C(ansible_host) is the guest's first IPv4 address (its first IPv6 one when it has no IPv4),
-    when the guest agent reports one; C(compose) can set it otherwise.
+  - C(ansible_host) is the guest's primary address, the same as M(xenserver.provisioning.vm_info)
+    reports as C(ip) and O(xenserver.provisioning.vm_power#module:wait_for=ip) waits for, that is its
+    first IPv4 address (by device, then index), or its first IPv6 one when it has no IPv4, never a
+    link-local one; unset when the guest agent reports none. C(compose) can set it otherwise.
   - Every value read from the pool is marked unsafe, so a template in a VM's name, tags or
     C(other_config) is never evaluated.
   - The cache (O(cache)) is kept per configuration file, pool and user.
@@ -103,6 +105,7 @@ from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.module_utils.common.text.converters import to_native, to_text
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable, to_safe_group_name
 
+from ansible_collections.xenserver.provisioning.plugins.module_utils._addresses import guest_addresses
 from ansible_collections.xenserver.provisioning.plugins.module_utils._client import (
     NULL_REF,
     XenServerClient,
@@ -121,37 +124,18 @@ NAMING_FIELDS = ("name_label", "uuid")
 
 # --- from XenAPI records to the facts the inventory keeps (and caches) -------------------------
 
-def _device_key(key):
-    """Sort guest network keys ("0/ip", "1/ipv4/0", "0/ipv6/1") by device, then index."""
-    parts = key.split("/")
-    return [int(p) if p.isdigit() else 0 for p in parts[:1]] + parts[1:2] + \
-        [int(p) if p.isdigit() else 0 for p in parts[2:]]
-
-
-def guest_ips(networks):
-    """The guest's addresses from VM_guest_metrics.networks: IPv4 first, by device; no repeats."""
-    ipv4, ipv6 = [], []
-    for key in sorted(networks, key=_device_key):
-        parts = key.split("/")
-        value = networks[key]
-        if not value or len(parts) < 2:
-            continue
-        target = ipv6 if parts[1] == "ipv6" else ipv4 if parts[1] in ("ip", "ipv4") else None
-        if target is not None and value not in target:
-            target.append(value)
-    return ipv4 + ipv6
-
-
 def vm_entry(record, metrics, host_names):
     """What the inventory keeps of one VM: plain data, no refs (so it can be cached)."""
     guest = metrics or {}
+    addresses = guest_addresses(guest.get("networks"))
     return {
         "uuid": record["uuid"],
         "name_label": record["name_label"],
         "power_state": record["power_state"].lower(),
         "resident_on": host_names.get(record["resident_on"], ""),
         "os_version": dict(guest.get("os_version") or {}),
-        "ips": guest_ips(guest.get("networks") or {}),
+        "ips": addresses.all,
+        "ip": addresses.primary,
         "vm_data": dict((k[len(VM_DATA):], v) for k, v in record["xenstore_data"].items()
                         if k.startswith(VM_DATA) and len(k) > len(VM_DATA)),
         "boot": {
@@ -199,8 +183,9 @@ def host_variables(entry):
         "xenserver_tags": entry["tags"],
         "xenserver_other_config": entry["other_config"],
     }
-    if entry["ips"]:
-        variables["ansible_host"] = entry["ips"][0]
+    # .get: entries cached by an older version have no "ip"; the cache then ages out.
+    if entry.get("ip"):
+        variables["ansible_host"] = entry["ip"]
     return variables
 
 

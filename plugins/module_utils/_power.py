@@ -18,6 +18,7 @@ __metaclass__ = type
 
 import time
 
+from ansible_collections.xenserver.provisioning.plugins.module_utils._addresses import primary_address
 from ansible_collections.xenserver.provisioning.plugins.module_utils._client import NULL_REF, XenServerError
 
 POWER_STATES = ("running", "halted", "suspended", "paused")
@@ -171,18 +172,6 @@ def _run_step(client, ref, step, method, args, timeout=None):
 
 # --- waits ---------------------------------------------------------------------------------
 
-def guest_ip(networks):
-    """The first IPv4 address a guest reports (VM_guest_metrics.networks), or ""."""
-    found = []
-    for key, value in (networks or {}).items():
-        parts = key.split("/")
-        if value and (len(parts) == 2 and parts[1] == "ip" or len(parts) == 3 and parts[1] == "ipv4"):
-            device = int(parts[0]) if parts[0].isdigit() else 99
-            index = int(parts[2]) if len(parts) == 3 and parts[2].isdigit() else -1
-            found.append((device, index, value))
-    return min(found)[2] if found else ""
-
-
 def agent_reported(metrics):
     """Whether the guest agent has reported (xapi may create the record before it does)."""
     return bool(metrics.get("PV_drivers_detected") or metrics.get("os_version")
@@ -199,7 +188,7 @@ def current_ip(client, record):
     if record["power_state"] != "Running" or record["guest_metrics"] == NULL_REF:
         return ""
     try:
-        return guest_ip(client.call("VM_guest_metrics.get_networks", record["guest_metrics"]))
+        return primary_address(client.call("VM_guest_metrics.get_networks", record["guest_metrics"]))
     except XenServerError:      # the metrics went away between the two reads
         return ""
 
@@ -230,7 +219,7 @@ def wait(client, ref, name, condition, timeout, record=None, after=None):
                                          what="VM '%s' %s" % (name, what))
             return dict(power_state=condition,
                         ip=current_ip(client, record) if condition == "running" else "")
-        done = {"ip": lambda m: guest_ip(m.get("networks")), "guest_agent": agent_reported,
+        done = {"ip": lambda m: primary_address(m.get("networks")), "guest_agent": agent_reported,
                 "pv_drivers": pv_drivers_reported}[condition]
         while True:
             if record is None or record["guest_metrics"] == NULL_REF:
@@ -244,7 +233,7 @@ def wait(client, ref, name, condition, timeout, record=None, after=None):
                     record = None   # the guest rebooted and xapi dropped its metrics: wait again
                     continue
                 raise
-            return dict(power_state="running", ip=guest_ip(metrics.get("networks")))
+            return dict(power_state="running", ip=primary_address(metrics.get("networks")))
     except XenServerError as err:
         if not _timed_out(err):
             raise

@@ -9,9 +9,11 @@
 ``Records`` keeps the records read so far. It reads many objects of different classes in ONE
 call: ``event.from`` with one ``class/ref`` subscription per object and the empty token
 answers at once with the current record of each (xapi's own "give me everything since the
-beginning"; XenCenter fills its cache the same way). A VM with its disks and NICs therefore
-costs two calls whatever the number of devices: VBDs + VIFs (+ guest metrics, home server),
-then VDIs + networks.
+beginning"; XenCenter fills its cache the same way); a bare ``class`` subscription brings
+every object of the class. A VM with its disks and NICs therefore costs two calls whatever
+the number of devices: VBDs + VIFs (+ guest metrics, home server and current host, every SR:
+a pool has few, and the disks' SRs are not known before the VDIs), then VDIs + networks.
+Several VMs cost the same two calls (``devices_of``).
 
 ``find_named`` looks objects up by name, uuid (and bridge / host name) with one
 ``get_all_records_where`` for all of them.
@@ -47,6 +49,7 @@ class Records(object):
         self.client = client
         self._records = {}
         self._classes = {}
+        self._whole = set()     # classes read whole (every object of the class is known)
 
     def put(self, cls, records):
         for ref, record in records.items():
@@ -65,24 +68,30 @@ class Records(object):
         for ref in [r for r, c in self._classes.items() if c in classes]:
             self._records.pop(ref, None)
             self._classes.pop(ref, None)
+        self._whole.difference_update(classes)
 
-    def fetch(self, wanted):
-        """Read every (cls, ref) of ``wanted`` not known yet, in one call; returns the call count."""
+    def fetch(self, wanted, whole=()):
+        """Read every (cls, ref) of ``wanted`` not known yet, and every object of each class in
+        ``whole`` not read whole yet, in one call; returns the call count."""
         missing = []
         for cls, ref in wanted:
             if _usable(ref) and ref not in self._records and (cls, ref) not in missing:
                 missing.append((cls, ref))
-        if not missing:
+        classes = [cls for cls in dict.fromkeys(whole) if cls not in self._whole]
+        if not missing and not classes:
             return 0
-        subscriptions = ["%s/%s" % (cls.lower(), ref) for cls, ref in missing]
+        subscriptions = ["%s/%s" % (cls.lower(), ref) for cls, ref in missing] + [c.lower() for c in classes]
         # Timeout 0: objects that exist are answered at once; we never wait for changes here.
         batch = self.client.call("event_from", subscriptions, "", 0.0)
         asked = dict((ref, cls) for cls, ref in missing)
+        by_class = dict((cls.lower(), cls) for cls in classes)
         for event in batch.get("events", []):
             ref = event.get("ref")
-            if ref in asked and event.get("snapshot") is not None:
+            cls = asked.get(ref) or by_class.get(str(event.get("class")).lower())
+            if cls and event.get("snapshot") is not None:
                 self._records[ref] = event["snapshot"]
-                self._classes[ref] = asked[ref]
+                self._classes[ref] = cls
+        self._whole.update(classes)
         for cls, ref in missing:
             if ref not in self._records:    # removed meanwhile: remember, do not ask again
                 self._records[ref] = None
@@ -103,35 +112,44 @@ class Records(object):
         return dict((r, self._records[r]) for r in refs if self._records.get(r) is not None)
 
     def vm_devices(self, vm_ref, hints=()):
-        """Read the VM (unless known), its VBDs, VDIs, VIFs, networks, guest metrics and home
-        server: one call per level of references still unknown (two for a VM already read).
+        """Read the VM (unless known), its VBDs, VDIs, VIFs, networks, guest metrics, home
+        server and current host, and the pool's SRs: one call per level of references still
+        unknown (two for a VM already read).
 
         ``hints`` are (cls, ref) known to belong to the VM (e.g. a VIF just created), read in
         the first call together with the VM itself.
         """
-        extra = list(hints)
-        calls = 0
-        while True:
-            wanted = [("VM", vm_ref)] + extra
-            record = self._records.get(vm_ref)
-            if record:
-                wanted += [("VBD", r) for r in record["VBDs"]] + [("VIF", r) for r in record["VIFs"]]
-                wanted += [("VM_guest_metrics", record["guest_metrics"]), ("host", record["affinity"])]
-            wanted += [("VDI", v["VDI"]) for v in self.vbds_of(vm_ref).values()]
-            wanted += [("network", v["network"]) for v in self.vifs_of(vm_ref).values()]
-            done = self.fetch(wanted)
-            calls += done
-            extra = []
-            if not done:
-                break
+        calls = self.devices_of([vm_ref], hints)
         if self._records.get(vm_ref) is None:
             raise XenServerError("the VM %s was removed while this task ran" % vm_ref, code="HANDLE_INVALID")
         return calls
 
+    def devices_of(self, vm_refs, hints=()):
+        """``vm_devices`` for several VMs at once, in the same number of calls; a VM removed
+        meanwhile is left out (its record is None)."""
+        extra = list(hints)
+        calls = 0
+        while vm_refs or extra:
+            wanted = list(extra)
+            for vm_ref in vm_refs:
+                wanted.append(("VM", vm_ref))
+                record = self._records.get(vm_ref)
+                if record:
+                    wanted += [("VBD", r) for r in record["VBDs"]] + [("VIF", r) for r in record["VIFs"]]
+                    wanted += [("VM_guest_metrics", record["guest_metrics"]), ("host", record["affinity"]),
+                               ("host", record["resident_on"])]
+                wanted += [("VDI", v["VDI"]) for v in self.vbds_of(vm_ref).values()]
+                wanted += [("network", v["network"]) for v in self.vifs_of(vm_ref).values()]
+            done = self.fetch(wanted, whole=("SR",))
+            calls += done
+            extra = []
+            if not done:
+                break
+        return calls
+
     def facts(self, vm_ref):
         """vm_facts of a VM read with ``vm_devices``, answered from these records."""
-        networks = dict((r, n["name_label"]) for r, n in self.of_class("network").items())
-        return vm_facts(_KnownReads(self, vm_ref), vm_ref, self._records[vm_ref], networks)
+        return vm_facts(_KnownReads(self, vm_ref), vm_ref, self._records[vm_ref])
 
 
 class _KnownReads(object):
@@ -147,7 +165,8 @@ class _KnownReads(object):
             return records.vbds_of(self.vm_ref)
         if method == "VIF.get_all_records_where" and self.vm_ref in args[0]:
             return records.vifs_of(self.vm_ref)
-        if method in ("VDI.get_record", "VM_guest_metrics.get_record", "VDI.get_name_label"):
+        if method in ("VDI.get_record", "VM_guest_metrics.get_record", "VDI.get_name_label",
+                      "SR.get_record", "host.get_record", "network.get_record"):
             record = records.get(args[0])
             if record is not None:
                 return record["name_label"] if method.endswith("name_label") else record

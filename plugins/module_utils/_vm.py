@@ -14,7 +14,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import difflib
+
+from ansible_collections.xenserver.provisioning.plugins.module_utils._addresses import guest_addresses
 from ansible_collections.xenserver.provisioning.plugins.module_utils._client import NULL_REF, XenServerError
+
+# The pool's templates: snapshots are templates too, but not ones to create VMs from.
+TEMPLATES_WHERE = 'field "is_a_template"="true" and field "is_a_snapshot"="false"'
 
 
 def _quoted_ok(text):
@@ -58,6 +64,38 @@ def find_vm(client, name=None, uuid=None, template=False):
     return next(iter(matches.items()))
 
 
+def templates(client):
+    """{ref: record} of the pool's templates: one call."""
+    return client.call("VM.get_all_records_where", TEMPLATES_WHERE)
+
+
+def template_facts(record):
+    """What choosing a template needs to know of it."""
+    other = record["other_config"]
+    return {
+        "name": record["name_label"],
+        "uuid": record["uuid"],
+        "description": record["name_description"],
+        "hvm": bool(record["HVM_boot_policy"]),
+        "firmware": record["HVM_boot_params"].get("firmware", ""),
+        "install_distro": other.get("install-distro"),
+        "install_methods": [m for m in other.get("install-methods", "").split(",") if m],
+        # xapi counts either flag (is_default_template is newer than other_config's key)
+        "default": bool(record.get("is_default_template"))
+        or other.get("default_template", "").lower() in ("true", "1"),
+        "memory_mb": to_int(record["memory_static_max"]) // (1024 * 1024),
+        "vcpus": to_int(record["VCPUs_at_startup"]),
+    }
+
+
+def nearest_template_names(client, name, count=5):
+    """The pool's template names closest to ``name`` (for a message), best first; case does not count."""
+    by_folded = {}
+    for record in sorted(templates(client).values(), key=lambda r: r["name_label"]):
+        by_folded.setdefault(record["name_label"].lower(), record["name_label"])
+    return [by_folded[n] for n in difflib.get_close_matches(name.lower(), sorted(by_folded), n=count, cutoff=0.5)]
+
+
 def require_vm(client, name=None, uuid=None):
     ref, record = find_vm(client, name=name, uuid=uuid)
     if ref is None:
@@ -88,8 +126,23 @@ def boot_facts(record):
     }
 
 
-def vm_facts(client, ref, record, networks=None):
-    """Facts of one VM: power, size, disks, networks with the guest's IPs, boot, OS."""
+def _name_and_uuid(client, cls, ref):
+    """(name_label, uuid) of the SR, host or network ``ref``; ("", "") for none (or a removed one)."""
+    if not ref or ref == NULL_REF:
+        return "", ""
+    try:
+        record = client.call("%s.get_record" % cls, ref)
+    except XenServerError:
+        return "", ""
+    return record["name_label"], record["uuid"]
+
+
+def vm_facts(client, ref, record):
+    """Facts of one VM: power, size, disks, networks with the guest's IPs, boot, OS.
+
+    ``client`` answers the reads; ``_records.Records.facts`` passes one that answers them from
+    records read in batches, so describing a VM costs no call of its own.
+    """
     disks, cdroms = [], []
     for vbd_ref, vbd in client.call("VBD.get_all_records_where", 'field "VM"="%s"' % ref).items():
         entry = {"userdevice": vbd["userdevice"], "bootable": vbd["bootable"], "vbd_uuid": vbd["uuid"]}
@@ -100,8 +153,9 @@ def vm_facts(client, ref, record, networks=None):
             continue
         if vbd["VDI"] != NULL_REF:
             vdi = client.call("VDI.get_record", vbd["VDI"])
+            sr_name, sr_uuid = _name_and_uuid(client, "SR", vdi["SR"])
             entry.update(name=vdi["name_label"], size=to_int(vdi["virtual_size"]),
-                         vdi_uuid=vdi["uuid"], sr=vdi["SR"])
+                         vdi_uuid=vdi["uuid"], sr=sr_name, sr_uuid=sr_uuid)
         disks.append(entry)
     guest = {}
     if record["guest_metrics"] != NULL_REF:
@@ -109,18 +163,20 @@ def vm_facts(client, ref, record, networks=None):
             guest = client.call("VM_guest_metrics.get_record", record["guest_metrics"])
         except XenServerError:
             guest = {}
-    guest_networks = guest.get("networks", {})
-    if networks is None:
-        networks = dict((r, n["name_label"]) for r, n in client.call("network.get_all_records").items())
+    addresses = guest_addresses(guest.get("networks"))
     nics = []
     for vif in client.call("VIF.get_all_records_where", 'field "VM"="%s"' % ref).values():
         device = vif["device"]
+        network_name, network_uuid = _name_and_uuid(client, "network", vif["network"])
+        ips = addresses.of_device(device)
         nics.append({
-            "device": device, "mac": vif["MAC"], "network": networks.get(vif["network"], vif["network"]),
-            "ip": guest_networks.get("%s/ip" % device, ""),
-            "ipv6": [v for k, v in sorted(guest_networks.items()) if k.startswith("%s/ipv6/" % device)],
+            "device": device, "mac": vif["MAC"], "network": network_name, "network_uuid": network_uuid,
+            "ip": addresses.primary_of(device), "ips": ips,
+            "ipv6": [ip for ip in ips if ":" in ip],
         })
     nics.sort(key=lambda n: int(n["device"]))
+    resident_on = _name_and_uuid(client, "host", record["resident_on"])
+    home_server = _name_and_uuid(client, "host", record["affinity"])
     disks.sort(key=lambda d: int(d["userdevice"]) if d["userdevice"].isdigit() else 99)
     os_version = guest.get("os_version", {})
     return {
@@ -137,12 +193,16 @@ def vm_facts(client, ref, record, networks=None):
         "disks": disks,
         "cdroms": cdroms,
         "networks": nics,
-        "ip": next((n["ip"] for n in nics if n["ip"]), ""),
+        "ip": addresses.primary,
+        "ips": addresses.all,
         "xenstore_data": record["xenstore_data"],
         "other_config": record["other_config"],
         "boot": boot_facts(record),
         "os_version": os_version,
         "pv_drivers": bool(guest.get("PV_drivers_detected")),
-        "resident_on": record["resident_on"],
+        "resident_on": resident_on[0],
+        "resident_on_uuid": resident_on[1],
+        "home_server": home_server[0],
+        "home_server_uuid": home_server[1],
         "domid": to_int(record["domid"]),
     }

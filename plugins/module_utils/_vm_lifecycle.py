@@ -30,7 +30,7 @@ from ansible_collections.xenserver.provisioning.plugins.module_utils import _vm_
 from ansible_collections.xenserver.provisioning.plugins.module_utils._client import NOT_DONE, NULL_REF, XenServerError
 from ansible_collections.xenserver.provisioning.plugins.module_utils._module import ChangeSet
 from ansible_collections.xenserver.provisioning.plugins.module_utils._records import Records
-from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import find_vm
+from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import find_vm, nearest_template_names
 
 # Records xapi keeps beside a VM and changes with it: re-read after changing the VM.
 VM_CLASSES = ("VM", "VBD", "VDI", "VIF", "VM_guest_metrics")
@@ -158,6 +158,19 @@ def remove_leftovers(xs, records, changes, found):
     return removed
 
 
+def source_not_found(client, p):
+    """The error for a template (or template_uuid) that names nothing; a name's message lists
+    the pool's nearest template names (one more call, on this failure only)."""
+    if p.get("template_uuid"):
+        what = "with uuid '%s' (template_uuid)" % p["template_uuid"]
+    else:
+        nearest = nearest_template_names(client, p["template"])
+        what = "named '%s' (template); %s" % (p["template"], "did you mean %s?" % ", ".join(
+            "'%s'" % n for n in nearest) if nearest else "vm_info with templates=true lists the pool's templates")
+    return XenServerError("cannot create VM '%s': there is no template or VM %s" % (p["name"], what),
+                          code="TEMPLATE_NOT_FOUND")
+
+
 def pick_source(found, p):
     """(ref, record) of the template (or halted VM) to create from, or (None, None)."""
     if not (p.get("template") or p.get("template_uuid")):
@@ -239,9 +252,7 @@ def create_vm(xs, records, changes, found):
         if not (p.get("template") or p.get("template_uuid")):
             raise XenServerError("VM '%s' does not exist; give template (or template_uuid) to create it"
                                  % p["name"], code="NOT_FOUND")
-        raise XenServerError("cannot create VM '%s': there is no template or VM %s" % (
-            p["name"], "with uuid '%s' (template_uuid)" % p["template_uuid"] if p.get("template_uuid")
-            else "named '%s' (template)" % p["template"]), code="NOT_FOUND")
+        raise source_not_found(client, p)
     source_name = source["name_label"]
     if source["power_state"] != "Halted":
         raise XenServerError("cannot create VM '%s' from '%s': it is %s, and XenServer clones and copies only "

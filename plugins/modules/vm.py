@@ -55,6 +55,9 @@ options:
     description:
       - The template to create the VM from (its name). If no template has this name, a halted
         VM with this name is used (cloned, or copied with O(full_copy)).
+      - A name that matches neither fails with C(error_code=TEMPLATE_NOT_FOUND), listing the
+        pool's template names nearest to it (M(xenserver.provisioning.vm_info) with
+        O(xenserver.provisioning.vm_info#module:templates=true) lists them all).
       - Only used when the VM does not exist yet.
     type: str
   template_uuid:

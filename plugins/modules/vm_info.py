@@ -14,7 +14,11 @@ version_added: 0.1.0
 description:
   - Reports power state, uuid, memory, vCPUs, disks, networks with the guest's IPs,
     C(xenstore_data), boot settings and OS version of one VM, or of the VMs matching a filter.
-  - Templates, snapshots and control domains are never listed by a filter.
+  - SRs, networks and hosts are named by name and uuid, never by an internal reference.
+  - Templates, snapshots and control domains are never listed by a filter; O(templates) lists
+    the pool's templates instead.
+  - One VM, or every VM a filter matches, costs the same few XenAPI calls whatever the number
+    of VMs and devices.
 author:
   - xenserver.provisioning developers (@xenserver)
 extends_documentation_fragment:
@@ -24,7 +28,7 @@ options:
   name:
     description:
       - The VM's name. Fails if several VMs have this name (use O(uuid)).
-      - Mutually exclusive with O(uuid) and O(filters).
+      - Mutually exclusive with O(uuid), O(filters) and O(templates).
     type: str
   uuid:
     description: The VM's uuid.
@@ -35,6 +39,22 @@ options:
       - Keys are C(power_state) (V(running), V(halted), V(suspended), V(paused)),
         C(name_prefix), C(tag), and C(other_config:<key>).
     type: dict
+  templates:
+    description:
+      - V(true) lists the pool's templates (the ones VMs are created from, not snapshots) in
+        RV(templates), with what choosing one needs (HVM or PV, firmware, install distribution,
+        whether XenServer ships it).
+      - Mutually exclusive with O(name), O(uuid) and O(filters).
+    type: bool
+    default: false
+notes:
+  - The guest's addresses come from what its agent reports (C(VM_guest_metrics.networks)), from
+    xe-guest-utilities (C(<device>/ip), C(<device>/ipv6/<n>)) and xen-guest-agent or the
+    XenServer VM Tools (C(<device>/ipv4/<n>), C(<device>/ipv6/<n>)) alike. Each is checked as an
+    IP address; the primary one (RV(vm.ip)) is the first IPv4 address by device, else the first
+    IPv6 one, never a link-local one. M(xenserver.provisioning.vm_power) with
+    O(xenserver.provisioning.vm_power#module:wait_for=ip) and the inventory plugin's
+    C(ansible_host) use the same address.
 """
 
 EXAMPLES = r"""
@@ -52,6 +72,17 @@ EXAMPLES = r"""
       power_state: running
       name_prefix: web
   register: running_web
+
+- name: The pool's templates
+  xenserver.provisioning.vm_info:
+    templates: true
+  register: pool_templates
+
+- name: Names of the HVM templates XenServer ships with UEFI firmware
+  ansible.builtin.debug:
+    msg: >-
+      {{ pool_templates.templates | selectattr('default') | selectattr('hvm')
+         | selectattr('firmware', 'equalto', 'uefi') | map(attribute='name') | list }}
 """
 
 RETURN = r"""
@@ -66,24 +97,99 @@ vm:
     memory_mb: 1024
     vcpus: 2
     ip: 192.0.2.10
-    disks: [{userdevice: "0", size: 8589934592, name: web01 0, bootable: true}]
-    networks: [{device: "0", mac: "00:16:3e:12:34:56", network: Pool-wide network associated with eth0, ip: 192.0.2.10}]
+    ips: [192.0.2.10, "2001:db8::10", "fe80::216:3eff:fe12:3456"]
+    disks: [{userdevice: "0", size: 8589934592, name: web01 0, bootable: true,
+             sr: Local storage, sr_uuid: 2c8f1a3e-7f10-4a4e-9d35-0c1f4e6f9a11}]
+    networks: [{device: "0", mac: "00:16:3e:12:34:56", network: Pool-wide network associated with eth0,
+                network_uuid: 6f0d1e2c-1b7a-4c55-8e0a-4d2b3c9e8f70, ip: 192.0.2.10,
+                ips: [192.0.2.10, "2001:db8::10", "fe80::216:3eff:fe12:3456"],
+                ipv6: ["2001:db8::10", "fe80::216:3eff:fe12:3456"]}]
     xenstore_data: {vm-data/role: web}
     boot: {PV_bootloader: pygrub, PV_args: "", install_repository: null}
     os_version: {name: CentOS, distro: centos, major: "5"}
+    resident_on: xs01
+    resident_on_uuid: 0b5e7a1c-3d2f-4e6a-9b8c-7d6e5f4a3b21
+    home_server: ""
+    home_server_uuid: ""
+  contains:
+    ip:
+      description:
+        - The guest's primary address, the one O(xenserver.provisioning.vm_power#module:wait_for=ip) waits for and
+          the inventory plugin makes C(ansible_host) - its first IPv4 address (by device, then
+          index), or its first IPv6 one when it has no IPv4; never link-local. Empty when the
+          guest agent reports none.
+      type: str
+    ips:
+      description: Every address the guest reports, IPv4 first, then IPv6, link-local ones last; no repeats.
+      type: list
+      elements: str
+    disks:
+      description:
+        - The VM's disks by C(userdevice), with their VDI's name, size (bytes) and uuid, and the
+          SR they are on (C(sr), its name, and C(sr_uuid)).
+      type: list
+      elements: dict
+    networks:
+      description:
+        - The VM's NICs by C(device), with their MAC, network (C(network), its name, and
+          C(network_uuid)) and the addresses the guest reports on them - C(ips) (IPv4 first,
+          link-local last), C(ipv6) (the IPv6 ones of C(ips)) and C(ip), the NIC's first address
+          that is not link-local.
+      type: list
+      elements: dict
+    resident_on:
+      description: Name of the pool host the VM runs on; empty when it is not running (C(resident_on_uuid), its uuid).
+      type: str
+    home_server:
+      description: Name of the host the VM prefers to start on (C(affinity)); empty when it has none (C(home_server_uuid), its uuid).
+      type: str
 exists:
   description: Whether the VM named by O(name) or O(uuid) exists.
   returned: when O(name) or O(uuid) is given
   type: bool
 vms:
-  description: Facts of each VM matching O(filters), sorted by name.
+  description: Facts of each VM matching O(filters), sorted by name; each as RV(vm).
   returned: when O(filters) is given
   type: list
   elements: dict
+templates:
+  description: The pool's templates, sorted by name (then uuid).
+  returned: when O(templates=true)
+  type: list
+  elements: dict
+  sample:
+    - name: CentOS 5 (64-bit)
+      uuid: 1f4c6f0e-4a1b-4e8e-bd9f-3e2a6c7d8e90
+      description: Template for CentOS 5 (64-bit)
+      hvm: false
+      firmware: ""
+      install_distro: rhlike
+      install_methods: [cdrom, nfs, http, ftp]
+      default: true
+      memory_mb: 1024
+      vcpus: 1
+  contains:
+    hvm:
+      description: Whether VMs of this template boot HVM (C(HVM_boot_policy) set), not PV.
+      type: bool
+    firmware:
+      description: The C(firmware) of C(HVM_boot_params) (V(bios) or V(uefi)); empty when the template sets none.
+      type: str
+    install_distro:
+      description: The template's C(other_config:install-distro) (the PV installer family); null when it has none.
+      type: str
+    install_methods:
+      description: The template's C(other_config:install-methods) (V(cdrom), V(http), V(nfs), V(ftp)).
+      type: list
+      elements: str
+    default:
+      description: Whether the template is one XenServer ships (C(is_default_template) or C(other_config:default_template)).
+      type: bool
 """
 
 from ansible_collections.xenserver.provisioning.plugins.module_utils._module import XenServerModule
-from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import find_vm, vm_facts
+from ansible_collections.xenserver.provisioning.plugins.module_utils._records import Records
+from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import find_vm, template_facts, templates
 
 POWER_STATES = ("running", "halted", "suspended", "paused")
 
@@ -119,27 +225,41 @@ def matches(record, local):
 
 def run(xs):
     p = xs.params
-    client = xs.client
+    given = [k for k in ("name", "uuid", "filters") if p[k] is not None]
+    if p["templates"] and given:
+        xs.fail("templates=true lists the pool's templates; it cannot be combined with %s" % ", ".join(given))
+    if not (p["templates"] or given):
+        xs.fail("give one of name, uuid, filters, or templates=true")
+    client = xs.client      # connects: the options are checked first
+    if p["templates"]:
+        listed = [template_facts(record) for record in templates(client).values()]
+        return dict(changed=False, templates=sorted(listed, key=lambda t: (t["name"], t["uuid"])))
+    # Every VM and its devices (and the SRs, networks and hosts they name) in two event.from calls.
+    records = Records(client)
     if p["filters"] is not None:
         try:
             expr, local = filter_expression(p["filters"])
         except ValueError as err:
             xs.fail(str(err))
-        records = client.call("VM.get_all_records_where", expr)
-        networks = dict((r, n["name_label"]) for r, n in client.call("network.get_all_records").items())
-        found = [vm_facts(client, ref, rec, networks) for ref, rec in records.items() if matches(rec, local)]
-        return dict(changed=False, vms=sorted(found, key=lambda v: v["name"]))
+        found = dict((ref, rec) for ref, rec in client.call("VM.get_all_records_where", expr).items()
+                     if matches(rec, local))
+        records.put("VM", found)
+        records.devices_of(list(found))
+        facts = [records.facts(ref) for ref in found if records.get(ref) is not None]
+        return dict(changed=False, vms=sorted(facts, key=lambda v: (v["name"], v["uuid"])))
     ref, record = find_vm(client, name=p["name"], uuid=p["uuid"])
     if ref is None:
         return dict(changed=False, exists=False, vm={})
-    return dict(changed=False, exists=True, vm=vm_facts(client, ref, record))
+    records.put("VM", {ref: record})
+    records.vm_devices(ref)
+    return dict(changed=False, exists=True, vm=records.facts(ref))
 
 
 def main():
     xs = XenServerModule(
-        dict(name=dict(type="str"), uuid=dict(type="str"), filters=dict(type="dict")),
+        dict(name=dict(type="str"), uuid=dict(type="str"), filters=dict(type="dict"),
+             templates=dict(type="bool", default=False)),
         mutually_exclusive=[("name", "uuid", "filters")],
-        required_one_of=[("name", "uuid", "filters")],
     )
     xs.run(run)
 

@@ -67,8 +67,9 @@ options:
     default: 120
   wait_for:
     description:
-      - After the power change, wait until the VM is V(running) or V(halted), has reported an IPv4
-        address (V(ip)), its guest agent has reported (V(guest_agent)), or it reports PV drivers
+      - After the power change, wait until the VM is V(running) or V(halted), has reported an IP
+        address (V(ip), its first IPv4 address, or its first IPv6 one when it has no IPv4; link-local
+        addresses do not count), its guest agent has reported (V(guest_agent)), or it reports PV drivers
         (V(pv_drivers), C(VM_guest_metrics.PV_drivers_detected)), which is how the end of a
         XenServer VM Tools installation from C(xs-tools.iso) shows.
       - V(halted) after O(state=running) waits for the guest to power itself off, for example at
@@ -137,8 +138,9 @@ power_state:
   sample: running
 ip:
   description:
-    - The first IPv4 address the guest reports; empty when it has reported none (yet), and after a
-      power change unless O(wait_for=ip).
+    - The guest's primary address, the same as RV(xenserver.provisioning.vm_info#module:vm.ip), that is
+      its first IPv4 address, or its first IPv6 one when it has no IPv4 (never a link-local one);
+      empty when it has reported none (yet), and after a power change unless O(wait_for=ip).
   returned: always
   type: str
   sample: 192.0.2.10

@@ -476,13 +476,3 @@ def test_https_to_a_plain_http_pool_blames_the_scheme(serve, tmp_path):
     out = ansible("ansible-inventory", "-i", path, "--list", check=False)
     assert out.returncode != 0 and squeeze("does not speak TLS") in out.flat, out.stderr
     assert squeeze("Use %s" % served.url) in out.flat and "Url-S3cr3t" not in out.stderr + out.stdout
-
-
-def test_guest_ips_order():
-    from ansible_collections.xenserver.provisioning.plugins.inventory.xenserver import guest_ips
-    networks = {"10/ip": "10.0.0.10", "2/ip": "10.0.0.2", "0/ipv6/1": "2001:db8::2", "0/ipv6/0": "2001:db8::1",
-                "0/ip": "10.0.0.1", "0/ipv4/0": "10.0.0.1", "0/ipv4/1": "10.0.0.100", "1/ipv4/0": "",
-                "0/mac": "00:16:3e:00:00:01"}
-    assert guest_ips(networks) == ["10.0.0.1", "10.0.0.100", "10.0.0.2", "10.0.0.10",
-                                   "2001:db8::1", "2001:db8::2"]
-    assert guest_ips({}) == []

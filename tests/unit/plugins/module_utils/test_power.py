@@ -64,19 +64,6 @@ def test_restarting_a_suspended_vm_is_refused():
     assert "resume it first" in str(err.value)
 
 
-@pytest.mark.parametrize("networks, ip", [
-    ({}, ""), (None, ""),
-    ({"0/ip": "192.0.2.1"}, "192.0.2.1"),
-    ({"1/ip": "192.0.2.2", "0/ipv4/0": "192.0.2.1"}, "192.0.2.1"),
-    ({"0/ipv4/1": "192.0.2.9", "0/ipv4/0": "192.0.2.8"}, "192.0.2.8"),
-    ({"0/ipv6/0": "2001:db8::1"}, ""),                       # IPv4 only
-    ({"0/ip": "", "2/ip": "198.51.100.1"}, "198.51.100.1"),  # an empty report is no address
-    ({"10/ip": "192.0.2.10", "2/ip": "192.0.2.2"}, "192.0.2.2"),   # numeric device order
-])
-def test_guest_ip(networks, ip):
-    assert _power.guest_ip(networks) == ip
-
-
 def test_agent_reported():
     assert not _power.agent_reported({"PV_drivers_detected": False, "os_version": {}, "PV_drivers_version": {}})
     assert _power.agent_reported({"PV_drivers_detected": True})
