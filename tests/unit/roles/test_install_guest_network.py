@@ -8,9 +8,7 @@ rendered by ansible-playbook for every case at once, with the profile _profiles.
 and read back the way the simulated installer reads them. Bad input is also run through
 rhel_install against an embedded pool: it fails before the pool or the answer directory see anything.
 """
-import importlib.util
 import json
-import os
 import re
 import subprocess
 import sys
@@ -22,17 +20,7 @@ import XenAPI
 from xapisim import guests
 from xapisim.embedded import embedded
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-ROLE = os.path.join(ROOT, "roles", "install_guest")
-PLAYBOOK = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
-ENV = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".venv", "collections"),
-           ANSIBLE_NOCOLOR="1", ANSIBLE_PIPELINING="True")
-
-# install_profile's rules, loaded by path (they import nothing from Ansible)
-_SPEC = importlib.util.spec_from_file_location(
-    "_install_guest_test_profiles", os.path.join(ROOT, "plugins", "module_utils", "_profiles.py"))
-_profiles = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(_profiles)
+from role_render import ENV, PLAYBOOK, ROOT, profile, render_answers
 
 STATIC = {"address": "10.20.30.40/24", "gateway": "10.20.30.1",
           "nameservers": ["10.20.30.2", "10.20.30.3"], "hostname": "web01.example.com"}
@@ -44,48 +32,16 @@ GOOD = {
     "sles-static": ("sles", {"address": "10.4.5.6", "netmask": "255.255.0.0", "gateway": "10.4.0.1",
                              "nameservers": ["10.4.0.2", "10.4.0.3"], "hostname": "erp01.example.com"}),
 }
-RENDER = """
-- name: Render install_guest's answer files
-  hosts: localhost
-  gather_facts: false
-  vars_files: [{role}/vars/main.yml]
-  vars:
-    install_guest_caller: test
-    install_guest_name: web 01
-    install_guest_version: "5.1"
-    install_guest_arch: x86_64
-    install_guest_repository: http://192.0.2.1/tree
-    install_guest_root_password_hash: $6$salt$hash
-    install_guest_timezone: UTC
-    install_guest_packages: []
-    cases: "{{{{ lookup('file', '{out}/cases.json') | from_json }}}}"
-  tasks:
-    - name: Answer files
-      vars:
-        install_guest_distro: "{{{{ item.distro }}}}"
-        __install_guest_profile: "{{{{ item.profile }}}}"
-      ansible.builtin.template:
-        src: "{role}/templates/{{{{ 'autoyast.xml.j2' if item.distro == 'sles' else 'kickstart.cfg.j2' }}}}"
-        dest: "{out}/{{{{ item.id }}}}.answer"
-        mode: "0644"
-      loop: "{{{{ cases }}}}"
-"""
 
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
-    out = tmp_path_factory.mktemp("network")
-    cases = [dict(id=name, distro=distro,
-                  profile=_profiles.profile(distro, "5.1" if distro != "sles" else "10sp1", "x86_64",
-                                            answer_file="http://192.0.2.1/answers/x", network_input=network))
-             for name, (distro, network) in GOOD.items()]
-    (out / "cases.json").write_text(json.dumps(cases))
-    (out / "render.yml").write_text(RENDER.format(role=ROLE, out=out))
-    result = subprocess.run([PLAYBOOK, "-i", "localhost,", "-c", "local", "-e",
-                             "ansible_python_interpreter=" + sys.executable, str(out / "render.yml")],
-                            cwd=ROOT, env=ENV, capture_output=True, text=True, check=False)
-    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
-    return lambda name: (out / (name + ".answer")).read_text()
+    cases = []
+    for name, (distro, network) in GOOD.items():
+        version = "10sp1" if distro == "sles" else "5.1"
+        cases.append(dict(id=name, distro=distro, version=version, arch="x86_64",
+                          profile=profile(distro, version, "x86_64", network)))
+    return render_answers(tmp_path_factory.mktemp("network"), cases).__getitem__
 
 
 def test_dhcp_by_default(rendered):
