@@ -19,9 +19,6 @@ LOGIN_MESSAGES = {"login_with_password", "slave_local_login_with_password"}
 # Classes whose messages have no Async form (xapi: getters, setters, session, task, event).
 NO_ASYNC_CLASSES = {"session", "task", "event"}
 ASYNC_IMPLICIT = {"create", "destroy"}
-# Trailing parameters with a default, which a caller may leave out (the datamodel's
-# param_default; doc/data/xenapi.json does not carry it): how many, per message.
-DEFAULTED = {("VM", "snapshot"): 1}      # ignore_vdis, default [] (datamodel_vm.ml, xapi 21.4.0)
 # other_config keys a vm-operator may write (xapi ocaml/idl/datamodel_roles.ml exceptions).
 OPERATOR_KEYS = ("folder", "XenCenter.CustomFields.")
 
@@ -97,8 +94,10 @@ def dispatch(sim, method, params, member=False):
         session, args = params[0], list(params[1:])
         declared = declared[1:]
         role = sim.sessions.check(session)
-    # login's version and originator are optional too
-    minimum = len(declared) - (2 if is_login else DEFAULTED.get((cls, msg), 0))
+    # Trailing parameters with a param_default may be left out; xapi's generated server
+    # fills them in (ocaml/idl/ocaml_backend/gen_server.ml, default_args).
+    defaults = model.param_defaults(cls, msg)
+    minimum = len(declared) - len(defaults)
     if not minimum <= len(args) <= len(declared):
         raise XapiError("MESSAGE_PARAMETER_COUNT_MISMATCH", method, len(declared), len(args))
     if spec.get("state") == "Removed_s":
@@ -106,6 +105,7 @@ def dispatch(sim, method, params, member=False):
         # checks, without RBAC (ocaml/idl/ocaml_backend/gen_server.ml).
         raise XapiError("MESSAGE_REMOVED")
     values = [wire.from_wire(a, model.parse_type(t), n) for a, (n, t) in zip(args, declared)]
+    values += [defaults[name] for name, _type in declared[len(values):]]
     if not is_login:
         check_role(cls, msg, spec, role, values)
     if member and is_login:
@@ -298,7 +298,7 @@ class Tasks:
         with db.lock:
             ref = db.create("task", uuid=new_uuid(), name_label=method, status="pending",
                             progress=0.0, created=self.sim.clock.stamp(),
-                            resident_on=self.sim.master_host, type="")
+                            resident_on=self.sim.master_host, type="<none/>")
         call = Call(self.sim, session, role, task=ref)
 
         def work():

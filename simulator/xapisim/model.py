@@ -139,5 +139,16 @@ def message(cls, name):
     return spec
 
 
+@lru_cache(maxsize=1)
+def _param_defaults():
+    with open(os.path.join(_HERE, "param_defaults.json"), encoding="utf-8") as handle:
+        return json.load(handle)["defaults"]
+
+
+def param_defaults(cls, name):
+    """{param: default} of a message's trailing parameters that a caller may leave out."""
+    return _param_defaults().get(cls, {}).get(name, {})
+
+
 def class_names():
     return list(classes().keys())

@@ -148,37 +148,17 @@ def make_template(db, name, kind, distro, arch, extra):
                    reference_label=name.lower().replace(" ", "-"), **boot)
 
 
-# Operations a VM allows in each power state (xapi ocaml/xapi/xapi_vm_lifecycle.ml).
-POWER_OPS = {
-    "Halted": ["start", "start_on", "clone", "copy", "destroy", "provision", "export",
-               "changing_VCPUs", "changing_static_range", "changing_dynamic_range",
-               "changing_memory_limits", "make_into_template", "snapshot"],
-    "Running": ["clean_shutdown", "clean_reboot", "hard_shutdown", "hard_reboot", "pause",
-                "suspend", "shutdown", "changing_dynamic_range", "changing_VCPUs_live",
-                "snapshot", "pool_migrate"],
-    "Paused": ["unpause", "hard_shutdown", "hard_reboot", "shutdown", "snapshot"],
-    "Suspended": ["resume", "resume_on", "hard_shutdown", "shutdown", "destroy", "snapshot"],
-}
 # Operations xapi lets run side by side (xapi_vm_lifecycle.ml is_allowed_concurrently,
 # "long_copies"): a template may be cloned or copied by several clients at once.
 LONG_COPIES = ("clone", "copy", "export")
-TEMPLATE_OPS = {"clone", "copy", "export", "provision", "destroy", "changing_VCPUs",
-                "changing_static_range", "changing_dynamic_range", "changing_memory_limits"}
 # Operations a snapshot may do (xapi_vm_lifecycle.ml check_snapshot; others: VM_IS_SNAPSHOT).
 SNAPSHOT_OPS = {"revert", "clone", "copy", "export", "destroy", "hard_shutdown", "metadata_export"}
 
 
 def refresh_allowed(db, ref):
     record = db.get("VM", ref)
-    ops = list(POWER_OPS[record["power_state"]])
-    if record["is_a_snapshot"]:
-        ops = [op for op in ops if op in SNAPSHOT_OPS] + ["revert"]
-    elif record["is_a_template"]:
-        ops = [op for op in ops if op in TEMPLATE_OPS]
-        if record["is_default_template"] or record["other_config"].get("default_template") == "true":
-            ops = [op for op in ops if op != "destroy"]
-    if record["is_control_domain"]:
-        ops = []
+    from . import vm        # vm imports this module; the lifecycle rules live there
+    ops = vm.allowed_operations(db, ref)
     running = set(record["current_operations"].values())
     if running:
         # While clones/copies run, only more of them are allowed (xapi computes the list with

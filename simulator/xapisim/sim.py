@@ -5,6 +5,7 @@ import threading
 import time
 
 from . import api, devices, events, guests, model, pool, snapshots, vm  # noqa: F401  (handlers register on import)
+from . import hosts, storage_ops  # noqa: F401  (handlers: migration, evacuation, PBD/SR)
 from .db import Database
 from .vdi_store import VdiStore
 
@@ -47,6 +48,7 @@ class Simulator:
         else:
             with self.db.lock:
                 pool.build(self, template_set, members, filler_vms)
+                hosts.add_pif_metrics(self)     # PIFs of every host, members included
             self.db.commit()
 
     def _restarted(self):

@@ -19,6 +19,7 @@ ALLOWED_FROM = {
     "provision": ["Halted"], "destroy": ["Halted", "Suspended"],
     "clean_shutdown": ["Running"], "clean_reboot": ["Running"], "suspend": ["Running"],
     "pause": ["Running"], "unpause": ["Paused"], "resume": ["Suspended"], "resume_on": ["Suspended"],
+    "pool_migrate": ["Running"], "make_into_template": ["Halted"], "export": ["Halted", "Suspended"],
     "hard_shutdown": ["Paused", "Suspended", "Running"], "shutdown": ["Paused", "Suspended", "Running"],
     "hard_reboot": ["Running", "Paused"],
     "changing_static_range": ["Halted"], "changing_VCPUs": ["Halted"],
@@ -29,7 +30,7 @@ ALLOWED_FROM = {
 DURATION = {"start": 2.0, "start_on": 2.0, "clean_shutdown": 2.0, "clean_reboot": 3.0,
             "hard_shutdown": 0.5, "shutdown": 2.0, "hard_reboot": 1.0, "suspend": 2.0,
             "resume": 2.0, "resume_on": 2.0, "clone": 0.5, "copy": 4.0, "provision": 1.0,
-            "snapshot": 0.5, "reverting": 1.0}
+            "snapshot": 0.5, "reverting": 1.0, "pool_migrate": 3.0}
 # A hard shutdown/reboot may start while a guest-dependent operation is still running and
 # cancels it (xapi: xapi_vm_lifecycle.ml is_allowed_concurrently, message_forwarding.ml
 # hard_shutdown/hard_reboot -> cancel): the way out of a guest that ignores a clean shutdown.
@@ -79,6 +80,40 @@ def check_operation(db, ref, op):
         if op not in CONTROL_DOMAIN_OK:
             raise XapiError("OPERATION_NOT_ALLOWED", "This operation is not allowed on a control domain")
     return record
+
+
+# allowed_operations as xapi's update_allowed_operations computes them: every operation but
+# its ignored_ops (shutdown, changing_VCPUs, changing_memory_limits, power_state_reset, ...)
+# that check_operation_error allows with strict=true (xapi_vm_lifecycle.ml). Of those, the
+# ones the simulator serves; export is listed as a real pool lists it.
+LISTED_OPS = ("snapshot", "clone", "copy", "revert", "provision", "start", "start_on", "pause",
+              "unpause", "clean_shutdown", "clean_reboot", "hard_shutdown", "hard_reboot",
+              "suspend", "resume", "resume_on", "pool_migrate", "changing_dynamic_range",
+              "changing_static_range", "changing_VCPUs_live", "changing_NVRAM",
+              "make_into_template", "export", "destroy", "create_vtpm")
+# Operations a running HVM guest can do only with PV drivers (check_op_for_feature, strict).
+NEED_GUEST_FEATURE = ("clean_shutdown", "clean_reboot", "suspend", "pool_migrate")
+
+
+def allowed_operations(db, ref):
+    record = db.get("VM", ref)
+    allowed = []
+    for op in LISTED_OPS:
+        try:
+            check_operation(db, ref, op)
+        except XapiError:
+            continue
+        if op in NEED_GUEST_FEATURE and record["HVM_boot_policy"] and not _has_pv_drivers(db, record):
+            continue
+        if op == "create_vtpm" and record["VTPMs"]:
+            continue        # VTPM_MAX_AMOUNT_REACHED: one vTPM per VM
+        allowed.append(op)
+    return allowed
+
+
+def _has_pv_drivers(db, record):
+    metrics = record["guest_metrics"]
+    return db.exists("VM_guest_metrics", metrics) and db.get("VM_guest_metrics", metrics)["PV_drivers_detected"]
 
 
 @contextlib.contextmanager

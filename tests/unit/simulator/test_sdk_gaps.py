@@ -1,0 +1,230 @@
+"""What XenServer's published Python SDK samples (xenserver/xenserver-samples python/) need of a
+pool, checked through the real SDK: live migration between members, host evacuation, PBD and
+SR operations on a second SR, PIF_metrics, host.get_servertime, defaulted parameters, typed
+tasks.
+
+Sources (xapi-project/xen-api at e2ee48d688): ocaml/xapi/message_forwarding.ml and
+xapi_vm_migrate.ml (pool_migrate), xapi_host.ml (evacuation plan, evacuate, get_servertime),
+xapi_sr.ml / xapi_pbd.ml (SR and PBD), ocaml/idl/datamodel*.ml (param_default),
+ocaml/xapi/taskHelper.ml (task type); xapi-project/sm drivers (SR_BACKEND_FAILURE codes).
+"""
+import time
+from unittest.mock import ANY
+
+import pytest
+import XenAPI
+
+from test_vm_lifecycle import GiB, NULL, hvm_vm, new_vm
+
+
+def wait_task(x, task, seconds=20):
+    deadline = time.time() + seconds
+    while x.task.get_status(task) == "pending" and time.time() < deadline:
+        time.sleep(0.02)
+    return x.task.get_record(task)
+
+
+@pytest.fixture
+def two_hosts(make_pool, login):
+    pool = make_pool(members=1)
+    x = login(pool.url)
+    master = x.pool.get_master(x.pool.get_all()[0])
+    other = [h for h in x.host.get_all() if h != master][0]
+    return x, master, other
+
+
+def running_vm(x, host, name="vm", memory=None):
+    vm = new_vm(x, name)
+    if memory:
+        x.VM.set_memory_limits(vm, *[str(memory)] * 4)
+    x.VM.start_on(vm, host, False, False)
+    return vm
+
+
+# --- VM.pool_migrate ----------------------------------------------------------------------------
+
+def test_pool_migrate_moves_a_running_vm_and_resident_on_follows(two_hosts):
+    x, master, other = two_hosts
+    vm = running_vm(x, master)
+    assert "pool_migrate" in x.VM.get_allowed_operations(vm)
+    x.VM.pool_migrate(vm, other, {"live": "true"})
+    assert x.VM.get_resident_on(vm) == other and x.VM.get_power_state(vm) == "Running"
+    assert vm in x.host.get_resident_VMs(other) and vm not in x.host.get_resident_VMs(master)
+    task = x.Async.VM.pool_migrate(vm, master, {"live": "true"})
+    record = wait_task(x, task)
+    assert record["status"] == "success" and record["type"] == "<none/>"
+    assert x.VM.get_resident_on(vm) == master
+
+
+def test_pool_migrate_errors(two_hosts, fails):
+    x, master, other = two_hosts
+    halted = new_vm(x, "halted")
+    assert "pool_migrate" not in x.VM.get_allowed_operations(halted)
+    with fails("VM_BAD_POWER_STATE", halted, "running", "halted"):
+        x.VM.pool_migrate(halted, other, {})
+    big = running_vm(x, master, "big", 40 * GiB)
+    running_vm(x, other, "filler", 40 * GiB)
+    with fails("HOST_NOT_ENOUGH_FREE_MEMORY", str(40 * GiB), ANY):
+        x.VM.pool_migrate(big, other, {})
+    assert x.VM.get_resident_on(big) == master
+
+
+def test_an_hvm_guest_without_pv_drivers_cannot_migrate(two_hosts, fails):
+    x, master, other = two_hosts
+    vm = hvm_vm(x)
+    x.VM.start(vm, False, False)
+    assert "pool_migrate" not in x.VM.get_allowed_operations(vm)
+    with fails("VM_LACKS_FEATURE", vm):
+        x.VM.pool_migrate(vm, other, {})
+
+
+# --- host evacuation -----------------------------------------------------------------------------
+
+def test_evacuate_with_its_defaulted_parameters(two_hosts):
+    x, master, other = two_hosts
+    vms = [running_vm(x, other, "vm%d" % i) for i in range(3)]
+    assert x.host.get_vms_which_prevent_evacuation(other) == {}
+    x.host.evacuate(other)                         # network and evacuate_batch_size defaulted
+    assert all(x.VM.get_resident_on(vm) == master for vm in vms)
+    assert [vm for vm in x.host.get_resident_VMs(other)
+            if not x.VM.get_is_control_domain(vm)] == []
+
+
+def test_vms_which_prevent_evacuation(two_hosts, fails):
+    x, master, other = two_hosts
+    hvm = hvm_vm(x)
+    x.VM.start_on(hvm, other, False, False)
+    big = running_vm(x, other, "big", 40 * GiB)
+    running_vm(x, master, "filler", 40 * GiB)
+    prevent = x.host.get_vms_which_prevent_evacuation(other)
+    assert prevent == {hvm: ["VM_LACKS_FEATURE", hvm], big: ["HOST_NOT_ENOUGH_FREE_MEMORY", big]}
+    with pytest.raises(XenAPI.Failure) as caught:
+        x.host.evacuate(other, NULL, 1)
+    assert caught.value.details[0] in ("VM_LACKS_FEATURE", "HOST_NOT_ENOUGH_FREE_MEMORY")
+    assert x.VM.get_resident_on(big) == other
+
+
+def test_evacuating_a_single_host_pool(api):
+    x = api
+    host = x.host.get_all()[0]
+    vm = running_vm(x, host)
+    assert x.host.get_vms_which_prevent_evacuation(host) == {vm: ["NO_HOSTS_AVAILABLE", vm]}
+
+
+# --- SR and PBD ---------------------------------------------------------------------------------
+
+def test_sr_create_nfs_shared_has_a_plugged_pbd_per_host(two_hosts):
+    x, master, other = two_hosts
+    sr = x.SR.create(master, {"server": "192.0.2.10", "serverpath": "/exports/vms"}, 0,
+                     "NFS VMs", "", "nfs", "", True, {})
+    record = x.SR.get_record(sr)
+    assert record["type"] == "nfs" and record["shared"] is True
+    pbds = record["PBDs"]
+    assert sorted(x.PBD.get_host(p) for p in pbds) == sorted([master, other])
+    assert all(x.PBD.get_currently_attached(p) for p in pbds)
+    assert x.PBD.get_device_config(pbds[0])["server"] == "192.0.2.10"
+
+
+def test_sr_create_errors(api, fails):
+    x = api
+    host = x.host.get_all()[0]
+    with fails("SR_UNKNOWN_DRIVER", "zfs"):
+        x.SR.create(host, {}, 0, "z", "", "zfs", "", False, {})
+    with fails("SR_BACKEND_FAILURE_102", "", "The request is missing the server parameter", ""):
+        x.SR.create(host, {"serverpath": "/x"}, 0, "n", "", "nfs", "", True, {})
+    with fails("SR_BACKEND_FAILURE_90", "", "The request is missing the device parameter", ""):
+        x.SR.create(host, {}, 0, "e", "", "ext", "user", False, {})
+    assert len(x.SR.get_all()) == 2                # nothing was created
+
+
+def test_fixpbds_flow_unplug_destroy_create_plug(api, fails):
+    """fixpbds.py: a PBD is re-created with a changed device_config."""
+    x = api
+    host = x.host.get_all()[0]
+    sr = x.SR.create(host, {"device": "/dev/sdb"}, str(100 * GiB), "Second disk", "", "ext", "user", False, {})
+    assert x.SR.get_physical_size(sr) == str(100 * GiB)
+    pbd, = x.SR.get_PBDs(sr)
+    with fails("OPERATION_NOT_ALLOWED", "PBD is currently attached"):
+        x.PBD.destroy(pbd)
+    with fails("PBD_EXISTS", sr, host, pbd):
+        x.PBD.create({"host": host, "SR": sr, "device_config": {}})
+    x.PBD.unplug(pbd)
+    x.PBD.unplug(pbd)                              # unplugging an unplugged PBD does nothing
+    record = x.PBD.get_record(pbd)
+    x.PBD.destroy(pbd)
+    config = dict(record["device_config"], target="127.0.0.2")
+    new = x.PBD.create({"host": record["host"], "SR": record["SR"], "device_config": config})
+    assert x.PBD.get_currently_attached(new) is False
+    x.PBD.plug(new)
+    assert x.PBD.get_currently_attached(new) is True and x.SR.get_PBDs(sr) == [new]
+    assert x.PBD.get_device_config(new) == {"device": "/dev/sdb", "target": "127.0.0.2"}
+
+
+def test_unplug_with_a_disk_in_use_and_sr_forget_destroy(api, fails):
+    x = api
+    host = x.host.get_all()[0]
+    sr = x.SR.create(host, {"device": "/dev/sdb"}, 0, "Second disk", "", "ext", "user", False, {})
+    pbd, = x.SR.get_PBDs(sr)
+    vm = new_vm(x)
+    vdi = x.VDI.create({"name_label": "data", "SR": sr, "virtual_size": str(GiB), "type": "user",
+                        "sharable": False, "read_only": False, "other_config": {}})
+    x.VBD.create({"VM": vm, "VDI": vdi, "userdevice": "1", "bootable": False, "mode": "RW",
+                  "type": "Disk", "empty": False, "other_config": {}, "qos_algorithm_type": "",
+                  "qos_algorithm_params": {}})
+    x.VM.start(vm, False, False)
+    with fails("VDI_IN_USE", vdi):
+        x.PBD.unplug(pbd)
+    x.VM.hard_shutdown(vm)
+    with fails("SR_HAS_PBD", sr):
+        x.SR.destroy(sr)
+    x.PBD.unplug(pbd)
+    with fails("SR_BACKEND_FAILURE_39", "", "The SR is not empty [opterr=VDIs still exist in SR]", ""):
+        x.SR.destroy(sr)
+    x.SR.forget(sr)                                # forget drops the records, VDIs included
+    assert sr not in x.SR.get_all() and vdi not in x.VDI.get_all()
+    empty = x.SR.create(host, {"device": "/dev/sdc"}, 0, "Third", "", "ext", "user", False, {})
+    x.PBD.unplug(x.SR.get_PBDs(empty)[0])
+    x.SR.destroy(empty)
+    assert empty not in x.SR.get_all()
+
+
+# --- PIF_metrics, host.get_servertime, defaults, task type ----------------------------------------
+
+def test_every_pif_has_metrics(two_hosts):
+    x = two_hosts[0]
+    pifs = x.PIF.get_all_records()
+    assert len(pifs) == 4
+    for record in pifs.values():
+        metrics = x.PIF_metrics.get_record(record["metrics"])
+        assert metrics["carrier"] is True and metrics["speed"] == "1000" and metrics["duplex"] is True
+        assert metrics["vendor_name"] and metrics["device_name"]
+
+
+def test_get_servertime(api):
+    x = api
+    stamp = x.host.get_servertime(x.host.get_all()[0])
+    assert abs(time.mktime(time.strptime(str(stamp), "%Y%m%dT%H:%M:%SZ"))
+               - time.mktime(time.gmtime())) < 60
+
+
+def test_param_defaults_come_from_the_datamodel():
+    from xapisim import model
+    assert model.param_defaults("host", "evacuate") == {"network": NULL, "evacuate_batch_size": 0}
+    assert model.param_defaults("VM", "snapshot") == {"ignore_vdis": []}
+    assert model.param_defaults("VDI", "copy") == {"sr": NULL, "base_vdi": NULL, "into_vdi": NULL}
+    assert model.param_defaults("VM", "start") == {}
+
+
+def test_a_missing_required_parameter_is_still_a_count_mismatch(api, fails):
+    x = api
+    with fails("MESSAGE_PARAMETER_COUNT_MISMATCH", "host.evacuate", "3", "0"):
+        x.host.evacuate()
+    with fails("MESSAGE_PARAMETER_COUNT_MISMATCH", "VM.start", "3", "1"):
+        x.VM.start(x.VM.get_all()[0])
+
+
+def test_async_tasks_are_typed_none(api):
+    x = api
+    vm = new_vm(x)
+    record = wait_task(x, x.Async.VM.start(vm, False, False))
+    assert record["status"] == "success" and record["type"] == "<none/>"
