@@ -15,6 +15,7 @@ declared body, so a client that sends it all before reading gets the answer, not
 """
 import base64
 import contextlib
+import html
 import os
 import time
 from http.cookies import SimpleCookie
@@ -194,7 +195,7 @@ class Request:
         named = self.param("task_id")
         if named:
             if not self.db.exists("task", named):
-                raise Answer(500, "HANDLE_INVALID", body=_PAGES[500] % "HANDLE_INVALID task " + named)
+                raise Answer(500, "HANDLE_INVALID", body=_PAGES[500] % html.escape("HANDLE_INVALID task " + named))
             self.task = named
         else:
             self.task = self.sim.tasks.create(label)
@@ -299,7 +300,7 @@ def _vdi_of_req(req):
         try:
             return db.by_uuid_of("VDI", value)
         except XapiError as err:
-            raise Answer(500, err.code, body=_PAGES[500] % " ".join(err.description)) from None
+            raise Answer(500, err.code, body=_PAGES[500] % html.escape(" ".join(err.description))) from None
 
 
 def _format(req):
@@ -405,7 +406,7 @@ def _new_vdi(req, task, sr, fmt, length):
             except XapiError as failure:
                 err = failure
         req.fail_task(task, err)
-        raise Answer(500, err.code, body=_PAGES[500] % " ".join(err.description))
+        raise Answer(500, err.code, body=_PAGES[500] % html.escape(" ".join(err.description)))
     req.fail_task(task, err)
     raise Answer(400, err.code)
 

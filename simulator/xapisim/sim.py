@@ -46,6 +46,7 @@ class Simulator:
             self._restarted()
             self.guests.revive()        # guests that were installing/booting carry on
         else:
+            self.vdi_store.collect(())         # a new pool: no contents from an earlier one
             with self.db.lock:
                 pool.build(self, template_set, members, filler_vms)
                 hosts.add_pif_metrics(self)     # PIFs of every host, members included

@@ -553,3 +553,14 @@ def test_call_log_counts_http_requests(data_pool):
     assert [(e["status"], e["error"], e["http_status"], e["bytes_in"]) for e in entries] == [
         ("Success", None, 200, MiB), ("Failure", "SESSION_INVALID", 401, MiB)]
     assert entries[0]["duration_ms"] == mock.ANY
+
+
+def test_a_task_id_that_is_no_task_and_an_unknown_vdi_are_500(data_pool):
+    pool, session, _log = data_pool
+    vdi = new_vdi(session.xenapi, MiB)
+    status, _headers, page = put(pool.url, {"session_id": session._session, "vdi": vdi,
+                                            "task_id": "OpaqueRef:no-task"}, b"x" * MiB)
+    assert status == 500 and b"HANDLE_INVALID" in page
+    status, _headers, page = put(pool.url, {"session_id": session._session, "vdi": "nope"}, b"x" * MiB)
+    assert status == 500 and b"UUID_INVALID VDI nope" in page
+    assert pool.sim.vdi_store.path(session.xenapi.VDI.get_uuid(vdi)) is None
