@@ -73,6 +73,7 @@ class Request:
         self.error = None
         self.started = time.monotonic()
         self.logged = False
+        self.reply = None               # an import's 200 headers, sent after the task context
 
     def log(self, status):
         if not self.logged:
@@ -234,6 +235,8 @@ def handle(handler, method):
     status = 200
     try:
         serve(req)
+        if req.reply is not None:       # an import answers once its own task is gone and saved
+            req.answer(200, req.reply)
     except Answer as answer:
         status = answer.status
         req.error = req.error or answer.error
@@ -365,7 +368,7 @@ def _import(req):
         if refused is not None:
             req.fail_task(task, refused)
             req.drain(length)
-            req.answer(200, headers)
+            req.reply = headers
             return
         store = req.sim.vdi_store
         counted = _Counted(req)
@@ -383,13 +386,11 @@ def _import(req):
             req.fail_task(task, XapiError("VDI_IO_ERROR", "Device I/O errors"))
             if isinstance(err, vhd.VhdError) and length is not None:
                 req.drain(length)
-            with contextlib.suppress(OSError):
-                req.answer(200, headers)
+            req.reply = headers
             return
         _account(req, vdi, record)
         req.complete_task(task, "<value>%s</value>" % vdi)
-        req.db.commit()
-        req.answer(200, headers)
+        req.reply = headers
 
 
 def _new_vdi(req, task, sr, fmt, length):

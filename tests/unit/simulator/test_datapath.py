@@ -532,7 +532,10 @@ def test_kill_9_during_an_upload_loses_nothing_acknowledged(serve, tmp_path):
     conn.endheaders()
     for chunk in list(pattern(16 * MiB, seed=8))[:8]:
         conn.send(chunk)
-    time.sleep(0.3)
+    deadline = time.monotonic() + 10        # the server is writing it: its partial file is there
+    while not [n for n in os.listdir(state + ".vdis") if ".part" in n] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert [n for n in os.listdir(state + ".vdis") if ".part" in n]
     os.kill(served.proc.pid, signal.SIGKILL)
     served.proc.wait(10)
     conn.close()
