@@ -137,6 +137,16 @@ class Database:
             return
         self.event_id += 1
         self.events.append((self.event_id, cls, op, ref))
+        # each object's own generation (xapi's Db_cache_types Stat: created, modified), kept
+        # with the state: event.from's "id" of an object is its generation, not the token's
+        generations = self.hidden.setdefault("generations", {})
+        key = cls + "/" + ref
+        if op == "del":
+            generations.pop(key, None)
+        elif op == "add" or key not in generations:
+            generations[key] = [self.event_id, self.event_id]
+        else:
+            generations[key][1] = self.event_id
         if len(self.events) > EVENT_KEEP:
             del self.events[: len(self.events) - EVENT_KEEP]
         self.changed.notify_all()
@@ -148,6 +158,10 @@ class Database:
         if self.events and since < self.events[0][0] - 1:
             return None
         return [e for e in self.events if e[0] > since] if since < self.event_id else []
+
+    def generation(self, cls, ref):
+        """(created, modified) generation of a live object."""
+        return tuple(self.hidden.get("generations", {}).get(cls + "/" + ref, (self.event_id,) * 2))
 
     # --- persistence -------------------------------------------------------------------
     def snapshot(self):

@@ -43,8 +43,8 @@ def _token(event_id):
     return "%020d,%020d" % (event_id, 0)
 
 
-def _event(db, event_id, cls, op, ref):
-    out = {"id": str(event_id), "timestamp": "%.6f" % time.time(), "class": cls.lower(),
+def _event(db, event_id, cls, op, ref, timestamp=None):
+    out = {"id": str(event_id), "timestamp": timestamp or "%.6f" % time.time(), "class": cls.lower(),
            "operation": op, "ref": ref}
     if op != "del" and db.exists(cls, ref):
         out["snapshot"] = record_to_wire(cls, db.get(cls, ref))
@@ -54,7 +54,9 @@ def _event(db, event_id, cls, op, ref):
 def collect(db, wanted, since):
     """Events after ``since`` matching ``wanted``, one per object (its latest state)."""
     if since is None:
-        events = [(db.event_id, cls, "add", ref)
+        # every object as an "add" carrying its own creation generation (xapi_event.ml
+        # collect_events: an object created after the token is a create at time=created)
+        events = [(db.generation(cls, ref)[0], cls, "add", ref)
                   for cls in model.class_names() if cls != "session"
                   for ref in db.all(cls) if wanted(cls, ref)]
         return events
@@ -66,7 +68,7 @@ def collect(db, wanted, since):
         if wanted(cls, ref):
             prev = latest.get((cls, ref))
             if prev and prev[2] == "add" and op == "mod":
-                op = "add"
+                op, event_id = "add", prev[0]     # created in the window: id is its creation
             latest[(cls, ref)] = (event_id, cls, op, ref)
     return sorted(latest.values())
 
@@ -89,7 +91,8 @@ def _from(call, classes, token, timeout):
             if any(wanted(cls, ref) for ref in db.all(cls)) or cls.lower() in [c.lower() for c in classes]:
                 counts[cls.lower()] = len(db.all(cls))
         return {
-            "events": [_event(db, *e) for e in found],
+            # event.from's events carry ts "0.0" (xapi_event.ml from_inner event_of)
+            "events": [_event(db, *e, timestamp="0.0") for e in sorted(found)],
             "valid_ref_counts": counts,
             "token": _token(db.event_id),
         }

@@ -6,6 +6,7 @@ ErrorDescription: [code, params...]}; transport problems are XML-RPC faults; mal
 gets an HTTP 500 page. Each call is appended to the call log (never its parameters, so
 passwords stay out of it).
 """
+import html
 import http.server
 import json
 import socket
@@ -96,12 +97,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _jsonrpc(self, body, started):
         try:
-            request = json.loads(body)
-            method, params, ident = request["method"], request.get("params", []), request.get("id")
-        except Exception:
-            self._send(500, b"<html><body>Bad request</body></html>", "text/html")
+            version2, method, params, ident = _jsonrpc_request(body)
+        except MalformedRequest as err:
+            # xapi's Http_svr answers an exception escaping the handler with its 500 page and
+            # closes the connection (ocaml/libs/http-lib/http_svr.ml response_internal_error)
+            self.close_connection = True
+            data = (MALFORMED_PAGE % html.escape(str(err), quote=True).replace("&#x27;", "&apos;")).encode()
+            self.send_response(500, "Internal Error")
+            for name, value in (("Content-Type", "text/html"), ("Connection", "close"),
+                                ("Cache-Control", "no-cache, no-store"), ("Content-Length", str(len(data)))):
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
             return
-        version2 = request.get("jsonrpc") == "2.0"
         outcome = self.server.run_call(method, list(params), json_rpc=True)
         if outcome is None or outcome[0] == "Lost":
             return self._reset(method, len(body), started, outcome)
@@ -142,6 +150,51 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+
+MALFORMED_PAGE = ("<html><body><h1>HTTP 500 internal server error</h1>An unexpected error occurred; "
+                  "please wait a while and try again. If the problem persists, please contact your "
+                  "support representative.<h1> Additional information </h1>%s</body></html>")
+
+
+class MalformedRequest(Exception):
+    """A JSON-RPC body xapi's parser refuses; str() is the exception as OCaml prints it."""
+
+    def __init__(self, text):
+        super().__init__('Jsonrpc.Malformed_method_request("%s")' % text)
+
+
+def _jsonrpc_request(body):
+    """(version2, method, params, id) as rpclib's Jsonrpc.version_id_and_call_of_string reads
+    them (mirage/ocaml-rpc src/lib/jsonrpc.ml): v1 needs "params" (an array), v2 may leave it
+    out; "id" must be a string or an integer in both (xapi takes no notifications,
+    doc/content/xen-api/wire-protocol.md)."""
+    try:
+        request = json.loads(body)
+    except ValueError as err:
+        raise MalformedRequest("Unable to parse %s" % err) from None
+    if not isinstance(request, dict):
+        raise MalformedRequest("Invalid request body")
+    if "method" not in request:
+        raise MalformedRequest("Required field method is missing")
+    if not isinstance(request["method"], str):
+        raise MalformedRequest("Invalid field 'method' in request body")
+    if "jsonrpc" in request and request["jsonrpc"] != "2.0":
+        raise MalformedRequest("Invalid field 'jsonrpc' in request body")
+    version2 = "jsonrpc" in request
+    params = request.get("params")
+    if not version2 and "params" not in request:
+        raise MalformedRequest("Required field params is missing")
+    if version2 and isinstance(params, dict):
+        params = [params]
+    elif version2 and params is None:
+        params = []
+    elif not isinstance(params, list):
+        raise MalformedRequest("Invalid field 'params' in request body")
+    ident = request.get("id")
+    if isinstance(ident, bool) or not isinstance(ident, (str, int)):
+        raise MalformedRequest("Invalid field 'id' in request body")
+    return version2, request["method"], params, ident
 
 
 def _json_value(value):

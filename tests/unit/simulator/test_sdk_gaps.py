@@ -228,3 +228,83 @@ def test_async_tasks_are_typed_none(api):
     vm = new_vm(x)
     record = wait_task(x, x.Async.VM.start(vm, False, False))
     assert record["status"] == "success" and record["type"] == "<none/>"
+
+
+# --- events carry each object's own generation ---------------------------------------------------
+
+def test_event_ids_are_each_objects_generation(api):
+    x = api
+    older = new_vm(x, "older")
+    newer = new_vm(x, "newer")
+    every = x.event.__getattr__("from")(["vm"], "", 0.0)
+    ids = {e["ref"]: int(e["id"]) for e in every["events"]}
+    assert all(e["operation"] == "add" and e["timestamp"] == "0.0" for e in every["events"])
+    assert ids[older] < ids[newer] <= int(every["token"].split(",")[0])
+    templates = [ref for ref in ids if ref not in (older, newer)]
+    assert max(ids[t] for t in templates) < ids[older]       # templates came with the pool
+    token = every["token"]
+    x.VM.set_name_description(older, "first change")
+    x.VM.set_name_description(newer, "second change")
+    changed = x.event.__getattr__("from")(["vm"], token, 5.0)
+    mods = {e["ref"]: int(e["id"]) for e in changed["events"] if e["operation"] == "mod"}
+    assert set(mods) == {older, newer}
+    assert int(token.split(",")[0]) < mods[older] < mods[newer] <= int(changed["token"].split(",")[0])
+    x.VM.set_name_description(older, "third change")          # older is now the newest change
+    again = x.event.__getattr__("from")(["vm"], changed["token"], 5.0)
+    assert [(e["ref"], int(e["id"]) > mods[newer]) for e in again["events"]] == [(older, True)]
+
+
+def test_an_object_created_in_the_window_is_an_add_with_its_creation_generation(api):
+    x = api
+    token = x.event.__getattr__("from")(["vm"], "", 0.0)["token"]
+    vm = new_vm(x, "fresh")                      # created, then changed by provision
+    events = [e for e in x.event.__getattr__("from")(["vm"], token, 5.0)["events"] if e["ref"] == vm]
+    assert [e["operation"] for e in events] == ["add"]
+    assert int(events[0]["id"]) < int(x.event.get_current_id())
+
+
+# --- JSON-RPC requests xapi's parser refuses ---------------------------------------------------
+
+def post_jsonrpc(url, body):
+    import urllib.error
+    import urllib.request
+    request = urllib.request.Request(url + "/jsonrpc", data=body.encode(),
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+@pytest.mark.parametrize("body,reason", [
+    ('{"method": "session.login_with_password", "id": 1}', "Required field params is missing"),
+    ('{"method": "session.login_with_password", "params": ["root", "xenroot"]}',
+     "Invalid field &apos;id&apos; in request body"),
+    ('{"jsonrpc": "2.0", "method": "session.login_with_password", "params": ["root", "xenroot"]}',
+     "Invalid field &apos;id&apos; in request body"),
+    ('{"method": "session.login_with_password", "params": ["root", "xenroot"], "id": null}',
+     "Invalid field &apos;id&apos; in request body"),
+    ('{"method": "session.login_with_password", "params": ["root", "xenroot"], "id": 1.5}',
+     "Invalid field &apos;id&apos; in request body"),
+    ('{"method": "session.login_with_password", "params": "root", "id": 1}',
+     "Invalid field &apos;params&apos; in request body"),
+    ('{"params": [], "id": 1}', "Required field method is missing"),
+    ('{"jsonrpc": "1.0", "method": "x", "params": [], "id": 1}',
+     "Invalid field &apos;jsonrpc&apos; in request body"),
+    ('[1, 2]', "Invalid request body"),
+])
+def test_jsonrpc_without_params_or_id_is_refused_as_xapi_does(pool, body, reason):
+    status, page = post_jsonrpc(pool.url, body)
+    assert status == 500
+    assert page.startswith("<html><body><h1>HTTP 500 internal server error</h1>")
+    assert "Jsonrpc.Malformed_method_request(&quot;%s&quot;)" % reason in page
+    assert pool.sim.db.all("session") == {}                   # nothing was called
+
+
+def test_jsonrpc_v2_may_leave_params_out(pool):
+    status, page = post_jsonrpc(pool.url, '{"jsonrpc": "2.0", "method": "session.login_with_password", "id": 4}')
+    assert status == 200
+    import json
+    reply = json.loads(page)
+    assert reply["id"] == 4 and reply["error"]["message"] == "MESSAGE_PARAMETER_COUNT_MISMATCH"
