@@ -306,6 +306,19 @@ def _vdi_of_req(req):
             raise Answer(500, err.code, body=_PAGES[500] % html.escape(" ".join(err.description))) from None
 
 
+def _sr_of_req(req):
+    """importexport.ml sr_of_req: sr_id (a ref), else sr_uuid."""
+    if req.param("sr_id") is not None:
+        return req.param("sr_id")
+    if req.param("sr_uuid") is None:
+        return None
+    with req.db.lock:
+        try:
+            return req.db.by_uuid_of("SR", req.param("sr_uuid"))
+        except XapiError as err:
+            raise Answer(500, err.code, body=_PAGES[500] % html.escape(" ".join(err.description))) from None
+
+
 def _format(req):
     text = req.param("format") or "raw"
     name = text.lower()
@@ -339,7 +352,7 @@ def _write_error(db, vdi):
 def _import(req):
     _credentials(req)
     vdi = _vdi_of_req(req)
-    sr = req.param("sr_id")
+    sr = _sr_of_req(req)
     if vdi is None and sr is None:
         req.fail_named_task(XapiError("VDI_MISSING"))
         raise Answer(400, "VDI_MISSING")

@@ -416,6 +416,34 @@ def test_import_into_an_sr_makes_a_vdi(data_pool):
     vdi = x.task.get_result(task)[len("<value>"):-len("</value>")]
     record = x.VDI.get_record(vdi)
     assert (record["name_label"], record["virtual_size"], record["SR"]) == ("Imported VDI", str(2 * MiB), sr)
+    assert export_bytes(pool.url, {"session_id": session._session, "vdi": vdi})[1] == b"\x03" * (2 * MiB)
+    status, _headers, _ = put(pool.url, {"session_id": session._session, "sr_uuid": x.SR.get_uuid(sr)}, b"\x04" * MiB)
+    assert status == 200 and len(x.VDI.get_by_name_label("Imported VDI")) == 2
+
+
+def test_physical_utilisation_follows_the_data_on_a_thin_sr(data_pool):
+    pool, session, _log = data_pool
+    x = session.xenapi
+    thick = new_vdi(x, 8 * MiB)
+    assert put(pool.url, {"session_id": session._session, "vdi": thick}, os.urandom(MiB))[0] == 200
+    assert x.VDI.get_physical_utilisation(thick) == str(8 * MiB)       # lvm: fully allocated
+    sr = x.SR.get_by_name_label("Local storage")[0]
+    pool.sim.db.update("SR", sr, type="ext")        # test hook: the same SR as a thin (ext) one
+    thin = new_vdi(x, 8 * MiB, name="thin")
+    assert put(pool.url, {"session_id": session._session, "vdi": thin}, os.urandom(MiB) + bytes(MiB))[0] == 200
+    used = int(x.VDI.get_physical_utilisation(thin))
+    assert used == pool.sim.vdi_store.allocated(x.VDI.get_uuid(thin)) and MiB <= used < 2 * MiB
+
+
+def test_vhd_export_of_a_vdi_over_the_vhd_limit_fails_the_task(data_pool):
+    pool, session, _log = data_pool
+    x = session.xenapi
+    vdi = new_vdi(x, 2041 * 1024 * MiB)
+    task = x.task.create("export", "")
+    status, body = export_bytes(pool.url, {"session_id": session._session, "vdi": vdi, "format": "vhd",
+                                           "task_id": task})
+    assert (status, body) == (200, b"")
+    assert x.task.get_record(task)["error_info"] == ["VDI_TOO_LARGE", vdi, str(2040 * 1024 * MiB)]
 
 
 # --- tasks ---------------------------------------------------------------------------------
