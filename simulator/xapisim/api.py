@@ -67,7 +67,8 @@ def split_method(name):
 
 
 def permission_denied(cls, msg, roles):
-    permission = "%s.%s" % (cls.lower(), msg)
+    # all of it lowercase, VM.set_NVRAM -> vm.set_nvram (ocaml/xapi/rbac.ml permission_of_action)
+    permission = ("%s.%s" % (cls, msg)).lower()
     text = "No permission in user session. (Roles with this permission: %s)" % ", ".join(roles)
     return XapiError("RBAC_PERMISSION_DENIED", permission, text)
 

@@ -50,6 +50,9 @@ def parser():
     serve.add_argument("--members", type=int, default=0,
                        help="pool members on 127.0.0.2... (same port) answering HOST_IS_SLAVE")
     serve.add_argument("--template-set", choices=("legacy", "modern", "all"), default="all")
+    serve.add_argument("--no-uefi-certificates", dest="uefi_certificates", action="store_false",
+                       help="a pool without Secure Boot certificates (a fresh XCP-ng 8.3 before "
+                            "secureboot-certs install): Secure Boot VMs stay in setup mode")
     serve.add_argument("--filler-vms", type=int, default=0, help="extra halted VMs for scale tests")
     serve.add_argument("--faults", default="", help="fault injection spec (see docs/simulator.md)")
     serve.add_argument("--fault-log", help="append one JSON line per injected fault to this file")
@@ -151,7 +154,7 @@ def serve(args):
     sim = Simulator(state=args.state, users=users, template_set=args.template_set,
                     members=args.members, filler_vms=args.filler_vms,
                     master_address=args.host, clock_speed=args.clock_speed,
-                    session_ttl=args.session_ttl)
+                    session_ttl=args.session_ttl, uefi_certificates=args.uefi_certificates)
     context = None
     scheme = "http"
     addresses = [args.host] + ["127.0.0.%d" % (i + 2) for i in range(args.members)]

@@ -32,6 +32,7 @@ RELATIONS = {
     ("VM", "snapshot_of"): ("VM", "snapshots"),
     ("VM", "parent"): ("VM", "children"),
     ("VDI", "snapshot_of"): ("VDI", "snapshots"),
+    ("VTPM", "VM"): ("VM", "VTPMs"),
 }
 # Classes whose changes are not events (xapi does not emit events for sessions).
 SILENT = {"session"}

@@ -1,5 +1,9 @@
 """The pool a fresh simulator starts with: hosts, storage, networks, dom0s and templates."""
-from . import model
+import copy
+import json
+import os
+
+from . import firmware, model, vtpm
 from .db import new_uuid
 
 GiB = 1024 ** 3
@@ -7,9 +11,10 @@ MiB = 1024 ** 2
 DISKS_XML = ('<provision><disk device="0" size="%d" sr="" bootable="true" type="system"/>'
              '</provision>')
 
-# Built-in templates: (name, set, kind, distro, arch, extra other_config).
-# Seed era names: XenServer 4.1 (Miami) and 5.x; modern: XenServer 8 / XCP-ng 8.3
-# (sources in docs/simulator.md). kind "pv" = eliloader template, "hvm" = BIOS/UEFI boot.
+# Built-in PV templates: (name, set, kind, distro, arch, extra other_config).
+# Seed era names: XenServer 4.1 (Miami) and 5.x; the PV templates XenServer 8 / XCP-ng 8.3
+# still ship (sources in docs/simulator.md). kind "pv" = eliloader template.
+# The HVM templates of XenServer 8 / XCP-ng 8.3 come from templates_modern.json (MODERN_HVM).
 TEMPLATES = [
     ("Red Hat Enterprise Linux 4.5", "legacy", "pv", "rhlike", "i386", {}),
     ("Red Hat Enterprise Linux 4.6", "legacy", "pv", "rhlike", "i386", {}),
@@ -35,19 +40,28 @@ TEMPLATES = [
     ("SUSE Linux Enterprise Server 10 SP1 (32-bit)", "modern", "pv", "sleslike", "i386", {}),
     ("SUSE Linux Enterprise Server 10 SP1 (64-bit)", "modern", "pv", "sleslike", "x86_64", {}),
     ("SUSE Linux Enterprise Server 11 SP4 (64-bit)", "modern", "pv", "sleslike", "x86_64", {}),
-    ("Red Hat Enterprise Linux 8", "modern", "hvm", None, "x86_64", {}),
-    ("Red Hat Enterprise Linux 9", "modern", "hvm", None, "x86_64", {}),
-    ("CentOS Stream 9", "modern", "hvm", None, "x86_64", {}),
-    ("SUSE Linux Enterprise 15 (64-bit)", "modern", "hvm", None, "x86_64", {}),
-    ("Other install media", "all", "hvm", None, None, {}),
 ]
+# Flattened from xenserver/guest-templates-json (XenServer 8) and the templates XCP-ng 8.3
+# adds, by scripts/modern-templates.py; its "source" key names the commits. "Other install
+# media" is in every set.
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates_modern.json"),
+          encoding="utf-8") as _handle:
+    MODERN_HVM = json.load(_handle)["templates"]
+EVERY_SET = {"Other install media"}
+# Not from the source: the real "Other install media" has no disks key (the user adds disks);
+# the simulator keeps the 8 GiB disk it always gave it, which many tests provision.
+EXTRA_DISKS = {"Other install media": DISKS_XML % (8 * GiB)}
 
 
-def build(sim, template_set="all", members=0, filler_vms=0):
-    """Create the initial pool in ``sim.db``; returns the master host ref."""
+def build(sim, template_set="all", members=0, filler_vms=0, uefi_certificates=True):
+    """Create the initial pool in ``sim.db``; returns the master host ref.
+
+    ``uefi_certificates``: the pool has the Secure Boot certificates XenServer 8 ships (its
+    varstored RPM), or none, as a fresh XCP-ng 8.3 before ``secureboot-certs install``."""
     db = sim.db
+    certificates = firmware.certificates_tarball() if uefi_certificates else ""
     addresses = [sim.master_address] + ["127.0.0.%d" % (i + 2) for i in range(members)]
-    hosts = [_host(db, i, address) for i, address in enumerate(addresses)]
+    hosts = [_host(db, i, address, certificates) for i, address in enumerate(addresses)]
     master = hosts[0]
     local = _sr(db, "Local storage", "lvm", "user", 2048 * GiB, master)
     tools = _sr(db, "XenServer Tools", "iso", "iso", 0, None, is_tools_sr=True,
@@ -64,17 +78,23 @@ def build(sim, template_set="all", members=0, filler_vms=0):
                       management=index == 0, MAC=_mac(hash((host, index))))
     db.create("pool", uuid=new_uuid(), name_label="xapisim", master=master,
               default_SR=local, suspend_image_SR=local, crash_dump_SR=local,
-              other_config={"memory-ratio-hvm": "0.25", "memory-ratio-pv": "0.25"})
+              other_config={"memory-ratio-hvm": "0.25", "memory-ratio-pv": "0.25"},
+              uefi_certificates=certificates,
+              # vTPMs are not restricted on XenServer 8 / XCP-ng 8.3 (xapi_vtpm.ml)
+              restrictions={"restrict_vtpm": "false"})
     for name, tset, kind, distro, arch, extra in TEMPLATES:
         if template_set == "all" or tset in (template_set, "all"):
             make_template(db, name, kind, distro, arch, extra)
+    for spec in MODERN_HVM:
+        if template_set in ("all", "modern") or spec["name_label"] in EVERY_SET:
+            make_hvm_template(db, spec)
     for index in range(filler_vms):
         make_vm(db, "filler-%05d" % index, memory=256 * MiB)
     sim.hosts.recount()    # dom0s are running: host_metrics.memory_free must not count them free
     return master
 
 
-def _host(db, index, address):
+def _host(db, index, address, certificates=""):
     metrics = db.create("host_metrics", uuid=new_uuid(), memory_total=64 * GiB,
                         memory_free=64 * GiB, live=True)
     host = db.create(
@@ -84,7 +104,7 @@ def _host(db, index, address):
         software_version={"product_brand": "XenServer", "product_version": "8.4.0",
                           "platform_name": "XCP", "xapi": "25.0", "xen": "4.17.5"},
         cpu_info={"cpu_count": "16", "socket_count": "2", "vendor": "GenuineIntel"},
-        memory_overhead=0)
+        memory_overhead=0, uefi_certificates=certificates)
     dom0 = make_vm(db, "Control domain on host: xapisim-host-%d" % index, memory=2 * GiB,
                    control_domain=True)
     db.update("VM", dom0, power_state="Running", resident_on=host, domid=0)
@@ -130,22 +150,29 @@ def make_vm(db, name, memory=GiB, vcpus=1, control_domain=False, **fields):
 
 
 def make_template(db, name, kind, distro, arch, extra):
+    """A PV (eliloader) template."""
     other = {"default_template": "true", "linux_template": "true",
              "disks": DISKS_XML % (8 * GiB), "mac_seed": new_uuid()}
     other.update(extra)
-    if kind == "pv":
-        other.update({"install-methods": "cdrom,nfs,http,ftp", "install-distro": distro,
-                      "install-arch": arch})
-        boot = dict(PV_bootloader="eliloader", PV_args="graphical utf8" if distro == "rhlike" else "",
-                    HVM_boot_policy="", domain_type="pv")
-    else:
-        other.update({"install-methods": "cdrom,nfs,http,ftp"})
-        boot = dict(PV_bootloader="", PV_args="", HVM_boot_policy="BIOS order",
-                    HVM_boot_params={"order": "cdn", "firmware": "uefi" if distro is None and name != "Other install media" else "bios"},
-                    domain_type="hvm")
-    return make_vm(db, name, memory=GiB if kind == "pv" else 2 * GiB, is_a_template=True,
+    other.update({"install-methods": "cdrom,nfs,http,ftp", "install-distro": distro,
+                  "install-arch": arch})
+    boot = dict(PV_bootloader="eliloader", PV_args="graphical utf8" if distro == "rhlike" else "",
+                HVM_boot_policy="", domain_type="pv")
+    return make_vm(db, name, memory=GiB, is_a_template=True,
                    is_default_template=True, other_config=other,
                    reference_label=name.lower().replace(" ", "-"), **boot)
+
+
+def make_hvm_template(db, spec):
+    """A template as guest-templates-json's loader imports it: the record its JSON describes
+    (uuid included), then is_default_template set; its other_config keeps
+    default_template "false", the value it was imported with (guesttemplates/loader.py)."""
+    fields = copy.deepcopy({k: v for k, v in spec.items() if k not in ("source", "name_label")})
+    fields["other_config"].update(default_template="false", mac_seed=new_uuid())
+    if spec["name_label"] in EXTRA_DISKS:
+        fields["other_config"].setdefault("disks", EXTRA_DISKS[spec["name_label"]])
+    return make_vm(db, spec["name_label"], memory=fields.get("memory_static_max", GiB),
+                   is_a_template=True, is_default_template=True, domain_type="hvm", **fields)
 
 
 # Operations xapi lets run side by side (xapi_vm_lifecycle.ml is_allowed_concurrently,
@@ -159,6 +186,7 @@ def refresh_allowed(db, ref):
     record = db.get("VM", ref)
     from . import vm        # vm imports this module; the lifecycle rules live there
     ops = vm.allowed_operations(db, ref)
+    vtpm.refresh_vm(db, record)
     running = set(record["current_operations"].values())
     if running:
         # While clones/copies run, only more of them are allowed (xapi computes the list with

@@ -4,7 +4,7 @@ import os
 import threading
 import time
 
-from . import api, devices, events, guests, model, pool, snapshots, vm  # noqa: F401  (handlers register on import)
+from . import api, devices, events, firmware, guests, model, pool, snapshots, vm, vtpm  # noqa: F401  (handlers register on import)
 from . import hosts, storage_ops  # noqa: F401  (handlers: migration, evacuation, PBD/SR)
 from .db import Database
 from .vdi_store import VdiStore
@@ -27,7 +27,8 @@ class Clock:
 
 class Simulator:
     def __init__(self, state=None, users=None, template_set="all", members=0, filler_vms=0,
-                 master_address="127.0.0.1", clock_speed=100.0, session_ttl=0):
+                 master_address="127.0.0.1", clock_speed=100.0, session_ttl=0,
+                 uefi_certificates=True):
         self.db = Database(state)
         self.master_address = master_address
         self.clock = Clock(clock_speed)
@@ -48,7 +49,7 @@ class Simulator:
         else:
             self.vdi_store.collect(())         # a new pool: no contents from an earlier one
             with self.db.lock:
-                pool.build(self, template_set, members, filler_vms)
+                pool.build(self, template_set, members, filler_vms, uefi_certificates)
                 hosts.add_pif_metrics(self)     # PIFs of every host, members included
             self.db.commit()
 

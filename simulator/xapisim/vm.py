@@ -7,7 +7,7 @@ blocked operation -> power state -> other operation in progress -> template -> s
 import contextlib
 import xml.dom.minidom
 
-from . import pool
+from . import firmware, pool, vtpm
 from .api import handler
 from .db import new_uuid
 from .errors import XapiError
@@ -25,6 +25,7 @@ ALLOWED_FROM = {
     "changing_static_range": ["Halted"], "changing_VCPUs": ["Halted"],
     "changing_memory_limits": ["Halted"], "changing_VCPUs_live": ["Running"],
     "changing_dynamic_range": ["Halted", "Running"],
+    "changing_NVRAM": ["Halted"], "create_vtpm": ["Halted"],
 }
 # Simulated seconds each operation takes (on the simulator's clock).
 DURATION = {"start": 2.0, "start_on": 2.0, "clean_shutdown": 2.0, "clean_reboot": 3.0,
@@ -42,7 +43,8 @@ CONTROL_DOMAIN_OK = {"changing_dynamic_range", "changing_memory_limits", "changi
                      "start", "start_on", "metadata_export"}
 # Operations a template may do (anything else: VM_IS_TEMPLATE [vm, op]).
 TEMPLATE_OK = {"clone", "copy", "export", "provision", "destroy", "changing_static_range",
-               "changing_dynamic_range", "changing_VCPUs", "changing_memory_limits"}
+               "changing_dynamic_range", "changing_VCPUs", "changing_memory_limits",
+               "changing_NVRAM"}
 
 
 def check_operation(db, ref, op):
@@ -216,6 +218,7 @@ def duplicate(call, vm, new_name, sr, full):
     for vif in list(source["VIFs"]):
         record = db.get("VIF", vif)
         call.sim.network.make_vif(new, record["network"], record["device"], "")
+    vtpm.copy_all(db, vm, new)
     return new
 
 
@@ -295,6 +298,7 @@ def _destroy(call, vm):
             db.delete("VBD", vbd)
         for vif in list(record["VIFs"]):
             db.delete("VIF", vif)
+        vtpm.destroy_all(db, vm)
         for cls in ("VM_metrics", "VM_guest_metrics"):
             ref = record["metrics" if cls == "VM_metrics" else "guest_metrics"]
             if db.exists(cls, ref):
@@ -319,6 +323,7 @@ def _start_on(call, vm, host, start_paused, force):
 def boot(call, vm, op, host, start_paused):
     with operation(call, vm, op, locked=False) as record:
         with call.db.lock:
+            firmware.check_start(call.db, vm)
             call.sim.hosts.assert_fits(host, record["memory_dynamic_max"])
         # eliloader's downloads happen here, without the lock (event.from waiters, other VMs)
         plan = call.sim.guests.prepare(call, vm)
@@ -326,6 +331,7 @@ def boot(call, vm, op, host, start_paused):
             if not _still_running(call, vm):
                 raise XapiError("TASK_CANCELLED", call.op_ref)
             call.sim.hosts.assert_fits(host, record["memory_dynamic_max"])
+            firmware.build_domain(call.db, vm)
             call.sim.guests.boot(call, vm, plan)
             set_power(call, vm, "Paused" if start_paused else "Running",
                       domid=call.sim.next_domid(), resident_on=host)
