@@ -159,13 +159,16 @@ class _Writer:
         self.done = False
 
     def write(self, offset, data):
-        """Write ``data`` at ``offset``; all-zero 64 KiB blocks are left as holes."""
+        """Write ``data`` at ``offset``; all-zero 64 KiB blocks are left as holes (unless this
+        writer already wrote there: then the zeros are written)."""
         view = memoryview(data)
         length = len(view)
+        rewrite = offset < self.end and any(start < offset + length and offset < end
+                                            for start, end in self.covered)
         pos = 0
         while pos < length:
             block = view[pos:pos + BLOCK].tobytes()     # bytes compare at memcmp speed
-            if block != _ZERO_BLOCK[:len(block)]:
+            if rewrite or block != _ZERO_BLOCK[:len(block)]:
                 os.pwrite(self.fd, block, offset + pos)
             pos += len(block)
         self.cover(offset, offset + length)

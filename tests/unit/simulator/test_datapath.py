@@ -595,3 +595,40 @@ def test_a_task_id_that_is_no_task_and_an_unknown_vdi_are_500(data_pool):
     status, _headers, page = put(pool.url, {"session_id": session._session, "vdi": "nope"}, b"x" * MiB)
     assert status == 500 and b"UUID_INVALID VDI nope" in page
     assert pool.sim.vdi_store.path(session.xenapi.VDI.get_uuid(vdi)) is None
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_vdi_store_writes_match_a_plain_bytearray(seed):
+    """vdi_store against a model: writes at any offset (zeros, data, overlapping within one
+    writer), copies and deletes give exactly the bytes a plain bytearray would hold."""
+    from xapisim.vdi_store import VdiStore
+    rnd = random.Random(seed)
+    store, model = VdiStore(), bytearray()
+
+    def apply(offset, data):
+        model.extend(bytes(max(0, offset + len(data) - len(model))))
+        model[offset:offset + len(data)] = data
+
+    for _step in range(80):
+        roll = rnd.random()
+        if roll < 0.6:
+            offset, data = rnd.randrange(600000), rnd.choice([bytes, rnd.randbytes])(rnd.randrange(300000))
+            store.put_bytes("v", data, offset=offset)
+            apply(offset, data)
+        elif roll < 0.8:
+            with store.writer("v") as out:
+                writes = [(rnd.randrange(500000), rnd.choice([bytes, rnd.randbytes])(rnd.randrange(1, 100000)))
+                          for _ in range(rnd.randrange(1, 5))]
+                for offset, data in writes:
+                    out.write(offset, data)
+                out.commit()
+            for offset, data in writes:
+                apply(offset, data)
+        elif roll < 0.85:
+            store.delete("v")
+            store.purge()
+            model = bytearray()
+        else:
+            store.copy("v", "w")
+            assert (store.open("w").read() if store.path("w") else b"") == bytes(model)
+        assert (store.open("v").read() if store.path("v") else b"") == bytes(model)
