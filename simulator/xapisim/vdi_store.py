@@ -222,10 +222,15 @@ class _Writer:
 
 
 def _read_into(reader, view):
-    """Fill ``view`` from ``reader``; fewer bytes only at end of stream."""
+    """Fill ``view`` from ``reader`` (readinto, or read); fewer bytes only at end of stream."""
     got = 0
     while got < len(view):
-        n = reader.readinto(view[got:])
+        if hasattr(reader, "readinto"):
+            n = reader.readinto(view[got:])
+        else:
+            data = reader.read(len(view) - got)
+            n = len(data)
+            view[got:got + n] = data
         if not n:
             break
         got += n
