@@ -3,6 +3,9 @@
 ``xapisim make-tree`` / ``make-trees`` / ``serve-trees``: sample network install trees
 (xapisim.trees) and a local HTTP server for them (prints ``xapisim trees on <url>``).
 
+``xapisim make-images``: sample cloud images and installer ISOs for HVM guests (xapisim.images);
+``serve --iso-dir DIR`` offers DIR's *.iso files as an ISO library SR (xapisim.isolib).
+
 ``xapisim guest`` / ``xenstore-read``: test hooks that read a ``--state`` file and print what
 a simulated guest sees from the inside (xapisim.guestview); XenAPI has no equivalent.
 
@@ -18,7 +21,7 @@ import tempfile
 import threading
 
 from . import faults as faults_mod
-from . import background, guestview, trees
+from . import background, guestview, images, isolib, trees
 from .server import CallLog, Server
 from .sim import Simulator
 
@@ -58,6 +61,7 @@ def parser():
     serve.add_argument("--fault-log", help="append one JSON line per injected fault to this file")
     serve.add_argument("--clock-speed", type=float, default=100.0,
                        help="simulated seconds per real second for boots, installs, shutdowns")
+    serve.add_argument("--iso-dir", help="an ISO library SR holding this directory's *.iso files")
     serve.add_argument("--session-ttl", type=float, default=0,
                        help="idle seconds before a session expires (0: never)")
     trees_help = "sample network install trees (xapisim.trees)"
@@ -70,6 +74,9 @@ def parser():
     make_trees = commands.add_parser("make-trees", help="write the sample set of " + trees_help)
     make_trees.add_argument("--all", action="store_true", help="every known release, not just the samples")
     make_trees.add_argument("directory", metavar="DIR")
+    make_images = commands.add_parser(
+        "make-images", help="write sample cloud images (raw) and installer ISOs for HVM guests into DIR")
+    make_images.add_argument("directory", metavar="DIR")
     serve_trees = commands.add_parser("serve-trees", help="serve DIR over HTTP until SIGTERM/SIGINT")
     serve_trees.add_argument("directory", metavar="DIR")
     serve_trees.add_argument("--host", default="127.0.0.1")
@@ -135,6 +142,10 @@ def tree_command(args):
         for name in trees.write_samples(args.directory, everything=args.all):
             print(os.path.join(args.directory, name))
         return 0
+    if args.command == "make-images":
+        for name in images.write_samples(args.directory):
+            print(os.path.join(args.directory, name))
+        return 0
     if not os.path.isdir(args.directory):
         raise ValueError("no such directory: %s" % args.directory)
     server = trees.TreeServer(args.directory, args.host, args.port).start()
@@ -155,6 +166,8 @@ def serve(args):
                     members=args.members, filler_vms=args.filler_vms,
                     master_address=args.host, clock_speed=args.clock_speed,
                     session_ttl=args.session_ttl, uefi_certificates=args.uefi_certificates)
+    if args.iso_dir:
+        isolib.attach(sim, args.iso_dir)
     context = None
     scheme = "http"
     addresses = [args.host] + ["127.0.0.%d" % (i + 2) for i in range(args.members)]
@@ -195,7 +208,7 @@ def serve(args):
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    if args.command in ("make-tree", "make-trees", "serve-trees"):
+    if args.command in ("make-tree", "make-trees", "make-images", "serve-trees"):
         try:
             return tree_command(args)
         except (OSError, ValueError) as err:

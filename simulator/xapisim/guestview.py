@@ -16,7 +16,11 @@ import json
 from .guests import guest_path
 
 #: What ``guest`` reports of the hidden guest state (xapisim.guests): the rest is internal.
-VIEW_KEYS = ("stage", "loader", "kernel", "ramdisk", "cmdline", "uname", "tools")
+VIEW_KEYS = ("stage", "loader", "kernel", "ramdisk", "cmdline", "uname", "tools",
+             # HVM guests (guests/hvm.py): the console's last lines, the booted system's os-release,
+             # hostname and network, cloud-init's status, the installer and its answer file
+             "firmware", "console", "os", "hostname", "network", "cloud_init", "installer", "answer",
+             "error")
 
 
 class GuestViewError(Exception):

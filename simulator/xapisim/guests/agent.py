@@ -20,6 +20,10 @@ TOOLS_SECONDS = 60.0            # xs-tools install from the inserted ISO
 TOOLS_MARK = "/usr/sbin/xe-update-guest-attrs"
 TOOLS_VERSION = {"major": "4", "minor": "1", "micro": "0", "build": "0"}
 XS_KERNEL_TAG = ".xs4.1.0"
+# Today's agent (xe-guest-utilities 8.x) and the features it advertises in data/ (xapi copies
+# them to VM_guest_metrics other; they allow clean shutdown, reboot and suspend).
+AGENT_VERSION = {"major": "8", "minor": "4", "micro": "0", "build": "1"}
+AGENT_FEATURES = {"feature-shutdown": "1", "feature-reboot": "1", "feature-suspend": "1"}
 NETWORK_PREFIXES = ("192.0.2", "198.51.100", "203.0.113")     # RFC 5737 documentation ranges
 
 
@@ -116,9 +120,9 @@ class GuestAgent:
         """A booted guest with xs-tools.iso in its drive installs the tools (once)."""
         state = self.state(vm)
         record = self.db.get("VM", vm)
+        installed = state.get("agent") if state.get("system_vdi") else TOOLS_MARK in self._boot_files(vm)
         if record["power_state"] not in ("Running", "Paused") or state.get("stage") != "booted" \
-                or state.get("tools") == "installing" or TOOLS_MARK in self._boot_files(vm) \
-                or not self._tools_cd_inserted(vm):
+                or state.get("tools") == "installing" or installed or not self._tools_cd_inserted(vm):
             return
         state.update(tools="installing", tools_remaining=TOOLS_SECONDS)
         self._changed()
@@ -133,6 +137,9 @@ class GuestAgent:
                 if not self._alive(vm, domid):
                     return
                 state = self.state(vm)
+                if state.get("system_vdi"):
+                    self._install_agent(vm)
+                    return
                 vdi = self._boot_vdi(vm)
                 files = dict(self.disks().get(vdi, {})) if vdi else {}
                 files[TOOLS_MARK] = "#!/bin/sh\n# xe-guest-utilities %(major)s.%(minor)s.%(micro)s\n" % TOOLS_VERSION
@@ -147,6 +154,87 @@ class GuestAgent:
         finally:
             self._commit()
 
+    # --- today's agent on an HVM disk's system (hvm.py) ----------------------------------------
+    def _install_agent(self, vm):
+        """The guest tools ISO installed on an HVM system: its disk now has the agent."""
+        state = self.state(vm)
+        header = self._describe_vdi(state["system_vdi"])
+        if header is not None and header.get("kind") == "disk":
+            header["agent"] = True
+            self._write_header(state["system_vdi"], header)
+            state.update(agent=True)
+            self._publish_system_metrics(vm, header)
+        state.update(tools="installed")
+        state.pop("tools_remaining", None)
+        self._changed()
+
+    def _publish_system_metrics(self, vm, header):
+        """What today's agent (xe-guest-utilities 8 / xen-guest-agent) writes and xapi turns
+        into VM_guest_metrics: os_version (xe-linux-distribution from os-release), the PV
+        drivers, every NIC's addresses as ``<device>/ip``, ``<device>/ipv4/<n>``,
+        ``<device>/ipv6/<n>``, and the features that allow a clean shutdown, reboot and
+        suspend. Without an agent nothing is reported (no VM_guest_metrics)."""
+        if not header.get("agent"):
+            return
+        os_release = header.get("os", {})
+        version = os_release.get("VERSION_ID", "").split(".")
+        values = dict(
+            os_version={"name": os_release.get("PRETTY_NAME", "Linux"),
+                        "distro": os_release.get("ID", "linux"),
+                        "major": version[0], "minor": version[1] if len(version) > 1 else "0",
+                        "uname": header.get("kernel", "")},
+            PV_drivers_version=dict(AGENT_VERSION), PV_drivers_detected=True, PV_drivers_up_to_date=True,
+            networks=self._system_networks(vm, header["state"].get("network")),
+            other=dict(AGENT_FEATURES), can_use_hotplug_vbd="yes", can_use_hotplug_vif="yes",
+            live=True, last_updated=self.sim.clock.stamp())
+        record = self.db.get("VM", vm)
+        metrics = record["guest_metrics"]
+        if self.db.exists("VM_guest_metrics", metrics):
+            self.db.update("VM_guest_metrics", metrics, **values)
+        else:
+            metrics = self.db.create("VM_guest_metrics", uuid=new_uuid(), **values)
+            self.db.update("VM", vm, guest_metrics=metrics)
+
+    def _system_networks(self, vm, network):
+        """The networks map of the interfaces ``network`` configures, per VIF device: static
+        addresses as configured, a DHCP one from a documentation range (fixed per VM)."""
+        record = self.db.get("VM", vm)
+        host = int(hashlib.md5(record["uuid"].encode()).hexdigest(), 16) % 250 + 2
+        interfaces = list((network or {}).get("interfaces") or [])
+        out = {}
+        vifs = sorted((self.db.get("VIF", vif) for vif in record["VIFs"]), key=lambda r: r["device"])
+        for position, vif in enumerate(vifs):
+            device = vif["device"]
+            config = _interface_of(interfaces, vif, position)
+            if config is None:
+                continue
+            ipv4 = [address.split("/")[0] for address in config.get("addresses", []) if ":" not in address]
+            ipv6 = [address.split("/")[0] for address in config.get("addresses", []) if ":" in address]
+            if config.get("dhcp4"):
+                index = int(device) if device.isdigit() else 0
+                ipv4.append("%s.%d" % (NETWORK_PREFIXES[index % len(NETWORK_PREFIXES)], host))
+            for n, address in enumerate(ipv4):
+                out["%s/ipv4/%d" % (device, n)] = address
+            for n, address in enumerate(ipv6):
+                out["%s/ipv6/%d" % (device, n)] = address
+            if ipv4:
+                out["%s/ip" % device] = ipv4[0]
+        return out
+
+
+def _interface_of(interfaces, vif, position):
+    """The configured interface of a NIC: by MAC, else by its name (eth<device>), else the
+    only configured interface belongs to the first NIC."""
+    mac = (vif["MAC"] or "").lower()
+    for config in interfaces:
+        if mac and (config.get("mac") or "").lower() == mac:
+            return config
+    for config in interfaces:
+        if config.get("name") == "eth%s" % vif["device"] and not config.get("mac"):
+            return config
+    if position == 0 and len(interfaces) == 1 and not interfaces[0].get("mac"):
+        return interfaces[0]
+    return None
 
 
 def _xs_uname(uname):
@@ -182,7 +270,6 @@ def _install_xs_kernel(files, uname):
     files[config] = text
 
 
-
 def _static_address(files):
     """eth0's address when an installed system configures it statically, else None."""
     for path in IFCFG_ETH0.values():
@@ -207,4 +294,8 @@ def _os_version(files, uname):
         values = dict(line.replace(" ", "").split("=", 1) for line in lines[1:] if "=" in line)
         out.update(name=lines[0], distro="sles", major=values.get("VERSION", ""),
                    minor=values.get("PATCHLEVEL", "0"))
+    elif "/etc/debian_version" in files:      # identify_debian: "Debian <first line>"
+        version = files["/etc/debian_version"].splitlines()[0].strip()
+        major, _, minor = version.partition(".")
+        out.update(name="Debian %s" % version, distro="debian", major=major, minor=minor or "0")
     return out

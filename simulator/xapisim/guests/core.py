@@ -19,6 +19,7 @@ state (stage, kernel command line, disk contents) is in ``db.hidden`` and read b
 ``inspect``; no API exposes it.
 """
 import copy
+import os
 import threading
 import time
 
@@ -28,7 +29,7 @@ from ..model import NULL_REF
 XS_PREFIXES = ("vm-data/", "FIST/")
 STEP_SECONDS = 5.0              # granularity of a guest's progress (paused time is not counted)
 # Stages a guest thread is working through (resumed after suspend/resume or a restart).
-BUSY_STAGES = ("installer", "installing", "booting")
+BUSY_STAGES = ("installer", "installing", "booting", "iso-installer", "iso-installing")
 
 
 class _Ctx:
@@ -37,7 +38,6 @@ class _Ctx:
     def __init__(self, sim):
         self.sim = sim
         self.db = sim.db
-
 
 
 class GuestCore:
@@ -154,6 +154,28 @@ class GuestCore:
                 disks.append((not record["bootable"], int(record["userdevice"])
                               if record["userdevice"].isdigit() else 99, record["VDI"]))
         return min(disks)[2] if disks else None
+
+    def _vdi_open(self, vdi):
+        """A VDI's contents as a binary file, or None when nothing was ever written: an ISO
+        library SR's VDI is its file (the SR's PBD device_config location, the VDI's
+        location); any other VDI's contents are in ``sim.vdi_store``."""
+        if not vdi or vdi == NULL_REF or not self.db.exists("VDI", vdi):
+            return None
+        record = self.db.get("VDI", vdi)
+        sr = self.db.get("SR", record["SR"])
+        if sr["type"] == "iso":
+            for pbd in sr["PBDs"]:
+                directory = self.db.get("PBD", pbd)["device_config"].get("location", "")
+                name = os.path.join(directory, record["location"])
+                if directory and os.path.isfile(name):
+                    return open(name, "rb")
+        store = getattr(self.sim, "vdi_store", None)
+        if store is None:
+            return None
+        try:
+            return store.open(record["uuid"], "rb")
+        except KeyError:
+            return None
 
     def _boot_files(self, vm):
         vdi = self._boot_vdi(vm)
@@ -304,7 +326,8 @@ class GuestCore:
                 if stage not in BUSY_STAGES or not self._spend(vm, domid):
                     return
                 step = {"installer": self._installer_started, "installing": self._installed,
-                        "booting": self._booted}[stage]
+                        "booting": self._booted, "iso-installer": self._iso_installer_started,
+                        "iso-installing": self._iso_installed}[stage]
                 if not step(vm, domid):
                     return
         finally:
@@ -317,10 +340,19 @@ class GuestCore:
             state = self.state(vm)
             state.update(stage="booted")
             state.pop("remaining", None)
-            self._publish_metrics(vm)
+            request = None
+            if state.get("system_vdi"):         # an HVM disk's system (hvm.py)
+                request = self._system_up(vm)
+            else:
+                self._publish_metrics(vm)
             self._maybe_install_tools(vm)
             self._changed()
         self._commit()
+        if request is not None:                 # cloud-init's power_state
+            if request.get("mode") == "reboot":
+                self._guest_reboot(vm, domid)
+            elif request.get("mode") in ("poweroff", "halt"):
+                self._guest_poweroff(vm, domid)
         return False
 
     def _guest_poweroff(self, vm, domid):

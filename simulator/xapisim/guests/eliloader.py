@@ -42,11 +42,9 @@ def _fetch_or_none(fetch, url):
         return None
 
 
-
 def _bootloader_failed(vm, exname, text=""):
     """BOOTLOADER_FAILED [vm, msg]: msg is what eliloader prints (APILevelException.apifmt)."""
     return XapiError("BOOTLOADER_FAILED", vm, "%s\n%s" % (exname, text + "\n" if text else ""))
-
 
 
 class EliloaderBoot:

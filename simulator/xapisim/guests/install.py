@@ -90,6 +90,30 @@ def _installed_system(tree, flow, arch):
     return files
 
 
+# Pre-built images a template's postinstall script writes onto its provisioned disks
+# (xapi_templates_install.ml runs other_config:postinstall from post-install-scripts). The
+# XenServer 4.x "Debian Etch 4.0" template was such an image: Etch with its Xen kernel, a
+# menu.lst pygrub boots, and the guest utilities already installed.
+POST_INSTALL_DIR = "/opt/xensource/packages/post-install-scripts"
+ETCH_UNAME = "2.6.18-6-xen-686"
+
+
+def post_install_files(script):
+    """{path: text} the post-install ``script`` puts on the bootable disk, or None."""
+    if script != POST_INSTALL_DIR + "/debian-etch":
+        return None
+    initrd = "initrd.img-%s" % ETCH_UNAME
+    return {
+        "/etc/debian_version": "4.0\n",
+        "/etc/fstab": "/dev/xvda1 / ext3 defaults,errors=remount-ro 0 1\n/dev/xvdb none swap sw 0 0\n",
+        "/boot/vmlinuz-%s" % ETCH_UNAME: _kernel_file(ETCH_UNAME),
+        "/boot/%s" % initrd: "initrd for %s\n" % ETCH_UNAME,
+        "/boot/grub/menu.lst": "default 0\ntimeout 5\ntitle Debian GNU/Linux, kernel %s\n\troot (hd0,0)\n"
+                               "\tkernel /boot/vmlinuz-%s root=/dev/xvda1 ro\n\tinitrd /boot/%s\n"
+                               % (ETCH_UNAME, ETCH_UNAME, initrd),
+        "/usr/sbin/xe-update-guest-attrs": "#!/bin/sh\n# xe-guest-utilities 4.1.0\n",    # agent.TOOLS_MARK
+    }
+
 
 def _answer_finish(kind, text):
     """What the installer does when done: "reboot", "poweroff" or "wait"; None if unusable.

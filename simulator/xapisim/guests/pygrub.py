@@ -13,7 +13,6 @@ class _PygrubFailed(Exception):
     pass
 
 
-
 class PygrubBoot:
     def pygrub(self, vm, record):
         try:
@@ -23,7 +22,8 @@ class PygrubBoot:
         files = self._boot_files(vm)
         match = re.search(r"uname=(\S+)", files.get(kernel, ""))
         state = self.state(vm)
-        for key in ("answer", "tree", "kernel_md5", "ramdisk_md5", "repository", "error", "round"):
+        for key in ("answer", "tree", "kernel_md5", "ramdisk_md5", "repository", "error", "round",
+                    "system_vdi"):
             state.pop(key, None)
         state.update(stage="booting", loader="pygrub", kernel=kernel, ramdisk=ramdisk or "",
                      cmdline=(args + " " + record["PV_args"]).strip(),

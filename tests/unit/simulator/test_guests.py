@@ -543,7 +543,9 @@ def test_an_install_carries_on_after_a_restart(tmp_path, repo):
 def test_hvm_guests_boot_firmware_and_report_nothing(pool, x, fails):
     vm = new_vm(x, "Other install media")
     x.VM.start(vm, False, True)
-    assert pool.sim.guests.inspect(vm)["stage"] == "firmware"
+    guest = pool.sim.guests.inspect(vm)     # an empty disk and no CD: nothing to boot
+    assert guest["stage"] == "no-bootable-device"
+    assert guest["console"][-1] == "No bootable device.  Retrying in 60 seconds."
     time.sleep(0.05)
     assert x.VM.get_guest_metrics(vm) == NULL
     with fails("VM_LACKS_FEATURE", vm):
