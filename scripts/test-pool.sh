@@ -114,7 +114,9 @@ if [[ $scenarios != none ]]; then
     else
         for scenario in $scenarios; do
             dir=$(mktemp -d "$work/molecule-XXXXXX")
+            # The collection as make links it (.venv/collections: the checkout).
             ( cd "$root" && PATH="$venv/bin:$PATH" MOLECULE_EPHEMERAL_DIRECTORY="$dir" \
+                ANSIBLE_COLLECTIONS_PATH=${ANSIBLE_COLLECTIONS_PATH:-$venv/collections} \
                 XENSERVER_TEST_URL=$url XENSERVER_TEST_PREFIX=$prefix XENSERVER_VALIDATE_CERTS=$validate \
                 "$venv/bin/molecule" test -s "$scenario" ) || status=1
         done
