@@ -5,7 +5,7 @@ xapi_vm_snapshot.ml (revert) and message_forwarding.ml (revert shuts the VM down
 Destroying a snapshot is VM.destroy (vm.py); its disks are the client's to destroy, with
 VDI.destroy, as XenCenter does.
 """
-from . import pool
+from . import pool, vtpm
 from .api import handler
 from .errors import XapiError
 from .model import NULL_REF
@@ -60,6 +60,7 @@ def take(call, vm, new_name, ignore_vdis):
         _copy_vbd(call, snap, record, vdi)
     for vif in list(source["VIFs"]):
         _copy_vif(call, snap, db.get("VIF", vif))
+    vtpm.copy_all(db, vm, snap)         # xapi_vm_clone.ml copies vTPMs for snapshots too
     return snap
 
 

@@ -299,14 +299,19 @@ def test_vtpm_rbac(make_pool, login, fails):
     assert login(pool.url, *POOL_OPERATOR[:2]).VTPM.destroy(vtpm) == ""
 
 
-def test_vtpm_follows_clone_and_destroy(api):
+def test_vtpm_follows_clone_snapshot_and_destroy(api):
     vm = new_vm(api)
-    api.VTPM.create(vm, False)
+    original = api.VTPM.create(vm, True)
     clone = api.VM.clone(vm, "clone")
     (copied,) = api.VM.get_VTPMs(clone)
-    assert api.VTPM.get_VM(copied) == clone and copied not in api.VM.get_VTPMs(vm)
+    assert api.VTPM.get_VM(copied) == clone and api.VM.get_VTPMs(vm) == [original]
+    assert api.VTPM.get_is_unique(copied) is True
+    snapshot = api.VM.snapshot(vm, "snap")
+    (kept,) = api.VM.get_VTPMs(snapshot)
+    assert api.VTPM.get_VM(kept) == snapshot
     api.VM.destroy(clone)
-    assert len(api.VTPM.get_all()) == 1
+    api.VM.destroy(snapshot)
+    assert api.VTPM.get_all() == [original]
 
 
 def test_bios_vm_with_vtpm_does_not_start(api, fails):
