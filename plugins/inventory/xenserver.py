@@ -120,6 +120,8 @@ VM_DATA = "vm-data/"
 MIB = 1024 * 1024
 # hostnames entries that name a field rather than hold an expression.
 NAMING_FIELDS = ("name_label", "uuid")
+# Part of the cache key: entries cached in another format (before "ip") are not read back.
+ENTRY_FORMAT = "2"
 
 
 # --- from XenAPI records to the facts the inventory keeps (and caches) -------------------------
@@ -183,8 +185,7 @@ def host_variables(entry):
         "xenserver_tags": entry["tags"],
         "xenserver_other_config": entry["other_config"],
     }
-    # .get: entries cached by an older version have no "ip"; the cache then ages out.
-    if entry.get("ip"):
+    if entry["ip"]:
         variables["ansible_host"] = entry["ip"]
     return variables
 
@@ -232,8 +233,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                     ca_path=self._text_option("ca_path"))
 
     def _cache_key(self, path, connection):
-        """One cache entry per configuration file, pool and user."""
-        source = "%s\0%s" % (connection["hostname"], connection["username"])
+        """One cache entry per configuration file, pool and user (and format of the entries)."""
+        source = "%s\0%s\0%s" % (connection["hostname"], connection["username"], ENTRY_FORMAT)
         digest = hashlib.sha256(source.encode("utf-8")).hexdigest()[:12]
         return "%s_%s" % (self.get_cache_key(path), digest)
 

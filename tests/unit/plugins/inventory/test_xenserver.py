@@ -476,3 +476,20 @@ def test_https_to_a_plain_http_pool_blames_the_scheme(serve, tmp_path):
     out = ansible("ansible-inventory", "-i", path, "--list", check=False)
     assert out.returncode != 0 and squeeze("does not speak TLS") in out.flat, out.stderr
     assert squeeze("Use %s" % served.url) in out.flat and "Url-S3cr3t" not in out.stderr + out.stdout
+
+
+def test_ansible_host_is_vm_infos_ip(pool, run_module, tmp_path):
+    """The keys xen-guest-agent's reports become (through xapi), link-local addresses: the
+    plugin's ansible_host is vm_info's ip (one parser, module_utils/_addresses.py)."""
+    reports = {"agent01": {"0/ipv6/0": "fe80::216:3eff:fe00:1", "1/ip": "198.51.100.7", "1/ipv4/1": "198.51.100.7",
+                           "1/ipv4/3": "198.51.100.8", "0/ipv6/1": "2001:db8::7"},
+               "linklocal01": {"0/ipv6/0": "fe80::216:3eff:fe00:2", "0/ipv4/0": "169.254.7.7"}}
+    for name, networks in reports.items():
+        _start(pool, _vm(pool, name), networks=networks)
+    hostvars = inventory_list(write_config(tmp_path, **_conn(pool)), pool)[0]["_meta"]["hostvars"]
+    assert hostvars["agent01"]["ansible_host"] == "198.51.100.7"
+    assert hostvars["agent01"]["xenserver_ips"] == ["198.51.100.7", "198.51.100.8", "2001:db8::7",
+                                                    "fe80::216:3eff:fe00:1"]
+    assert "ansible_host" not in hostvars["linklocal01"]
+    for name in reports:
+        assert run_module("vm_info", name=name)["vm"]["ip"] == hostvars[name].get("ansible_host", "")
