@@ -102,15 +102,16 @@ def attach(x, vm, vdi, userdevice, kind="Disk", bootable=False):
                          "other_config": {}, "qos_algorithm_type": "", "qos_algorithm_params": {}})
 
 
-def hvm_vm(x, name, firmware="uefi", secureboot="true", order="cd"):
-    """A bare HVM VM with one NIC (as a template from a cloud image would give)."""
-    vm = x.VM.clone(x.VM.get_by_name_label("Other install media")[0], name)
+def hvm_vm(x, name, firmware="uefi", secureboot="true", order="cd", template="Other install media"):
+    """An HVM VM from ``template`` without disks, with one NIC; firmware None keeps the
+    template's firmware, order and platform."""
+    vm = x.VM.clone(x.VM.get_by_name_label(template)[0], name)
     x.VM.set_is_a_template(vm, False)
     for vbd in x.VM.get_VBDs(vm):
         x.VBD.destroy(vbd)
-    x.VM.set_HVM_boot_params(vm, {"firmware": firmware, "order": order})
-    platform = dict(x.VM.get_platform(vm), secureboot=secureboot)
-    x.VM.set_platform(vm, platform)
+    if firmware is not None:
+        x.VM.set_HVM_boot_params(vm, {"firmware": firmware, "order": order})
+        x.VM.set_platform(vm, dict(x.VM.get_platform(vm), secureboot=secureboot))
     network = x.network.get_by_name_label("Pool-wide network associated with eth0")[0]
     x.VIF.create({"VM": vm, "network": network, "device": "0", "MAC": "", "MTU": "1500",
                   "other_config": {}, "qos_algorithm_type": "", "qos_algorithm_params": {}})
@@ -125,10 +126,10 @@ def booted(state):
     return state.get("stage") in ("booted", "no-bootable-device", "installer-waiting-for-answer-file")
 
 
-def cloud_template(pool, session, x, image_dir, name, label):
+def cloud_template(pool, session, x, image_dir, name, label, base="Other install media"):
     """The cloud image uploaded into a VDI, a VM on it made a template (as users do)."""
     disk = new_vdi(x, label + " disk", images.DISK_SIZE, image(image_dir, name), pool, session)
-    vm = hvm_vm(x, label)
+    vm = hvm_vm(x, label, template=base, firmware=None if base != "Other install media" else "uefi")
     attach(x, vm, disk, 0, bootable=True)
     x.VM.set_is_a_template(vm, True)
     return vm
@@ -145,11 +146,13 @@ def instance(pool, session, x, template, name, seed=None):
 # --- Done when: a Rocky 9 cloud image, cidata with a static address, UEFI + Secure Boot + vTPM --
 
 def test_rocky_cloud_image_with_static_cidata_under_secure_boot(pool, session, x, image_dir):
-    template = cloud_template(pool, session, x, image_dir, "Rocky-9-GenericCloud.x86_64.raw", "rocky9")
+    template = cloud_template(pool, session, x, image_dir, "Rocky-9-GenericCloud.x86_64.raw", "rocky9",
+                              base="Rocky Linux 9")
     vm = instance(pool, session, x, template, "web1", cidata())
+    x.VM.set_HVM_boot_params(vm, dict(x.VM.get_HVM_boot_params(vm), firmware="uefi"))
+    x.VM.set_platform(vm, dict(x.VM.get_platform(vm), secureboot="true"))
     x.VTPM.create(vm, False)
-    assert x.VM.get_HVM_boot_params(vm)["firmware"] == "uefi"
-    assert x.VM.get_platform(vm)["secureboot"] == "true"
+    assert len(x.VM.get_VTPMs(vm)) == 1
     x.VM.start(vm, False, True)
     guest = pool.sim.guests.wait(vm, booted)
     assert guest["stage"] == "booted", guest.get("console")
