@@ -28,6 +28,9 @@ import json
 import os
 import re
 
+import pycdlib
+from pycdlib.pycdlibexception import PyCdlibException
+
 MAGIC = b"XAPISIM-IMAGE 1\n"
 HEADER_SIZE = 64 * 1024
 DISK_SIZE = 8 * 1024 * 1024         # virtual size of a sample disk (sparse: 64 KiB on disk)
@@ -141,7 +144,10 @@ def describe(source):
             return header
         handle.seek(ISO_MAGIC_OFFSET)
         if handle.read(5) == b"CD001":
-            return _describe_iso(handle)
+            try:
+                return _describe_iso(handle)
+            except (PyCdlibException, OSError, ValueError):
+                return None         # a damaged volume: the firmware finds nothing to boot
         return None
     finally:
         if close:
@@ -149,7 +155,6 @@ def describe(source):
 
 
 def _open_iso(handle):
-    import pycdlib
     iso = pycdlib.PyCdlib()
     handle.seek(0)
     iso.open_fp(handle)
@@ -158,7 +163,6 @@ def _open_iso(handle):
 
 def _iso_get(iso, path):
     """A file of an open ISO by its name (Rock Ridge, Joliet, then ISO 9660 ``NAME.EXT;1``)."""
-    from pycdlib.pycdlibexception import PyCdlibException
     out = io.BytesIO()
     attempts = []
     if iso.has_rock_ridge():
@@ -196,7 +200,10 @@ def iso_file(source, path):
         handle.seek(ISO_MAGIC_OFFSET)
         if handle.read(5) != b"CD001":
             return None
-        iso = _open_iso(handle)
+        try:
+            iso = _open_iso(handle)
+        except (PyCdlibException, OSError, ValueError):
+            return None
         try:
             return _iso_get(iso, path)
         finally:
@@ -291,8 +298,7 @@ def _iso9660_name(part, is_file, taken, parent):
 
 def build_iso(files, label):
     """A real ISO 9660 volume (Joliet and Rock Ridge names) holding ``files`` ({path: bytes});
-    returns its bytes. Also what tests use for kickstart (OEMDRV) volumes."""
-    import pycdlib
+    returns its bytes."""
     iso = pycdlib.PyCdlib()
     joliet = 3 if len(label) <= 16 else None     # a Joliet volume id holds 16 characters
     iso.new(interchange_level=3, joliet=joliet, rock_ridge="1.09", vol_ident=label)

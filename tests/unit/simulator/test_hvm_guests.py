@@ -373,3 +373,39 @@ def test_serve_iso_dir_and_the_guest_view_shows_the_console(serve, tmp_path, ima
     assert view["stage"] == "installer-waiting-for-answer-file", view
     assert view["firmware"] == "bios" and view["console"][-1] == "Starting installer, one moment..."
     assert view["installer"]["release"] == "rocky-9"
+
+
+def test_inst_ks_on_the_boot_entry_names_a_labelled_volume(pool, session, x):
+    files = images.installer_files("rocky-9", "anaconda", "Rocky-9-4-x86_64-dvd")
+    files["/EFI/BOOT/grub.cfg"] = files["/EFI/BOOT/grub.cfg"].replace(
+        b" quiet", b" inst.ks=hd:LABEL=KICKS:/web.ks quiet")
+    data = images.build_iso(files, "Rocky-9-4-x86_64-dvd")
+    vm = installer_vm(x, new_vdi(x, "rocky-ks.iso", len(data), data, pool, session), "ks1")
+    decoy = iso({"ks.cfg": b"poweroff\n"}, "OEMDRV")        # inst.ks= wins over OEMDRV
+    attach(x, vm, new_vdi(x, "oemdrv", len(decoy), decoy, pool, session), 1)
+    kicks = iso({"web.ks": b"network --hostname=web.ks\nreboot --eject\n"}, "KICKS")
+    attach(x, vm, new_vdi(x, "kicks", len(kicks), kicks, pool, session), 2)
+    x.VM.start(vm, False, True)
+    guest = pool.sim.guests.wait(vm, lambda s: s.get("stage") == "booted")
+    assert guest["hostname"] == "web.ks" and guest["os"]["ID"] == "rocky"
+
+
+def test_a_damaged_iso_does_not_boot(pool, session, x, image_dir):
+    data = image(image_dir, "Rocky-9.4-x86_64-minimal.iso")[:40000]
+    vm = installer_vm(x, new_vdi(x, "cut.iso", len(data), data, pool, session), "cut", firmware="bios")
+    x.VM.start(vm, False, True)
+    guest = pool.sim.guests.wait(vm, booted)
+    assert guest["stage"] == "no-bootable-device" and x.VM.get_power_state(vm) == "Running"
+    assert "Boot failed: Could not read from CDROM (code 0004)" in guest["console"]
+
+
+def test_cloud_init_power_state_powers_the_guest_off(pool, session, x, image_dir):
+    template = cloud_template(pool, session, x, image_dir, "SLES15-SP6-Minimal-VM.x86_64-Cloud.raw", "sles")
+    seed = cidata(user_data=b"#cloud-config\npower_state: {mode: poweroff}\n")
+    vm = instance(pool, session, x, template, "once", seed)
+    x.VM.start(vm, False, True)
+    pool.sim.guests.wait(vm, lambda s: s.get("stage") is None)
+    assert x.VM.get_power_state(vm) == "Halted"
+    x.VM.start(vm, False, True)                 # the same instance: no power_state again
+    guest = pool.sim.guests.wait(vm, booted)
+    assert guest["stage"] == "booted" and x.VM.get_power_state(vm) == "Running"
