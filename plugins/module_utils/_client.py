@@ -328,8 +328,9 @@ class XenServerClient(object):
             except xmlrpclib.ProtocolError as err:
                 if err.errcode not in HTTP_RETRY or refused >= self.connect_retries:
                     # 400 Bad Request is what a TLS-only server answers a plain HTTP request with.
-                    raise (err.errcode == 400 and self._wrong_scheme()) or XenServerError("login to %s: it answered HTTP %s %s" % (self.where, err.errcode, err.errmsg),
-                                         code="HTTP_%s" % err.errcode)
+                    raise (err.errcode == 400 and self._wrong_scheme()) or XenServerError(
+                        "login to %s: it answered HTTP %s %s" % (self.where, err.errcode, err.errmsg),
+                        code="HTTP_%s" % err.errcode)
                 self._pause(refused)
                 refused += 1
                 self.reconnects += 1
@@ -364,9 +365,8 @@ class XenServerClient(object):
             assumed = "" if self.scheme_given else " (a host name without a scheme means https)"
             return XenServerError(
                 "%s does not speak TLS%s: it answers plain HTTP, so validate_certs and ca_path do not "
-                "help. Use %s, or the port where the pool serves https" % (self.where, assumed,
-                                                                            _with_scheme(self.url, "http")),
-                code="TLS_NOT_SPOKEN")
+                "help. Use %s, or the port where the pool serves https"
+                % (self.where, assumed, _with_scheme(self.url, "http")), code="TLS_NOT_SPOKEN")
         if not completes_tls_handshake(self.url):
             return None
         return XenServerError("%s speaks only TLS, not plain HTTP: use %s" % (self.where, _with_scheme(self.url, "https")),
