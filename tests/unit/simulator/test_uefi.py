@@ -2,15 +2,17 @@
 ocaml/xapi/xapi_vm.ml get_secureboot_readiness / set_uefi_mode / update_platform_secureboot,
 xapi_xenops.ml firmware_of_vm, xapi_vtpm.ml, xapi_vm_lifecycle.ml; docs/simulator.md)."""
 import base64
+import http.client
 import io
 import tarfile
 import time
+import urllib.parse
 from unittest import mock
 
 import pytest
 import XenAPI
 
-from xapisim import firmware
+from xapisim import firmware, images
 
 OPERATOR = ("operator", "op-pass", "vm-operator")
 POOL_OPERATOR = ("pooler", "pool-pass", "pool-operator")
@@ -320,3 +322,56 @@ def test_bios_vm_with_vtpm_does_not_start(api, fails):
     with fails("NOT_IMPLEMENTED", "Booting BIOS VM with VTPMs attached"):
         api.VM.start(vm, False, False)
     assert api.VM.get_power_state(vm) == "Halted"
+
+
+# --- contract 4: what the HVM firmware model does with it -----------------------------------
+
+def _boots_unsigned_image(make_pool, tmp_path, **options):
+    """An unsigned Rocky 9 cloud image (xapisim.images) uploaded with PUT /import_raw_vdi into a
+    Secure Boot VM; returns (x, vm, pool) after the first boot settled."""
+    images.write_samples(str(tmp_path))
+    data = (tmp_path / "Rocky-9-GenericCloud-unsigned.x86_64.raw").read_bytes()
+    pool = make_pool(clock_speed=100000.0, **options)
+    session = XenAPI.Session(pool.url)
+    session.xenapi.login_with_password("root", "xenroot", "1.0", "test_uefi")
+    x = session.xenapi
+    vm = new_vm(x, "Rocky Linux 9", "sb", secureboot="true")
+    sr = x.pool.get_default_SR(x.pool.get_all()[0])
+    vdi = x.VDI.create({"name_label": "disk", "name_description": "", "SR": sr,
+                        "virtual_size": str(images.DISK_SIZE), "type": "user", "sharable": False,
+                        "read_only": False, "other_config": {}, "xenstore_data": {},
+                        "sm_config": {}, "tags": []})
+    url = urllib.parse.urlparse(pool.url)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    connection.request("PUT", "/import_raw_vdi?" + urllib.parse.urlencode(
+        {"session_id": session._session, "vdi": vdi, "format": "raw"}), body=data,
+        headers={"Content-Length": str(len(data))})
+    assert connection.getresponse().status == 200
+    connection.close()
+    x.VBD.create({"VM": vm, "VDI": vdi, "userdevice": "0", "bootable": True, "mode": "RW",
+                  "type": "Disk", "empty": False, "other_config": {}, "qos_algorithm_type": "",
+                  "qos_algorithm_params": {}})
+    return x, vm, pool
+
+
+def _stage(pool, vm):
+    state = pool.sim.guests.wait(vm, lambda s: s.get("stage") in ("booted", "no-bootable-device"))
+    return state["stage"]
+
+
+def test_setup_mode_boots_an_unsigned_image(make_pool, tmp_path):
+    x, vm, pool = _boots_unsigned_image(make_pool, tmp_path, uefi_certificates=False)
+    x.VM.start(vm, False, False)
+    assert _stage(pool, vm) == "booted"            # Secure Boot wanted, not enforced
+    assert x.VM.get_secureboot_readiness(vm) == "setup_mode"
+
+
+def test_user_mode_refuses_an_unsigned_image_and_setup_mode_lets_it_boot(make_pool, tmp_path):
+    x, vm, pool = _boots_unsigned_image(make_pool, tmp_path)
+    x.VM.start(vm, False, False)
+    assert _stage(pool, vm) == "no-bootable-device"
+    assert x.VM.get_secureboot_readiness(vm) == "ready"
+    x.VM.hard_shutdown(vm)
+    x.VM.set_uefi_mode(vm, "setup")
+    x.VM.start(vm, False, False)
+    assert _stage(pool, vm) == "booted"
