@@ -24,6 +24,10 @@ XS_KERNEL_TAG = ".xs4.1.0"
 # them to VM_guest_metrics other; they allow clean shutdown, reboot and suspend).
 AGENT_VERSION = {"major": "8", "minor": "4", "micro": "0", "build": "1"}
 AGENT_FEATURES = {"feature-shutdown": "1", "feature-reboot": "1", "feature-suspend": "1"}
+# xenstore keys xapi reads into os_version (xapi_guest_agent.ml), and what the agent owns.
+XAPI_OS_VERSION = (("data/os_name", "name"), ("data/os_uname", "uname"), ("data/os_distro", "distro"),
+                   ("data/os_majorver", "major"), ("data/os_minorver", "minor"))
+AGENT_PREFIXES = ("data/", "attr/", "control/", "feature/")
 NETWORK_PREFIXES = ("192.0.2", "198.51.100", "203.0.113")     # RFC 5737 documentation ranges
 
 
@@ -169,24 +173,20 @@ class GuestAgent:
         self._changed()
 
     def _publish_system_metrics(self, vm, header):
-        """What today's agent (xe-guest-utilities 8 / xen-guest-agent) writes and xapi turns
-        into VM_guest_metrics: os_version (xe-linux-distribution from os-release), the PV
-        drivers, every NIC's addresses as ``<device>/ip``, ``<device>/ipv4/<n>``,
-        ``<device>/ipv6/<n>``, and the features that allow a clean shutdown, reboot and
-        suspend. Without an agent nothing is reported (no VM_guest_metrics)."""
+        """Today's agent (xe-guest-utilities 8 / xen-guest-agent) writes its keys into the
+        guest's xenstore, and xapi turns them into VM_guest_metrics (xapi_guest_agent.ml):
+        os_version from data/os_*, PV_drivers_version from attr/PVAddons/*, networks from
+        attr/vif/<device>/ipv4|ipv6/<n> (the first IPv4 also as <device>/ip), other from the
+        control/feature-* keys that allow a clean shutdown, reboot and suspend. Without an
+        agent nothing is written or reported (no VM_guest_metrics)."""
         if not header.get("agent"):
             return
-        os_release = header.get("os", {})
-        version = os_release.get("VERSION_ID", "").split(".")
-        values = dict(
-            os_version={"name": os_release.get("PRETTY_NAME", "Linux"),
-                        "distro": os_release.get("ID", "linux"),
-                        "major": version[0], "minor": version[1] if len(version) > 1 else "0",
-                        "uname": header.get("kernel", "")},
-            PV_drivers_version=dict(AGENT_VERSION), PV_drivers_detected=True, PV_drivers_up_to_date=True,
-            networks=self._system_networks(vm, header["state"].get("network")),
-            other=dict(AGENT_FEATURES), can_use_hotplug_vbd="yes", can_use_hotplug_vif="yes",
-            live=True, last_updated=self.sim.clock.stamp())
+        store = self.xenstore(vm)
+        for key in [k for k in store if k.startswith(AGENT_PREFIXES)]:
+            del store[key]
+        store.update(self._agent_keys(vm, header))
+        values = dict(_metrics_of_xenstore(store), PV_drivers_detected=True, PV_drivers_up_to_date=True,
+                      live=True, last_updated=self.sim.clock.stamp())
         record = self.db.get("VM", vm)
         metrics = record["guest_metrics"]
         if self.db.exists("VM_guest_metrics", metrics):
@@ -195,13 +195,29 @@ class GuestAgent:
             metrics = self.db.create("VM_guest_metrics", uuid=new_uuid(), **values)
             self.db.update("VM", vm, guest_metrics=metrics)
 
-    def _system_networks(self, vm, network):
-        """The networks map of the interfaces ``network`` configures, per VIF device: static
-        addresses as configured, a DHCP one from a documentation range (fixed per VM)."""
+    def _agent_keys(self, vm, header):
+        """The xenstore keys the agent writes (relative to the guest's domain)."""
+        os_release = header.get("os", {})
+        version = os_release.get("VERSION_ID", "").split(".")
+        keys = {"data/os_name": os_release.get("PRETTY_NAME", "Linux"),
+                "data/os_distro": os_release.get("ID", "linux"),
+                "data/os_majorver": version[0], "data/os_minorver": version[1] if len(version) > 1 else "0",
+                "data/os_uname": header.get("kernel", ""),
+                "attr/PVAddons/Installed": "1", "feature/hotplug/vbd": "1", "feature/hotplug/vif": "1",
+                "data/updated": "1"}
+        keys.update(("attr/PVAddons/%sVersion" % part.capitalize(), AGENT_VERSION[part]) for part in AGENT_VERSION)
+        keys.update(("control/" + feature, value) for feature, value in AGENT_FEATURES.items())
+        for device, family, index, address in self._system_addresses(vm, header["state"].get("network")):
+            keys["attr/vif/%s/%s/%d" % (device, family, index)] = address
+        return keys
+
+    def _system_addresses(self, vm, network):
+        """[(VIF device, "ipv4"|"ipv6", n, address)] of the interfaces ``network`` configures:
+        static addresses as configured, a DHCP one from a documentation range (fixed per VM)."""
         record = self.db.get("VM", vm)
         host = int(hashlib.md5(record["uuid"].encode()).hexdigest(), 16) % 250 + 2
         interfaces = list((network or {}).get("interfaces") or [])
-        out = {}
+        out = []
         vifs = sorted((self.db.get("VIF", vif) for vif in record["VIFs"]), key=lambda r: r["device"])
         for position, vif in enumerate(vifs):
             device = vif["device"]
@@ -213,13 +229,34 @@ class GuestAgent:
             if config.get("dhcp4"):
                 index = int(device) if device.isdigit() else 0
                 ipv4.append("%s.%d" % (NETWORK_PREFIXES[index % len(NETWORK_PREFIXES)], host))
-            for n, address in enumerate(ipv4):
-                out["%s/ipv4/%d" % (device, n)] = address
-            for n, address in enumerate(ipv6):
-                out["%s/ipv6/%d" % (device, n)] = address
-            if ipv4:
-                out["%s/ip" % device] = ipv4[0]
+            out.extend((device, "ipv4", n, address) for n, address in enumerate(ipv4))
+            out.extend((device, "ipv6", n, address) for n, address in enumerate(ipv6))
         return out
+
+
+def _metrics_of_xenstore(store):
+    """VM_guest_metrics fields from an agent's xenstore keys, as xapi_guest_agent.ml reads them."""
+    os_version = {field: store[key] for key, field in XAPI_OS_VERSION if key in store}
+    drivers = {}
+    for field in ("major", "minor", "micro", "build"):
+        key = "attr/PVAddons/%sVersion" % field.capitalize()
+        if key in store:
+            drivers[field] = store[key]
+    networks = {}
+    addresses = sorted((key.split("/") for key in store if key.startswith("attr/vif/")),
+                       key=lambda parts: (parts[2], parts[3], int(parts[4])))
+    for _, _, device, family, index in addresses:
+        value = store["attr/vif/%s/%s/%s" % (device, family, index)]
+        networks["%s/%s/%s" % (device, family, index)] = value
+        if family == "ipv4" and index == "0":
+            networks["%s/ip" % device] = value
+    other = {key[len("control/"):]: value for key, value in store.items() if key.startswith("control/")}
+
+    def tristate(key):
+        return {"1": "yes", "0": "no"}.get(store.get(key), "unspecified")
+    return dict(os_version=os_version, PV_drivers_version=drivers, networks=networks, other=other,
+                can_use_hotplug_vbd=tristate("feature/hotplug/vbd"),
+                can_use_hotplug_vif=tristate("feature/hotplug/vif"))
 
 
 def _interface_of(interfaces, vif, position):

@@ -409,3 +409,20 @@ def test_cloud_init_power_state_powers_the_guest_off(pool, session, x, image_dir
     x.VM.start(vm, False, True)                 # the same instance: no power_state again
     guest = pool.sim.guests.wait(vm, booted)
     assert guest["stage"] == "booted" and x.VM.get_power_state(vm) == "Running"
+
+
+def test_the_agent_writes_its_keys_into_the_guests_xenstore(pool, session, x, image_dir):
+    template = cloud_template(pool, session, x, image_dir, "noble-server-cloudimg-amd64.raw", "noble")
+    vm = instance(pool, session, x, template, "xs", cidata(address="2001:db8::5/64"))
+    x.VM.start(vm, False, True)
+    pool.sim.guests.wait(vm, booted)
+    read = pool.sim.guests.xenstore_read
+    assert read(vm, "data/os_name") == "Ubuntu 24.04.1 LTS" and read(vm, "data/os_distro") == "ubuntu"
+    assert read(vm, "attr/vif/0/ipv6/0") == "2001:db8::5"
+    assert read(vm, "control/feature-suspend") == "1"
+    metrics = x.VM.get_guest_metrics(vm)
+    assert x.VM_guest_metrics.get_networks(metrics) == {"0/ipv6/0": "2001:db8::5"}
+    assert x.VM_guest_metrics.get_PV_drivers_version(metrics)["major"] == "8"
+    assert x.VM_guest_metrics.get_can_use_hotplug_vif(metrics) == "yes"
+    x.VM.suspend(vm)                # feature-suspend: a clean suspend
+    assert x.VM.get_power_state(vm) == "Suspended"
