@@ -471,7 +471,6 @@ def validate_checksums(value):
     return pins
 
 
-
 # --- eth0's static address ----------------------------------------------------------------
 
 NETWORK_KEYS = ("address", "netmask", "gateway", "nameservers", "hostname")
@@ -560,7 +559,6 @@ def network_args(family, net):
     if net["nameservers"]:
         args.append("%s=%s" % (names["dns"], ",".join(net["nameservers"][:names["dns_count"]])))
     return " ".join(args)
-
 
 
 # --- the profile ---------------------------------------------------------------------------

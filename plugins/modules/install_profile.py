@@ -117,11 +117,12 @@ options:
         type: str
   verify_repository:
     description:
-      - Read the tree's metadata from O(repository) (C(http://) or C(https://)): C(.treeinfo), else
+      - >-
+        Read the tree's metadata from O(repository) (C(http://) or C(https://)): C(.treeinfo), else
         C(.discinfo), else C(content); fail unless it names the asked distro, release (a tree naming
         only its major release matches any of it) and arch, for example when a RHEL tree is given
-        for CentOS (C(the repository at ... holds a RHEL 5.1 x86_64 tree (.treeinfo: family 'Red Hat
-        Enterprise Linux Server', ...), not CentOS 5 (x86_64))). Found values are returned as RV(tree).
+        for CentOS; the message names what the tree is (C(... holds a RHEL 5.1 x86_64 tree ...)). Found
+        values are returned as RV(tree).
       - Then fetch RV(kernel_path) and RV(ramdisk_path) (their MD5 is returned) and the files of
         O(checksums).
       - The certificate of an C(https://) repository is verified unless O(validate_certs=false).
@@ -129,10 +130,11 @@ options:
     default: false
   checksums:
     description:
-      - Exact pinning of files of the tree, as M(ansible.builtin.get_url)'s C(checksum) takes it:
+      - >-
+        Exact pinning of files of the tree, as M(ansible.builtin.get_url)'s C(checksum) takes it:
         a path inside the tree to C(<algorithm>:<hex digest>), where the algorithm is C(md5),
         C(sha1), C(sha224), C(sha256), C(sha384) or C(sha512), for example
-        C({images/xen/vmlinuz: "sha256:..."}).
+        C(images/xen/vmlinuz: sha256:...).
       - Implies O(verify_repository=true); each file is downloaded and compared, and the module fails
         naming every file that differs. A bad path or value fails naming it before anything is fetched.
     type: dict
@@ -213,8 +215,9 @@ template:
     default: {description: Whether it is a built-in template, type: bool}
 route:
   description:
-    - How this release installs on XenServer. V(eliloader) (PV network install; the other PV returns
-      apply) or V(iso) (HVM only: the vendor ISO with the answer file on a volume labelled
+    - >-
+      How this release installs on XenServer. V(eliloader) (PV network install; the other PV returns
+      apply) or V(iso) (HVM only, the vendor ISO with the answer file on a volume labelled
       C(OEMDRV), UEFI).
   returned: success
   type: str
@@ -347,7 +350,7 @@ tree:
     version: {description: "The release (C(5.0), C(11sp4))", type: str, sample: "5.0"}
     arch: {description: "The arch (i586 and i686 read as i386)", type: str, sample: x86_64}
     metadata: {description: "The file read: C(.treeinfo), C(.discinfo) or C(content)", type: str, sample: .treeinfo}
-    name: {description: Distro, release and arch in one, type: str, sample: CentOS 5.0 x86_64}
+    name: {description: "Distro, release and arch in one", type: str, sample: CentOS 5.0 x86_64}
 tree_version:
   description: The release the verified repository holds (for a major version, which one), RV(tree.version).
   returned: when verified

@@ -32,7 +32,7 @@ def test_payloads_are_deterministic_and_distinct():
 
 
 def _reader(files):
-    return lambda path: files.get(path)
+    return files.get
 
 
 def test_known_md5_is_the_md5_of_every_payload_and_identify_reads_metadata():
