@@ -426,3 +426,44 @@ def test_the_agent_writes_its_keys_into_the_guests_xenstore(pool, session, x, im
     assert x.VM_guest_metrics.get_can_use_hotplug_vif(metrics) == "yes"
     x.VM.suspend(vm)                # feature-suspend: a clean suspend
     assert x.VM.get_power_state(vm) == "Suspended"
+
+
+def test_autoyast_from_a_url_on_the_boot_entry(pool, session, x, tmp_path):
+    from xapisim import trees
+    (tmp_path / "sles.xml").write_bytes(
+        b'<?xml version="1.0"?>\n<profile xmlns="http://www.suse.com/1.0/yast2ns" '
+        b'xmlns:config="http://www.suse.com/1.0/configns"><networking>'
+        b'<dns><hostname>web-sles</hostname></dns><interfaces config:type="list"><interface>'
+        b'<device>eth0</device><bootproto>static</bootproto><ipaddr>203.0.113.9/24</ipaddr></interface>'
+        b'</interfaces></networking></profile>\n')
+    with trees.served(str(tmp_path)) as server:
+        files = images.installer_files("sles-15", "yast", "SLE-15-SP6-Full-x86_64")
+        files["/EFI/BOOT/grub.cfg"] = files["/EFI/BOOT/grub.cfg"].replace(
+            b" showopts", b" showopts autoyast=%s/sles.xml" % server.url.encode(), 1)
+        data = images.build_iso(files, "SLE-15-SP6-Full-x86_64")
+        vm = installer_vm(x, new_vdi(x, "sles.iso", len(data), data, pool, session), "web-sles", order="cd")
+        x.VM.start(vm, False, True)
+        guest = pool.sim.guests.wait(vm, lambda s: s.get("stage") == "booted")
+    assert guest["hostname"] == "web-sles"
+    assert guest["network"]["interfaces"][0]["addresses"] == ["203.0.113.9/24"]
+
+
+def test_an_iso_install_carries_on_after_a_restart(tmp_path, image_dir, login):
+    from xapisim.embedded import embedded
+    from xapisim.sim import Simulator
+    state = str(tmp_path / "pool.json")
+    with embedded(state=state, clock_speed=50.0) as first:
+        session = XenAPI.Session(first.url)
+        session.xenapi.login_with_password("root", "xenroot", "1.0", "test")
+        x = session.xenapi
+        data = image(image_dir, "rhel-9.4-x86_64-boot.iso")
+        vm = installer_vm(x, new_vdi(x, "rhel.iso", len(data), data, first, session), "again", firmware="bios")
+        oemdrv = iso({"ks.cfg": b"network --hostname=again\nreboot --eject\n"}, "OEMDRV")
+        attach(x, vm, new_vdi(x, "oemdrv", len(oemdrv), oemdrv, first, session), 1)
+        x.VM.start(vm, False, True)
+        first.sim.guests.wait(vm, lambda s: s.get("stage") == "iso-installing")
+        first.sim.db.commit()
+    second = Simulator(state=state, clock_speed=FAST)      # the state and the VDI contents survive
+    guest = second.guests.wait(vm, lambda s: s.get("stage") == "booted")
+    assert guest["hostname"] == "again" and guest["os"]["ID"] == "rhel"
+    second.guests.close()
