@@ -439,7 +439,7 @@ class XenServerClient(object):
                     continue
                 raise XenServerError("%s failed: %s" % (method, fault.faultString), code="XMLRPC_FAULT")
             except ssl.SSLError as err:
-                raise XenServerError("%s: TLS failure talking to %s: %s" % (method, self.where, err))
+                raise XenServerError("%s: TLS failure talking to %s: %s" % (method, self.where, err), code="TLS_FAILED")
             except xmlrpclib.ProtocolError as err:
                 if err.errcode not in HTTP_RETRY:
                     # The master answered, with an HTTP error: sending the same again will not help.

@@ -93,6 +93,7 @@ def test_tls_is_verified_by_default(run_module, tls_pool):
     url, _cert = tls_pool
     result = run_module("vm_info", connection=False, hostname=url, password="xenroot", name="x")
     assert result["failed"] and "could not be verified" in result["msg"] and "ca_path" in result["msg"]
+    assert result["error_code"] == "TLS_CERT_UNVERIFIED", result
     # a bare host name means https, verified the same way
     bare = url.split("://", 1)[1].replace("127.0.0.1", "localhost")
     result = run_module("vm_info", connection=False, hostname=bare, password="xenroot", name="x")
