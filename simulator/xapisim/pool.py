@@ -30,7 +30,9 @@ TEMPLATES = [
     ("CentOS 5.1 x64", "legacy", "pv", "rhlike", "x86_64", {"rhel5": "true"}),
     ("SUSE Linux Enterprise Server 10 SP1", "legacy", "pv", "sleslike", "i386", {}),
     ("SUSE Linux Enterprise Server 10 SP1 x64", "legacy", "pv", "sleslike", "x86_64", {}),
-    ("Debian Etch 4.0", "legacy", "pv", "debianlike", "i386", {"debian-release": "etch"}),
+    # a pre-built image, not an installer: its postinstall script writes Etch onto the disks
+    ("Debian Etch 4.0", "legacy", "image", None, "i386",
+     {"postinstall": "/opt/xensource/packages/post-install-scripts/debian-etch"}),
     ("Red Hat Enterprise Linux 5 (32-bit)", "modern", "pv", "rhlike", "i386", {"rhel5": "true"}),
     ("Red Hat Enterprise Linux 5 (64-bit)", "modern", "pv", "rhlike", "x86_64", {"rhel5": "true"}),
     ("Red Hat Enterprise Linux 6 (64-bit)", "modern", "pv", "rhlike", "x86_64", {"rhel6": "true"}),
@@ -150,7 +152,9 @@ def make_vm(db, name, memory=GiB, vcpus=1, control_domain=False, **fields):
 
 
 def make_template(db, name, kind, distro, arch, extra):
-    """A PV (eliloader) template."""
+    """A PV (eliloader) template, or (kind "image") a pre-built image's pygrub template."""
+    if kind == "image":
+        return _image_template(db, name, extra)
     other = {"default_template": "true", "linux_template": "true",
              "disks": DISKS_XML % (8 * GiB), "mac_seed": new_uuid()}
     other.update(extra)
@@ -161,6 +165,19 @@ def make_template(db, name, kind, distro, arch, extra):
     return make_vm(db, name, memory=GiB, is_a_template=True,
                    is_default_template=True, other_config=other,
                    reference_label=name.lower().replace(" ", "-"), **boot)
+
+
+def _image_template(db, name, extra):
+    """A XenServer 4.x pre-built image template (Debian Etch 4.0): PV, booted by pygrub; a
+    root disk and a swap disk, which VM.provision fills by running the postinstall script."""
+    other = {"default_template": "true", "linux_template": "true", "mac_seed": new_uuid(),
+             "disks": '<provision><disk device="0" size="%d" sr="" bootable="true" type="system"/>'
+                      '<disk device="1" size="%d" sr="" bootable="false" type="system"/></provision>'
+                      % (4 * GiB, 512 * MiB)}
+    other.update(extra)
+    return make_vm(db, name, memory=256 * MiB, is_a_template=True, is_default_template=True,
+                   other_config=other, reference_label=name.lower().replace(" ", "-"),
+                   PV_bootloader="pygrub", PV_args="", HVM_boot_policy="", domain_type="pv")
 
 
 def make_hvm_template(db, spec):

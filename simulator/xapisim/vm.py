@@ -5,12 +5,15 @@ blocked operation -> power state -> other operation in progress -> template -> s
 -> provision/revert -> control domain.
 """
 import contextlib
+import os
+import re
 import xml.dom.minidom
 
 from . import firmware, pool, vtpm
 from .api import handler
 from .db import new_uuid
 from .errors import XapiError
+from .guests.install import POST_INSTALL_DIR, post_install_files
 from .model import NULL_REF
 
 # Power states each operation starts from, in xapi's order (it joins them with ", ").
@@ -256,6 +259,8 @@ def _provision(call, vm):
                                                 unpluggable=vdi_type != "system")
                 db.get("VBD", vbd)["other_config"]["owner"] = ""
                 created.append(("VBD", vbd))
+            if record["other_config"].get("postinstall"):
+                _post_install(call, record["other_config"]["postinstall"], created)
         except XapiError:
             for cls, ref in reversed(created):
                 if db.exists(cls, ref):
@@ -269,6 +274,17 @@ def _provision(call, vm):
 
 
 VDI_TYPES = ("system", "user", "ephemeral", "suspend", "crashdump")
+
+
+def _post_install(call, script, created):
+    """The template's postinstall script, run on the new disks (xapi_templates_install.ml
+    post_install_script: only a script in post-install-scripts, of a-z, '-' and '/')."""
+    if os.path.dirname(script) != POST_INSTALL_DIR or not re.fullmatch(r"[a-z/-]+", script):
+        raise XapiError("PERMISSION_DENIED", "illegal provision script %s" % script)
+    files = post_install_files(script)
+    bootable = [ref for cls, ref in created if cls == "VBD" and call.db.get("VBD", ref)["bootable"]]
+    if files and bootable:
+        call.sim.guests.write_disk(call.db.get("VBD", bootable[0])["VDI"], files)
 
 
 def parse_disks(text):

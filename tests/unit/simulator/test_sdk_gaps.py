@@ -308,3 +308,53 @@ def test_jsonrpc_v2_may_leave_params_out(pool):
     import json
     reply = json.loads(page)
     assert reply["id"] == 4 and reply["error"]["message"] == "MESSAGE_PARAMETER_COUNT_MISMATCH"
+
+
+# --- Debian Etch 4.0: a pre-built image template ---------------------------------------------
+
+def test_debian_etch_is_a_prebuilt_image_that_boots_and_reports(api):
+    """What the SDK's install.py does with the first Debian template."""
+    x = api
+    template = x.VM.get_by_name_label("Debian Etch 4.0")[0]
+    record = x.VM.get_record(template)
+    assert record["PV_bootloader"] == "pygrub" and "install-methods" not in record["other_config"]
+    assert record["other_config"]["postinstall"].endswith("/post-install-scripts/debian-etch")
+    vm = x.VM.clone(template, "new")
+    network = x.PIF.get_network(x.PIF.get_all()[0])
+    x.VIF.create({"device": "0", "network": network, "VM": vm, "MAC": "", "MTU": "1500",
+                  "qos_algorithm_type": "", "qos_algorithm_params": {}, "other_config": {}})
+    x.VM.set_PV_args(vm, "non-interactive")
+    sr_uuid = x.SR.get_uuid(x.pool.get_default_SR(x.pool.get_all()[0]))
+    disks = x.VM.get_other_config(vm)["disks"].replace('sr=""', 'sr="%s"' % sr_uuid)
+    x.VM.remove_from_other_config(vm, "disks")
+    x.VM.add_to_other_config(vm, "disks", disks)
+    x.VM.provision(vm)
+    assert "postinstall" not in x.VM.get_other_config(vm)
+    assert sorted(x.VBD.get_userdevice(v) for v in x.VM.get_VBDs(vm)) == ["0", "1"]
+    x.VM.start(vm, False, True)
+    deadline = time.time() + 30
+    metrics = NULL
+    while time.time() < deadline:
+        metrics = x.VM.get_guest_metrics(vm)
+        if metrics != NULL and "0/ip" in x.VM_guest_metrics.get_networks(metrics):
+            break
+        time.sleep(0.05)
+    os_version = x.VM_guest_metrics.get_os_version(metrics)
+    assert os_version["name"] == "Debian 4.0" and os_version["distro"] == "debian"
+    assert os_version["uname"] == "2.6.18-6-xen-686"
+    assert x.VM_guest_metrics.get_networks(metrics)["0/ip"]
+    assert "clean_shutdown" in x.VM.get_allowed_operations(vm)
+
+
+def test_a_postinstall_script_outside_the_scripts_directory_is_refused(api, fails):
+    x = api
+    vm = x.VM.clone(x.VM.get_by_name_label("Debian Etch 4.0")[0], "evil")
+    x.VM.remove_from_other_config(vm, "postinstall")
+    x.VM.add_to_other_config(vm, "postinstall", "/tmp/evil")
+    uuid = x.SR.get_uuid(x.pool.get_default_SR(x.pool.get_all()[0]))
+    disks = x.VM.get_other_config(vm)["disks"].replace('sr=""', 'sr="%s"' % uuid)
+    x.VM.remove_from_other_config(vm, "disks")
+    x.VM.add_to_other_config(vm, "disks", disks)
+    with fails("PERMISSION_DENIED", "illegal provision script /tmp/evil"):
+        x.VM.provision(vm)
+    assert x.VM.get_VBDs(vm) == []

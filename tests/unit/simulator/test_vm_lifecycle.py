@@ -126,7 +126,7 @@ def test_copy_of_a_template_is_a_template(api):
 def test_provision_creates_disks_and_drops_the_disks_key(api):
     x = api
     vm = x.VM.clone(x.VM.get_by_name_label(TEMPLATE)[0], "prov")
-    x.VM.add_to_other_config(vm, "postinstall", "/opt/xensource/packages/post-install.sh")
+    x.VM.add_to_other_config(vm, "postinstall", "/opt/xensource/packages/post-install-scripts/site-setup")
     rewrite_disks(x, vm)
     sr = local_sr(x)
     used = int(x.SR.get_physical_utilisation(sr))
