@@ -51,7 +51,7 @@ def test_pv_templates_carry_the_install_keys(make_pool, login, template_set):
 
 def test_hvm_templates(shared_api):
     for name, record in templates(shared_api).items():
-        if record["PV_bootloader"] == "eliloader":
+        if record["PV_bootloader"] in ("eliloader", "pygrub"):     # PV: installers, Debian Etch's image
             continue
         assert record["HVM_boot_policy"] == "BIOS order", name
         assert record["HVM_boot_params"]["order"], name
