@@ -83,6 +83,15 @@ ISOS = {
 }
 
 
+# make-images' answer volumes: {file name: (label, {path: text})} - attach one beside an installer
+# ISO (a disk or a second CD) and the install runs unattended.
+SAMPLE_KICKSTART = ("text\ncdrom\nlang en_US.UTF-8\nkeyboard us\ntimezone UTC --utc\nrootpw --lock\n"
+                    "network --device=link --bootproto=dhcp --hostname=installed.example.com\n"
+                    "zerombr\nclearpart --all --initlabel\nautopart\nreboot --eject\n"
+                    "%packages\n@^minimal-environment\n%end\n")
+ANSWER_VOLUMES = {"OEMDRV-kickstart.iso": ("OEMDRV", {"/ks.cfg": SAMPLE_KICKSTART})}
+
+
 def system(release, boot, cloud_init=False, agent=False, state=None, name=None):
     """The JSON header of a disk holding ``release`` (see the module docstring)."""
     facts = RELEASES[release]
@@ -383,4 +392,7 @@ def write_samples(directory):
                                                          name=os.path.splitext(name)[0]))
     for name, (release, family, label) in ISOS.items():
         write_iso(os.path.join(directory, name), release, family, label)
-    return sorted(DISKS) + sorted(ISOS)
+    for name, (label, files) in ANSWER_VOLUMES.items():
+        with open(os.path.join(directory, name), "wb") as handle:
+            handle.write(build_iso({path: text.encode() for path, text in files.items()}, label))
+    return sorted(DISKS) + sorted(ISOS) + sorted(ANSWER_VOLUMES)

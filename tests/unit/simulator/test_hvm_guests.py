@@ -337,7 +337,9 @@ def test_iso_library_rescans_its_directory(pool, x, tmp_path, image_dir):
 def test_make_images_writes_the_samples(tmp_path, xapisim_cmd):
     out = subprocess.run(xapisim_cmd + ["make-images", str(tmp_path)], capture_output=True, text=True,
                          check=True).stdout.split()
-    assert sorted(os.path.basename(path) for path in out) == sorted(list(images.DISKS) + list(images.ISOS))
+    assert sorted(os.path.basename(path) for path in out) == \
+        sorted(list(images.DISKS) + list(images.ISOS) + list(images.ANSWER_VOLUMES))
+    assert images.iso_label(str(tmp_path / "OEMDRV-kickstart.iso")) == "OEMDRV"
     for name in images.DISKS:
         path = str(tmp_path / name)
         assert os.path.getsize(path) == images.DISK_SIZE and os.stat(path).st_blocks * 512 <= 1024 * 1024
@@ -467,3 +469,14 @@ def test_an_iso_install_carries_on_after_a_restart(tmp_path, image_dir, login):
     guest = second.guests.wait(vm, lambda s: s.get("stage") == "booted")
     assert guest["hostname"] == "again" and guest["os"]["ID"] == "rhel"
     second.guests.close()
+
+
+def test_the_sample_oemdrv_volume_installs_rocky_unattended(pool, session, x, image_dir):
+    data = image(image_dir, "Rocky-9.4-x86_64-minimal.iso")
+    vm = installer_vm(x, new_vdi(x, "rocky.iso", len(data), data, pool, session), "sample", order="cdn")
+    answers = image(image_dir, "OEMDRV-kickstart.iso")
+    attach(x, vm, new_vdi(x, "answers", len(answers), answers, pool, session), 1)
+    x.VM.start(vm, False, True)
+    guest = pool.sim.guests.wait(vm, lambda s: s.get("stage") == "booted")
+    assert guest["hostname"] == "installed.example.com" and guest["os"]["ID"] == "rocky"
+    assert guest["network"]["interfaces"][0]["dhcp4"] is True
