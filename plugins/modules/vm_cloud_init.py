@@ -1,0 +1,507 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) xenserver.provisioning contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: vm_cloud_init
+short_description: Give a XenServer VM a cloud-init config drive (NoCloud)
+version_added: 0.2.0
+description:
+  - Builds a cloud-init NoCloud seed for one VM, an ISO 9660 volume labelled C(cidata) holding
+    C(meta-data), C(user-data) and C(network-config), uploads it into a small disk (VDI) named
+    C(<vm> cloud-init) and attaches it to the VM as a read-only disk. The VM's CD drive stays free
+    for an ISO.
+  - The volume is built on the host the module runs on, with the Python library C(pycdlib), with
+    Rock Ridge and Joliet names, as C(genisoimage -J -R -V cidata) makes it; cloud-init mounts it
+    and finds C(meta-data), C(user-data) and C(network-config) by those names.
+  - It goes up through xapi's C(PUT /import_raw_vdi), as M(xenserver.provisioning.vm_template)
+    uploads an image (same connection and TLS settings).
+  - The drive remembers the sha256 of its content (C(other_config) key
+    C(xenserver.provisioning:cloud-init-sha256)). The same content again changes nothing and
+    uploads nothing.
+  - B(First boot.) cloud-init reads the seed at the first boot of an instance (an
+    C(instance-id) it has not seen) and not again. The drive records the VM's boot time
+    (C(VM_metrics.start_time)) when it was attached; when the VM has been started since, it has
+    booted with the drive and cloud-init has run. Changed content before that first boot:
+    the drive is replaced (same C(instance-id)). Changed content after it: the drive is left
+    alone, with RV(changed=false) and a RV(note) saying so, unless O(replace=true), which
+    replaces it with a new C(instance-id) (the VM's uuid and a generation number) so that
+    cloud-init runs again at the next boot.
+  - Replacing or removing a drive that a running VM has attached needs the VM halted (a
+    read-only disk can be hot-unplugged only with PV drivers in the guest); the module fails,
+    changing nothing, and says so. A new drive can be added to a running VM; the guest sees it
+    at its next boot.
+  - Check mode and diff show the user-data and network-config with secrets masked: the values
+    of C(passwd), C(hashed_passwd), C(plain_text_passwd) and C(password) keys, the passwords of
+    C(chpasswd) (its C(list) lines and C(users) entries), and the keys listed in
+    O(masked_keys). These values are also kept out of the task's result and log. User-data that
+    is not C(#cloud-config) (a script) is not shown at all, only its size and sha256.
+author:
+  - xenserver.provisioning developers (@xenserver)
+extends_documentation_fragment:
+  - xenserver.provisioning.connection
+  - xenserver.provisioning.attributes
+  - xenserver.provisioning.vm_identity
+options:
+  user_data:
+    description:
+      - The user-data. A dict is written as C(#cloud-config) YAML.
+      - A string is used as it is. A string starting with C(#cloud-config) must parse as a YAML
+        mapping, or the module fails naming the line and the problem before anything changes;
+        other strings (a C(#!) script, C(#include)) are not checked.
+      - Default an empty C(#cloud-config).
+    type: raw
+  meta_data:
+    description:
+      - Keys of C(meta-data). C(instance-id) defaults to the VM's uuid (with a generation
+        number after a O(replace) after the first boot), C(local-hostname) to the VM's name.
+    type: dict
+  network_config:
+    description:
+      - The C(network-config), version 1 or version 2 (netplan style) as cloud-init reads it.
+        When not given, there is no C(network-config) file and cloud-init's fallback applies
+        (DHCP on the first NIC).
+      - Static addresses are checked before anything changes; the module fails naming the value
+        for an address that is not an address with a prefix, a network or broadcast address, a
+        gateway outside the address's network, or a nameserver that is not an IP address.
+    type: dict
+  masked_keys:
+    description:
+      - More keys whose values are secrets, masked in the diff and the result wherever they
+        appear in O(user_data) and O(network_config).
+    type: list
+    elements: str
+    default: []
+    no_log: false
+  replace:
+    description:
+      - Replace a drive with other content even when the VM has already booted with it, with a
+        new C(instance-id) so that cloud-init runs again at the next boot.
+    type: bool
+    default: false
+  sr:
+    description:
+      - The SR for the drive's disk, by name or uuid. Default the SR of the VM's first disk, else
+        the pool's default SR.
+    type: str
+  state:
+    description:
+      - V(present) - the VM has a config drive with this content.
+      - V(absent) - the VM has no config drive; it is detached and its disk destroyed.
+    type: str
+    choices: [present, absent]
+    default: present
+requirements:
+  - pycdlib (C(pip install pycdlib)) on the host the module runs on
+  - PyYAML
+notes:
+  - Needs the C(vm-admin) role or above (a VDI, a VBD, the data path).
+seealso:
+  - module: xenserver.provisioning.vm_template
+  - module: xenserver.provisioning.vm
+  - name: cloud-init NoCloud datasource
+    description: What cloud-init reads from the drive.
+    link: https://cloudinit.readthedocs.io/en/latest/reference/datasources/nocloud.html
+"""
+
+EXAMPLES = r"""
+- name: Hostname, a user with a key, a static address
+  xenserver.provisioning.vm_cloud_init:
+    hostname: pool-master.example.com
+    username: root
+    password: "{{ xenserver_password }}"
+    name: web01
+    user_data:
+      users:
+        - name: ops
+          sudo: ALL=(ALL) NOPASSWD:ALL
+          ssh_authorized_keys:
+            - "{{ lookup('ansible.builtin.file', 'ops.pub') }}"
+      packages: [nginx]
+      runcmd:
+        - [systemctl, enable, --now, nginx]
+    network_config:
+      version: 2
+      ethernets:
+        eth0:
+          addresses: [192.0.2.10/24]
+          gateway4: 192.0.2.1
+          nameservers:
+            addresses: [192.0.2.53]
+
+- name: DHCP (no network-config), a password kept out of the output
+  xenserver.provisioning.vm_cloud_init:
+    name: web02
+    user_data:
+      chpasswd:
+        expire: false
+        users:
+          - name: root
+            password: "{{ root_password }}"
+            type: text
+
+- name: New settings for a VM that has already booted once - cloud-init runs again
+  xenserver.provisioning.vm_cloud_init:
+    name: web01
+    user_data: "{{ lookup('ansible.builtin.file', 'web01.cloud-config') }}"
+    replace: true
+
+- name: Remove the config drive (the VM halted, or the drive not attached)
+  xenserver.provisioning.vm_cloud_init:
+    name: web01
+    state: absent
+"""
+
+RETURN = r"""
+cloud_init:
+  description:
+    - The VM's config drive after the task; empty when there is none. In check mode, what it
+      would be (C(vdi_uuid) empty for a drive not made yet).
+  returned: always
+  type: dict
+  contains:
+    vdi_uuid:
+      description: The drive's VDI.
+      type: str
+    userdevice:
+      description: The device it is attached as.
+      type: str
+      sample: "1"
+    instance_id:
+      description: The C(instance-id) in its meta-data.
+      type: str
+    sha256:
+      description: The sha256 of its content (the instance-id left out).
+      type: str
+    user_data:
+      description: The user-data, secrets masked.
+      type: str
+    network_config:
+      description: The network-config, secrets masked; empty when none.
+      type: dict
+    meta_data:
+      description: The meta-data.
+      type: dict
+    booted:
+      description: Whether the VM has been started since the drive was attached (cloud-init has run).
+      type: bool
+    attached:
+      description: Whether the running VM has the drive attached now.
+      type: bool
+  sample:
+    vdi_uuid: 3c3a1a8e-7c61-4a4e-9d5c-0f3a4b1e2d10
+    userdevice: "1"
+    instance_id: 6f1d1e44-3c1b-4f57-9a3e-2f7d1d1f0b11
+    sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+    user_data: "#cloud-config\nchpasswd:\n  users:\n  - name: root\n    password: '********'\n"
+    network_config: {}
+    meta_data: {instance-id: 6f1d1e44-3c1b-4f57-9a3e-2f7d1d1f0b11, local-hostname: web02}
+    booted: false
+    attached: false
+note:
+  description:
+    - Why a drive with other content was left as it is (the VM has booted with it and
+      O(replace) is false); empty otherwise.
+  returned: always
+  type: str
+upload:
+  description: The drive's upload (C(bytes), C(seconds), C(throughput_mib_s)); empty when nothing was uploaded.
+  returned: always
+  type: dict
+  sample: {bytes: 374784, seconds: 0.2, throughput_mib_s: 1.8}
+changes:
+  description:
+    - What changed (or would change in check mode). C(fields) lists V(user-data), V(meta-data),
+      V(network-config) and V(state) when they change; C(actions) lists what was done, in order.
+  returned: always
+  type: dict
+  sample: {fields: [state, user-data], actions: [build and upload the drive, attach it as device 1], needs_halt: []}
+"""
+
+import json
+
+from ansible.module_utils.basic import missing_required_lib
+
+from ansible_collections.xenserver.provisioning.plugins.module_utils import _cloud_init as seed
+from ansible_collections.xenserver.provisioning.plugins.module_utils import _transfer
+from ansible_collections.xenserver.provisioning.plugins.module_utils._client import (
+    NULL_REF, XenServerError, find_created)
+from ansible_collections.xenserver.provisioning.plugins.module_utils._module import ChangeSet, XenServerModule
+from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import require_vm
+from ansible_collections.xenserver.provisioning.plugins.module_utils._vm_lifecycle import PROVISIONAL
+
+# other_config of the drive's VDI
+MARK_KEY = "xenserver.provisioning:cloud-init"          # the VM's uuid: this VDI is its config drive
+SHA_KEY = "xenserver.provisioning:cloud-init-sha256"
+GEN_KEY = "xenserver.provisioning:cloud-init-generation"
+BOOT_KEY = "xenserver.provisioning:cloud-init-start-time"   # VM_metrics.start_time when attached
+SHOWN_KEY = "xenserver.provisioning:cloud-init-shown"       # the masked files, for the next diff
+ID_KEY = "xenserver.provisioning:cloud-init-instance-id"
+DRIVE_NAME = "%s cloud-init"
+
+
+def _drive(client, vm_ref, vm_name):
+    """(vbd_ref, vbd, vdi_ref, vdi) of the VM's config drive, or None."""
+    vbds = client.call("VBD.get_all_records_where", 'field "VM"="%s" and field "type"="Disk"' % vm_ref)
+    found = []
+    for vbd_ref, vbd in vbds.items():
+        if vbd["VDI"] == NULL_REF:
+            continue
+        vdi = client.call("VDI.get_record", vbd["VDI"])
+        if MARK_KEY in vdi["other_config"]:
+            found.append((vbd_ref, vbd, vbd["VDI"], vdi))
+    if len(found) > 1:
+        raise XenServerError("VM '%s' has %d cloud-init drives (devices %s); remove all but one" % (
+            vm_name, len(found), ", ".join(sorted(f[1]["userdevice"] for f in found))), code="AMBIGUOUS")
+    return found[0] if found else None
+
+
+def _start_time(client, vm_record):
+    """The VM's last boot time as xapi keeps it (VM_metrics.start_time), as text."""
+    metrics = vm_record["metrics"]
+    if metrics == NULL_REF:
+        return ""
+    return str(client.call("VM_metrics.get_start_time", metrics))
+
+
+def _sr(client, wanted, vm_ref):
+    if wanted:
+        found = client.call("SR.get_all_records_where", 'field "name__label"="%s" or field "uuid"="%s"'
+                            % (wanted, wanted)) if '"' not in wanted else {}
+        found = [r for r, v in found.items() if v["content_type"] != "iso"]
+        if len(found) != 1:
+            raise XenServerError("sr '%s': %s" % (wanted, "no storage repository for disks has this name or uuid"
+                                 if not found else "%d SRs are named so; give the uuid" % len(found)),
+                                 code="SR_NOT_FOUND")
+        return found[0]
+    disks = client.call("VBD.get_all_records_where", 'field "VM"="%s" and field "type"="Disk"' % vm_ref)
+    for _ref, vbd in sorted(disks.items(), key=lambda item: item[1]["userdevice"]):
+        if vbd["VDI"] != NULL_REF:
+            return client.call("VDI.get_SR", vbd["VDI"])
+    return client.call("pool.get_default_SR", client.call("pool.get_all")[0])
+
+
+def _device(client, vm_ref):
+    """The next free device; 3 is left for the CD drive XenServer puts there, while others are free."""
+    allowed = sorted(client.call("VM.get_allowed_VBD_devices", vm_ref), key=lambda d: (len(d), d))
+    if not allowed:
+        raise XenServerError("the VM has no free device for a disk (VM.get_allowed_VBD_devices is empty)",
+                             code="NO_FREE_DEVICE")
+    others = [d for d in allowed if d != "3"]
+    return (others or allowed)[0]
+
+
+def _shown(p, files):
+    """(the files as diffs and results show them, the network-config as a dict): secrets masked."""
+    user_data, _secrets = seed.shown_user_data(p["user_data"], p["masked_keys"])
+    network, _secrets = seed.masked(p["network_config"] or {}, p["masked_keys"])
+    return {"meta-data": files["meta-data"], "user-data": user_data,
+            "network-config": seed.dump(network) if network else ""}, network
+
+
+def _upload_drive(xs, vm, files, sr_ref, other_config):
+    """A new VDI holding the seed (provisional name until uploaded), returned with the stats."""
+    client = xs.client
+    data = seed.build_iso(files)
+    final = DRIVE_NAME % vm["name_label"]
+    provisional = PROVISIONAL % final
+    vdi = client.call("VDI.create", {
+        "name_label": provisional, "name_description": "cloud-init NoCloud seed (cidata)", "SR": sr_ref,
+        "virtual_size": str(_transfer.rounded(len(data), 1024 * 1024)), "type": "user", "sharable": False,
+        "read_only": False, "other_config": {}, "xenstore_data": {}, "sm_config": {}, "tags": []},
+        recover=find_created(client, "VDI", 'field "name__label"="%s" and field "SR"="%s"' % (provisional, sr_ref),
+                             keep=lambda r: not r["VBDs"]))
+    try:
+        stats = _transfer.upload(client, vdi, data, "raw", "the cloud-init drive of VM '%s'" % vm["name_label"])
+        for key, value in sorted(other_config.items()):
+            client.call("VDI.add_to_other_config", vdi, key, value)
+        client.call("VDI.set_name_label", vdi, final)
+    except XenServerError as err:
+        try:
+            client.call("VDI.destroy", vdi)
+        except XenServerError:
+            pass    # a later run finds it by its provisional name
+        raise
+    return vdi, stats
+
+
+def _leftovers(client, vm):
+    provisional = PROVISIONAL % (DRIVE_NAME % vm["name_label"])
+    if '"' in provisional:
+        refs = client.call("VDI.get_by_name_label", provisional)
+        return [r for r in refs if not client.call("VDI.get_VBDs", r)]
+    found = client.call("VDI.get_all_records_where", 'field "name__label"="%s"' % provisional)
+    return [r for r, v in found.items() if not v["VBDs"]]
+
+
+def _attach(client, vm_ref, vdi, device):
+    return client.call("VBD.create", {
+        "VM": vm_ref, "VDI": vdi, "userdevice": device, "bootable": False, "mode": "RO", "type": "Disk",
+        "empty": False, "unpluggable": True, "other_config": {}, "qos_algorithm_type": "",
+        "qos_algorithm_params": {}},
+        recover=find_created(client, "VBD", 'field "VM"="%s" and field "userdevice"="%s"' % (vm_ref, device)))
+
+
+def _drive_facts(vbd, vdi, booted):
+    """The facts of an existing drive, from what it recorded when it was made."""
+    other = vdi["other_config"]
+    shown = _old_shown(vdi)
+    return {"vdi_uuid": vdi["uuid"], "userdevice": vbd["userdevice"], "instance_id": other.get(ID_KEY, ""),
+            "sha256": other.get(SHA_KEY, ""), "user_data": shown.get("user-data", ""),
+            "network_config": seed.yaml.safe_load(shown.get("network-config") or "{}") or {},
+            "meta_data": seed.yaml.safe_load(shown.get("meta-data") or "{}") or {},
+            "booted": booted, "attached": vbd["currently_attached"]}
+
+
+def _check_inputs(xs):
+    """Everything about the options that needs no pool, before anything is looked up.
+    The secrets found are kept out of every result from here on."""
+    p = xs.params
+    module = xs.module
+    if not seed.HAS_PYCDLIB:
+        xs.fail(missing_required_lib("pycdlib"))
+    if not seed.HAS_YAML:
+        xs.fail(missing_required_lib("PyYAML"))
+    user_data = p["user_data"]
+    if user_data is not None and not isinstance(user_data, (dict, str)):
+        xs.fail("user_data must be a dict (written as #cloud-config) or a string, got a %s" % type(user_data).__name__)
+    try:
+        _shown_text, secrets = seed.shown_user_data(user_data, p["masked_keys"])
+    except ValueError as err:
+        xs.fail(str(err))
+    _network, more = seed.masked(p["network_config"] or {}, p["masked_keys"])
+    # The options are no_log, so a failure before this point shows none of them. From here on
+    # only the secrets themselves are hidden, so the masked files can be shown (the connection
+    # password stays hidden: it is added again on the way out).
+    for option in ("user_data", "network_config"):
+        module.argument_spec[option]["no_log"] = False
+    module.no_log_values.clear()
+    module.no_log_values.update(s for s in secrets + more if s)
+    try:
+        seed.check_network_config(p["network_config"])
+    except ValueError as err:
+        xs.fail(str(err))
+    if p["meta_data"] is not None and "instance-id" in p["meta_data"] and not str(p["meta_data"]["instance-id"]):
+        xs.fail("meta_data.instance-id must not be empty")
+
+
+def run(xs):
+    p = xs.params
+    _check_inputs(xs)
+    client = xs.client
+    vm_ref, vm = require_vm(client, name=p["name"], uuid=p["uuid"])
+    current = _drive(client, vm_ref, vm["name_label"])
+    changes = ChangeSet()
+    leftovers = _leftovers(client, vm)
+    for ref in leftovers:
+        changes.action("destroy a half-made cloud-init drive an earlier run left (%s)" % ref)
+        if not xs.check_mode:
+            client.call("VDI.destroy", ref)
+
+    if p["state"] == "absent":
+        if current is None:
+            return xs.result(changes, cloud_init={}, note="", upload={})
+        vbd_ref, vbd, vdi_ref, vdi = current
+        _needs_detach(vm, vbd, "removed")
+        changes.compare("state", "present", "absent")
+        changes.action("detach and destroy the cloud-init drive (%s)" % vdi["uuid"])
+        if not xs.check_mode:
+            client.call("VBD.destroy", vbd_ref)
+            client.call("VDI.destroy", vdi_ref)
+        return xs.result(changes, cloud_init={}, note="", upload={})
+
+    meta = dict(p["meta_data"] or {})
+    sha = seed.content_sha256(seed.render(vm["name_label"], "", p["user_data"], meta, p["network_config"]))
+    start_time = _start_time(client, vm)
+    generation, booted = 0, False
+    if current is not None:
+        vbd_ref, vbd, vdi_ref, vdi = current
+        generation = int(vdi["other_config"].get(GEN_KEY, "0") or 0)
+        booted = vdi["other_config"].get(BOOT_KEY, "") != start_time
+        if vdi["other_config"].get(SHA_KEY) == sha:
+            return xs.result(changes, note="", upload={}, cloud_init=_drive_facts(vbd, vdi, booted))
+        if booted and not p["replace"]:
+            note = ("VM '%s' has booted since its cloud-init drive was attached, so cloud-init has already run "
+                    "with instance-id '%s'; the drive is left as it is. Set replace: true to replace it with a new "
+                    "instance-id, so that cloud-init runs again at the next boot"
+                    % (vm["name_label"], vdi["other_config"].get(ID_KEY, "")))
+            return xs.result(changes, note=note, upload={}, cloud_init=_drive_facts(vbd, vdi, booted))
+        _needs_detach(vm, vbd, "replaced")
+        if booted:
+            generation += 1     # replaced after the first boot: a new instance for cloud-init
+    instance_id = meta.get("instance-id") or (vm["uuid"] if generation == 0 else "%s-%d" % (vm["uuid"], generation))
+    files = seed.render(vm["name_label"], instance_id, p["user_data"], meta, p["network_config"])
+    shown, network = _shown(p, files)
+    before = _old_shown(current[3]) if current is not None else {}
+    for key in ("meta-data", "user-data", "network-config"):
+        changes.compare(key, before.get(key, ""), shown[key])
+    if current is None:
+        changes.compare("state", "absent", "present")
+        device = _device(client, vm_ref)
+        sr_ref = _sr(client, p["sr"], vm_ref)
+    else:
+        device = current[1]["userdevice"]
+        sr_ref = _sr(client, p["sr"], vm_ref) if p["sr"] else current[3]["SR"]
+    changes.action("build and upload the cloud-init drive")
+    if current is not None:
+        changes.action("detach and destroy the old drive (%s)" % current[3]["uuid"])
+    changes.action("attach it as device %s" % device)
+    facts = {"vdi_uuid": "", "userdevice": device, "instance_id": instance_id, "sha256": sha,
+             "user_data": shown["user-data"], "network_config": network, "meta_data": _meta(files),
+             "booted": False, "attached": False}
+    if xs.check_mode:
+        return xs.result(changes, note="", upload={}, cloud_init=facts)
+    other_config = {MARK_KEY: vm["uuid"], SHA_KEY: sha, GEN_KEY: str(generation), BOOT_KEY: start_time,
+                    ID_KEY: instance_id, SHOWN_KEY: json.dumps(shown, sort_keys=True)}
+    vdi, stats = _upload_drive(xs, vm, files, sr_ref, other_config)
+    if current is not None:
+        # The new drive is complete before the old one goes.
+        client.call("VBD.destroy", current[0])
+        client.call("VDI.destroy", current[2])
+    _attach(client, vm_ref, vdi, device)
+    facts["vdi_uuid"] = client.call("VDI.get_uuid", vdi)
+    return xs.result(changes, note="", upload=stats, cloud_init=facts)
+
+
+def _meta(files):
+    return seed.yaml.safe_load(files["meta-data"]) or {}
+
+
+def _old_shown(vdi):
+    try:
+        return json.loads(vdi["other_config"].get(SHOWN_KEY, "{}"))
+    except ValueError:
+        return {}
+
+
+def _needs_detach(vm, vbd, what):
+    """A drive the running VM has attached can only be changed with the VM halted."""
+    if vbd is not None and vbd["currently_attached"]:
+        raise XenServerError("VM '%s' is %s with its cloud-init drive attached: the drive can be %s only while "
+                             "the VM is halted (hot-unplugging a disk needs PV drivers); halt it first"
+                             % (vm["name_label"], vm["power_state"].lower(), what), code="VM_NEEDS_HALT")
+
+
+def main():
+    xs = XenServerModule(
+        identifies_vm=True,
+        argument_spec=dict(
+            user_data=dict(type="raw", no_log=True),
+            meta_data=dict(type="dict"),
+            network_config=dict(type="dict", no_log=True),
+            masked_keys=dict(type="list", elements="str", default=[], no_log=False),
+            replace=dict(type="bool", default=False),
+            sr=dict(type="str"),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+        ),
+    )
+    xs.run(run)
+
+
+if __name__ == "__main__":
+    main()
