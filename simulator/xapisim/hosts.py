@@ -44,6 +44,8 @@ def _pool_migrate(call, vm, host, options):
 
     with db.lock:
         db.get("host", host)
+        if "network" in options:        # the migration network (xapi_vm_migrate.ml pool_migrate)
+            db.get("network", options["network"])
         check(vm_mod.check_operation(db, vm, "pool_migrate"))
     with vm_mod.operation(call, vm, "pool_migrate") as record:
         check(record)

@@ -160,8 +160,8 @@ MALFORMED_PAGE = ("<html><body><h1>HTTP 500 internal server error</h1>An unexpec
 class MalformedRequest(Exception):
     """A JSON-RPC body xapi's parser refuses; str() is the exception as OCaml prints it."""
 
-    def __init__(self, text):
-        super().__init__('Jsonrpc.Malformed_method_request("%s")' % text)
+    def __init__(self, text, exception="Jsonrpc.Malformed_method_request"):
+        super().__init__('%s("%s")' % (exception, text))
 
 
 def _jsonrpc_request(body):
@@ -171,8 +171,8 @@ def _jsonrpc_request(body):
     doc/content/xen-api/wire-protocol.md)."""
     try:
         request = json.loads(body)
-    except ValueError as err:
-        raise MalformedRequest("Unable to parse %s" % err) from None
+    except ValueError as err:    # not JSON at all: Yojson's own exception escapes
+        raise MalformedRequest(str(err), "Yojson.Json_error") from None
     if not isinstance(request, dict):
         raise MalformedRequest("Invalid request body")
     if "method" not in request:

@@ -62,6 +62,11 @@ def test_pool_migrate_errors(two_hosts, fails):
     assert "pool_migrate" not in x.VM.get_allowed_operations(halted)
     with fails("VM_BAD_POWER_STATE", halted, "running", "halted"):
         x.VM.pool_migrate(halted, other, {})
+    running = running_vm(x, master, "running")
+    with fails("HANDLE_INVALID", "network", "OpaqueRef:nope"):
+        x.VM.pool_migrate(running, other, {"network": "OpaqueRef:nope"})
+    x.VM.pool_migrate(running, other, {"network": x.network.get_all()[0]})
+    assert x.VM.get_resident_on(running) == other
     big = running_vm(x, master, "big", 40 * GiB)
     running_vm(x, other, "filler", 40 * GiB)
     with fails("HOST_NOT_ENOUGH_FREE_MEMORY", str(40 * GiB), ANY):
@@ -358,3 +363,8 @@ def test_a_postinstall_script_outside_the_scripts_directory_is_refused(api, fail
     with fails("PERMISSION_DENIED", "illegal provision script /tmp/evil"):
         x.VM.provision(vm)
     assert x.VM.get_VBDs(vm) == []
+
+
+def test_a_body_that_is_not_json_gets_the_500_page(pool):
+    status, page = post_jsonrpc(pool.url, "{not json")
+    assert status == 500 and "Yojson.Json_error(" in page
