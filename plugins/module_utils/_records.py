@@ -50,6 +50,9 @@ class Records(object):
         self._records = {}
         self._classes = {}
         self._whole = set()     # classes read whole (every object of the class is known)
+        # VM.get_secureboot_readiness answers by VM ref: a method, not a field, so event.from
+        # cannot batch it; asked once per run at most (see _firmware.secureboot_readiness).
+        self.readiness = {}
 
     def put(self, cls, records):
         for ref, record in records.items():
@@ -69,6 +72,8 @@ class Records(object):
             self._records.pop(ref, None)
             self._classes.pop(ref, None)
         self._whole.difference_update(classes)
+        if "VM" in classes:
+            self.readiness.clear()
 
     def fetch(self, wanted, whole=()):
         """Read every (cls, ref) of ``wanted`` not known yet, and every object of each class in
@@ -113,7 +118,7 @@ class Records(object):
 
     def vm_devices(self, vm_ref, hints=()):
         """Read the VM (unless known), its VBDs, VDIs, VIFs, networks, guest metrics, home
-        server and current host, and the pool's SRs: one call per level of references still
+        server, current host and vTPM, and the pool's SRs: one call per level of references still
         unknown (two for a VM already read).
 
         ``hints`` are (cls, ref) known to belong to the VM (e.g. a VIF just created), read in
@@ -138,6 +143,7 @@ class Records(object):
                     wanted += [("VBD", r) for r in record["VBDs"]] + [("VIF", r) for r in record["VIFs"]]
                     wanted += [("VM_guest_metrics", record["guest_metrics"]), ("host", record["affinity"]),
                                ("host", record["resident_on"])]
+                    wanted += [("VTPM", r) for r in record.get("VTPMs") or []]
                 wanted += [("VDI", v["VDI"]) for v in self.vbds_of(vm_ref).values()]
                 wanted += [("network", v["network"]) for v in self.vifs_of(vm_ref).values()]
             done = self.fetch(wanted, whole=("SR",))
@@ -165,8 +171,12 @@ class _KnownReads(object):
             return records.vbds_of(self.vm_ref)
         if method == "VIF.get_all_records_where" and self.vm_ref in args[0]:
             return records.vifs_of(self.vm_ref)
+        if method == "VM.get_secureboot_readiness":
+            if args[0] not in records.readiness:
+                records.readiness[args[0]] = records.client.call(method, *args)
+            return records.readiness[args[0]]
         if method in ("VDI.get_record", "VM_guest_metrics.get_record", "VDI.get_name_label",
-                      "SR.get_record", "host.get_record", "network.get_record"):
+                      "SR.get_record", "host.get_record", "network.get_record", "VTPM.get_record"):
             record = records.get(args[0])
             if record is not None:
                 return record["name_label"] if method.endswith("name_label") else record

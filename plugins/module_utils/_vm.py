@@ -18,6 +18,11 @@ import difflib
 
 from ansible_collections.xenserver.provisioning.plugins.module_utils._addresses import guest_addresses
 from ansible_collections.xenserver.provisioning.plugins.module_utils._client import NULL_REF, XenServerError
+from ansible_collections.xenserver.provisioning.plugins.module_utils._firmware import (
+    firmware,
+    secure_boot_setting,
+    secureboot_readiness,
+)
 
 # The pool's templates: snapshots are templates too, but not ones to create VMs from.
 TEMPLATES_WHERE = 'field "is_a_template"="true" and field "is_a_snapshot"="false"'
@@ -137,6 +142,16 @@ def _name_and_uuid(client, cls, ref):
     return record["name_label"], record["uuid"]
 
 
+def vtpm_facts(client, record):
+    """{present, uuid} of the VM's vTPM (xapi allows one per VM)."""
+    for vtpm_ref in record.get("VTPMs") or []:
+        try:
+            return {"present": True, "uuid": client.call("VTPM.get_record", vtpm_ref)["uuid"]}
+        except XenServerError:      # removed while this task ran
+            continue
+    return {"present": False, "uuid": ""}
+
+
 def vm_facts(client, ref, record):
     """Facts of one VM: power, size, disks, networks with the guest's IPs, boot, OS.
 
@@ -198,6 +213,10 @@ def vm_facts(client, ref, record):
         "xenstore_data": record["xenstore_data"],
         "other_config": record["other_config"],
         "boot": boot_facts(record),
+        "firmware": firmware(record),
+        "secure_boot": secure_boot_setting(record),
+        "secure_boot_readiness": secureboot_readiness(client, ref, record),
+        "vtpm": vtpm_facts(client, record),
         "os_version": os_version,
         "pv_drivers": bool(guest.get("PV_drivers_detected")),
         "resident_on": resident_on[0],

@@ -6,7 +6,7 @@
 
 """A VM's configuration, one handler per parameter group (the shape of vmware.vmware's
 module_utils/vm/): identity (name, description), memory, vCPUs, other_config, home server,
-disks and networks.
+disks, networks, and firmware (BIOS / UEFI, Secure Boot, vTPM).
 
 Each handler ``plan``s first: it compares what the VM has with what was asked, records every
 difference in the ChangeSet (marking those the VM's power state does not allow now as
@@ -28,6 +28,14 @@ from ansible_collections.xenserver.provisioning.plugins.module_utils._client imp
     NULL_REF,
     XenServerError,
     find_created,
+)
+from ansible_collections.xenserver.provisioning.plugins.module_utils._firmware import (
+    READY,
+    boot_firmware,
+    has_store,
+    pool_has_uefi_certificates,
+    secure_boot_setting,
+    secureboot_readiness,
 )
 from ansible_collections.xenserver.provisioning.plugins.module_utils._records import find_named, names
 
@@ -106,6 +114,10 @@ def validate(p):
             raise invalid("other_config has an empty key")
         if isinstance(value, (dict, list)):
             raise invalid("other_config value of '%s' must be a string, got %s" % (key, value))
+    if p.get("firmware") == "bios":
+        for option, value in (("secure_boot", p.get("secure_boot")), ("vtpm", p.get("vtpm"))):
+            if value in ("true", "auto", True):
+                raise invalid("%s: %s needs firmware: uefi, not firmware: bios" % (option, str(value).lower()))
 
 
 # --- the provisioning XML of a template (other_config:disks) -----------------------------------
@@ -143,8 +155,10 @@ class VMContext(object):
         # While creating from a template: its provisioning entries, still editable.
         self.xml_disks = xml_disks
         self.created_vifs = []
+        self.created_vtpms = []
         self.srs = {}
         self._default_sr = None
+        self._pool = None
 
     @property
     def name(self):
@@ -201,11 +215,17 @@ class VMContext(object):
             self.resolve_srs([spec])
             return self.srs[spec]
         if self._default_sr is None:
-            pool = next(iter(self.client.call("pool.get_all_records").values()))
+            pool = self.pool()
             if pool["default_SR"] == NULL_REF:
                 raise invalid("the pool has no default SR: set sr to the SR (name or uuid) for the VM's disks")
             self._default_sr = [pool["default_SR"], None]
         return tuple(self._default_sr)
+
+    def pool(self):
+        """The pool's record (default SR, UEFI certificates, restrictions): read once."""
+        if self._pool is None:
+            self._pool = next(iter(self.client.call("pool.get_all_records").values()))
+        return self._pool
 
     def sr_uuid(self, spec=None):
         ref, record = self.sr(spec)
@@ -580,8 +600,116 @@ class NetworkHandler(Handler):
                 call("VIF.plug", new)
 
 
+def secure_boot_not_ready(name, answer, how, why):
+    """``answer``: what VM.get_secureboot_readiness answers (or would answer), ``how`` says which."""
+    return XenServerError("Secure Boot for VM '%s' would not be enforced: VM.get_secureboot_readiness %s; %s"
+                          % (name, how % answer, why), code="SECURE_BOOT_NOT_READY", params=[answer])
+
+
+class FirmwareHandler(Handler):
+    """firmware (HVM_boot_params:firmware), secure_boot (platform:secureboot) and vtpm (one
+    VTPM, xapi's maximum).
+
+    xapi stores a new firmware or Secure Boot setting in any power state, but a running VM
+    keeps the firmware it was started with, and VTPM.create needs it halted (VTPM.destroy
+    halted or suspended): so every change here needs the VM halted (restart_if_needed).
+    Secure Boot on (true) needs keys the firmware enrols from the pool's UEFI certificates at
+    the VM's first boot: turning it on (or creating such a VM) on a pool without them fails,
+    as does keeping it on for a VM whose store lacks them (VM.get_secureboot_readiness).
+    """
+
+    def plan(self, changes):
+        self.boot_params = self.platform = None
+        self.add_vtpm, self.remove_vtpms = False, []
+        p, ctx = self.params, self.ctx
+        wanted_fw, wanted_sb, wanted_vtpm = p.get("firmware"), p.get("secure_boot"), p.get("vtpm")
+        if wanted_fw is None and wanted_sb is None and wanted_vtpm is None:
+            return
+        record = ctx.record
+        if not record["HVM_boot_policy"] and (wanted_fw or wanted_sb in ("true", "auto") or wanted_vtpm):
+            raise invalid("VM '%s' is a PV guest (HVM_boot_policy is empty): it boots without BIOS or UEFI "
+                          "firmware, so firmware, secure_boot and vtpm do not apply; create it from an HVM template"
+                          % ctx.name)
+        current_fw, current_sb = boot_firmware(record), secure_boot_setting(record)
+        vtpms = list(record.get("VTPMs") or [])
+        target_fw = wanted_fw or current_fw
+        target_vtpm = bool(vtpms) if wanted_vtpm is None else wanted_vtpm
+        if wanted_sb in ("true", "auto") and target_fw != "uefi":
+            raise invalid("secure_boot: %s needs UEFI and VM '%s' boots with %s firmware: set firmware: uefi too"
+                          % (wanted_sb, ctx.name, target_fw))
+        if target_vtpm and target_fw != "uefi":
+            raise invalid("VM '%s' %s a vTPM and would boot with %s firmware, which XenServer does not start "
+                          "with a vTPM (NOT_IMPLEMENTED): keep firmware: uefi, or set vtpm: false to remove it "
+                          "(its secrets are lost)" % (ctx.name, "would get" if wanted_vtpm else "has", target_fw))
+        halt = ctx.needs_halt(live=False)
+        if changes.compare("firmware", current_fw, wanted_fw, needs_halt=halt):
+            self.boot_params = dict(record["HVM_boot_params"], firmware=wanted_fw)
+        if wanted_sb is not None and not self._auto_met(wanted_sb, current_sb) \
+                and changes.compare("secure_boot", current_sb, wanted_sb, needs_halt=halt):
+            self.platform = dict(record["platform"], secureboot=wanted_sb)
+        if (wanted_sb or current_sb) == "true" and target_fw == "uefi":
+            self._check_secure_boot(record, turning_on=ctx.creating or self.boot_params is not None
+                                    or self.platform is not None, asked=wanted_sb == "true")
+        if wanted_vtpm is not None and changes.compare("vtpm", bool(vtpms), wanted_vtpm, needs_halt=halt):
+            if wanted_vtpm:
+                restrictions = ctx.pool().get("restrictions") or {}
+                if restrictions.get("restrict_vtpm") != "false":
+                    raise XenServerError("the pool's license does not allow vTPMs (pool restrictions: restrict_vtpm "
+                                         "is not false), so VM '%s' cannot get one" % ctx.name,
+                                         code="FEATURE_RESTRICTED", params=["restrict_vtpm"])
+                self.add_vtpm = True
+            else:
+                self.remove_vtpms = vtpms
+
+    def _auto_met(self, wanted, current):
+        """secure_boot: auto is met by "auto" and by what VM.start made of it on this pool (true
+        with UEFI certificates, false without): xapi replaces "auto" at every start."""
+        if wanted != "auto" or current == "auto":
+            return False
+        return current == ("true" if pool_has_uefi_certificates(self.ctx.pool()) else "false")
+
+    def _check_secure_boot(self, record, turning_on, asked):
+        """Fail, before anything changes, when Secure Boot (true) would not be enforced.
+
+        Turning it on (or creating such a VM): xapi's readiness of a VM that has not booted is
+        first_boot whatever the pool has, so the check is the pool's: its first boot enrols the
+        pool's certificates; without any the store is left in setup mode. Keeping it on
+        (secure_boot: true asked again) for a VM with a store: xapi's readiness itself.
+        """
+        ctx = self.ctx
+        if turning_on:
+            if not pool_has_uefi_certificates(ctx.pool()):
+                raise secure_boot_not_ready(ctx.name, "setup_mode", "would answer %s after its first boot", (
+                    "the pool has no UEFI certificates (pool uefi_certificates and custom_uefi_certificates are "
+                    "empty). Install them (XCP-ng: secureboot-certs install) or use secure_boot: auto (on when "
+                    "the pool has certificates) or false"))
+            return
+        if not (asked and has_store(record)):
+            return
+        answer = secureboot_readiness(self.client, ctx.ref, record)
+        ctx.records.readiness[ctx.ref] = answer
+        if answer is not None and answer not in READY:
+            raise secure_boot_not_ready(ctx.name, answer, "answers %s", (
+                "its UEFI variable store lacks the Secure Boot keys (PK, KEK, db). With the pool's certificates "
+                "installed, enrol them while it is halted (xe vm-set-uefi-mode uuid=<vm> mode=user), or use "
+                "secure_boot: auto or false"))
+
+    def apply(self):
+        call, ctx = self.client.call, self.ctx
+        if self.boot_params is not None:
+            call("VM.set_HVM_boot_params", ctx.ref, self.boot_params)
+        if self.platform is not None:
+            call("VM.set_platform", ctx.ref, self.platform)
+        for vtpm in self.remove_vtpms:
+            # Destroys the vTPM's contents (its secrets) with it: only ever on vtpm: false.
+            call("VTPM.destroy", vtpm)
+        if self.add_vtpm:
+            ctx.created_vtpms.append(call("VTPM.create", ctx.ref, False, recover=find_created(
+                self.client, "VTPM", 'field "VM"="%s"' % ctx.ref, what="the vTPM of VM '%s'" % ctx.name)))
+
+
 HANDLERS = (IdentityHandler, MemoryHandler, VcpuHandler, OtherConfigHandler, HomeServerHandler,
-            DiskHandler, NetworkHandler)
+            DiskHandler, NetworkHandler, FirmwareHandler)
 
 
 def plan(ctx, changes):

@@ -33,7 +33,7 @@ from ansible_collections.xenserver.provisioning.plugins.module_utils._records im
 from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import find_vm, nearest_template_names
 
 # Records xapi keeps beside a VM and changes with it: re-read after changing the VM.
-VM_CLASSES = ("VM", "VBD", "VDI", "VIF", "VM_guest_metrics")
+VM_CLASSES = ("VM", "VBD", "VDI", "VIF", "VM_guest_metrics", "VTPM")
 # other_config keys xapi drops on clone (xapi_vm_clone.ml) and on provision (post_install).
 DROPPED_BY_CLONE = ("default_template", "xensource_internal")
 DROPPED_BY_PROVISION = ("disks", "postinstall")
@@ -349,7 +349,7 @@ def _created_facts(client, records, ref, ctx, xml_disks):
     """Facts of the new VM: its VBDs, then the VM, VDIs and new VIFs in one event.from."""
     records.forget(*VM_CLASSES)
     records.put("VBD", client.call("VBD.get_all_records_where", 'field "VM"="%s"' % ref))
-    records.vm_devices(ref, hints=[("VIF", r) for r in ctx.created_vifs])
+    records.vm_devices(ref, hints=[("VIF", r) for r in ctx.created_vifs] + [("VTPM", r) for r in ctx.created_vtpms])
     record = records.get(ref)
     if record["is_a_template"]:
         # A source without provisioning (a custom template copied as is) stays a template:

@@ -22,9 +22,10 @@ description:
     bad input changes nothing; if a later step fails the half-made VM is removed again.
   - Changes XenServer makes on a running VM are made live (vCPUs up to the VM's C(VCPUs_max),
     memory within its static range, moving a NIC to another network, adding disks and NICs).
-    Changes that need the VM halted (O(vcpus_max), O(memory_max_mb), growing a disk, a new MAC)
-    fail, listing those fields, before anything changes, unless O(restart_if_needed) allows
-    the module to shut the VM down, apply them and start it again.
+    Changes that need the VM halted (O(vcpus_max), O(memory_max_mb), growing a disk, a new MAC,
+    O(firmware), O(secure_boot), O(vtpm)) fail, listing those fields, before anything changes,
+    unless O(restart_if_needed) allows the module to shut the VM down, apply them and start it
+    again.
   - The power state is otherwise left alone; use M(xenserver.provisioning.vm_power) to start
     the VM. C(xenstore_data) is the job of M(xenserver.provisioning.vm_xenstore_data).
 author:
@@ -162,6 +163,47 @@ options:
       - The host the VM prefers to start on (C(affinity)), given as a host name, uuid or address.
         An empty string clears it.
     type: str
+  firmware:
+    description:
+      - The firmware an HVM VM boots with (C(HVM_boot_params:firmware)), V(bios) or V(uefi).
+        XenServer 8 / XCP-ng 8.3 templates of current Linux releases are UEFI already.
+      - A guest installed under one firmware does not boot under the other; change it on a new
+        VM, before its installation.
+      - Changing it needs the VM halted (a running VM keeps the firmware it was started with).
+      - A PV VM (C(HVM_boot_policy) empty) has no firmware; giving O(firmware) for one fails.
+    type: str
+    choices: [bios, uefi]
+  secure_boot:
+    description:
+      - UEFI Secure Boot (C(platform:secureboot)). Needs O(firmware=uefi) (or a UEFI VM).
+      - V(true) turns it on. The VM's first boot enrols the pool's UEFI certificates (C(PK),
+        C(KEK), C(db), C(dbx)) into its variable store; without them the store stays in setup
+        mode and nothing is enforced. So creating a Secure Boot VM, or turning it on, fails
+        with C(error_code=SECURE_BOOT_NOT_READY) before anything changes when the pool has no
+        certificates (C(uefi_certificates) and C(custom_uefi_certificates) empty), naming what
+        C(VM.get_secureboot_readiness) would answer after that boot (C(setup_mode)). xapi's own
+        readiness of a VM that never booted is C(first_boot), whatever the pool has, which is
+        why the module checks the pool instead. For a VM that has a variable store already,
+        V(true) asks C(VM.get_secureboot_readiness) and fails the same way, naming its answer,
+        unless it is C(ready) or C(ready_no_dbx) (the check needs C(pool-admin); for other
+        roles it is skipped).
+      - V(auto) lets XenServer decide at each start (on when the pool has UEFI certificates);
+        xapi then replaces V(auto) with V(true) or V(false), which O(secure_boot=auto) accepts
+        when it is what the pool decides. V(false) turns it off.
+      - Changing it needs the VM halted.
+    type: str
+    choices: ["true", "false", "auto"]
+  vtpm:
+    description:
+      - V(true) adds a virtual TPM 2.0 (C(VTPM.create); a VM has at most one), which needs
+        O(firmware=uefi) (XenServer does not start a BIOS VM with a vTPM).
+      - V(false) removes the VM's vTPM (C(VTPM.destroy)), and with it what the guest keeps in
+        it (keys, sealed secrets such as disk encryption keys); the module only does this when
+        asked with V(false). Not set, the vTPM is left as it is.
+      - Both need the VM halted. The pool must allow vTPMs (C(pool.restrictions)
+        C(restrict_vtpm=false)), otherwise adding one fails with C(error_code=FEATURE_RESTRICTED)
+        before anything changes.
+    type: bool
   restart_if_needed:
     description:
       - When the VM is running and a change needs it halted (see the description), shut it down
@@ -195,7 +237,14 @@ options:
     default: false
 notes:
   - "Call economy: a VM created from a template with memory, vCPUs and one NIC costs 17 XenAPI
-    calls (login and logout included); a run that changes nothing costs 5 at most."
+    calls (login and logout included); a run that changes nothing costs 5 at most. A VM from a
+    UEFI template with O(secure_boot=true) and O(vtpm=true) costs 14 (no network given); its
+    rerun 5. Only a VM with Secure Boot on and a UEFI variable store (one that has booted)
+    costs one call more, C(VM.get_secureboot_readiness): only xapi reads a variable store."
+  - "RBAC: C(vm-admin) is enough for every option, O(vtpm) included (C(VTPM.create) and
+    C(VTPM.destroy) allow C(pool-admin), C(pool-operator), C(vm-power-admin), C(vm-admin));
+    C(VM.get_secureboot_readiness) is C(pool-admin) only, so for other roles
+    C(vm.secure_boot_readiness) of a VM with a variable store is null."
   - "A new VM is named C(<name> [xenserver.provisioning: being created]) until it is complete
     and gets O(name) as the last step. A half-made VM left by a failed run is removed by the
     next run (or by O(state=absent)) before anything else, and a clone whose answer was lost on
@@ -240,6 +289,24 @@ EXAMPLES = r"""
       - size_gb: 40
     restart_if_needed: true
 
+- name: A UEFI VM with Secure Boot and a vTPM, from a XenServer 8 / XCP-ng 8.3 template
+  xenserver.provisioning.vm:
+    name: app01
+    template: Rocky Linux 9
+    firmware: uefi
+    secure_boot: "true"
+    vtpm: true
+    memory_mb: 4096
+    vcpus: 2
+    networks:
+      - network: Pool-wide network associated with eth0
+
+- name: Remove the vTPM (and the secrets the guest keeps in it), restarting the VM for that
+  xenserver.provisioning.vm:
+    name: app01
+    vtpm: false
+    restart_if_needed: true
+
 - name: Remove one other_config key, leave the others
   xenserver.provisioning.vm:
     name: web01
@@ -269,6 +336,10 @@ vm:
     vcpus: 2
     disks: [{userdevice: "0", size: 21474836480, name: "0", bootable: true}]
     networks: [{device: "0", mac: "00:16:3e:12:34:56", network: Pool-wide network associated with eth0}]
+    firmware: uefi
+    secure_boot: "true"
+    secure_boot_readiness: first_boot
+    vtpm: {present: true, uuid: 3c5f0d9e-2b1a-4f6e-8d7c-9a0b1c2d3e4f}
 changes:
   description:
     - What the run changed (or would change in check mode).

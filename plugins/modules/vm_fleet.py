@@ -32,9 +32,9 @@ options:
   vms:
     description:
       - The VMs. Each entry takes the options of M(xenserver.provisioning.vm) (C(name),
-        C(template), C(memory_mb), C(vcpus), C(disks), C(networks), C(other_config), ...,
-        C(state=absent) included) with the same meaning, plus C(xenstore_data), C(power_state),
-        C(wait_for) and C(wait_timeout).
+        C(template), C(memory_mb), C(vcpus), C(disks), C(networks), C(other_config), C(firmware),
+        C(secure_boot), C(vtpm), ..., C(state=absent) included) with the same meaning, plus
+        C(xenstore_data), C(power_state), C(wait_for) and C(wait_timeout).
       - C(name) is required and must be unique in the list.
       - C(xenstore_data) (dict), vm-data keys and values to set, as the C(data) of
         M(xenserver.provisioning.vm_xenstore_data); other keys are kept.

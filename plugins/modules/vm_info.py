@@ -13,12 +13,14 @@ short_description: Facts of XenServer VMs
 version_added: 0.1.0
 description:
   - Reports power state, uuid, memory, vCPUs, disks, networks with the guest's IPs,
-    C(xenstore_data), boot settings and OS version of one VM, or of the VMs matching a filter.
+    C(xenstore_data), boot settings, firmware, Secure Boot and vTPM, and OS version of one VM,
+    or of the VMs matching a filter.
   - SRs, networks and hosts are named by name and uuid, never by an internal reference.
   - Templates, snapshots and control domains are never listed by a filter; O(templates) lists
     the pool's templates instead.
   - One VM, or every VM a filter matches, costs the same few XenAPI calls whatever the number
-    of VMs and devices.
+    of VMs and devices; only a VM with Secure Boot on and a UEFI variable store (one that has
+    booted) costs a call of its own, C(VM.get_secureboot_readiness), as only xapi reads a store.
 author:
   - xenserver.provisioning developers (@xenserver)
 extends_documentation_fragment:
@@ -111,6 +113,10 @@ vm:
     resident_on_uuid: 0b5e7a1c-3d2f-4e6a-9b8c-7d6e5f4a3b21
     home_server: ""
     home_server_uuid: ""
+    firmware: uefi
+    secure_boot: "true"
+    secure_boot_readiness: ready
+    vtpm: {present: true, uuid: 3c5f0d9e-2b1a-4f6e-8d7c-9a0b1c2d3e4f}
   contains:
     ip:
       description:
@@ -143,6 +149,27 @@ vm:
     home_server:
       description: Name of the host the VM prefers to start on (C(affinity)); empty when it has none (C(home_server_uuid), its uuid).
       type: str
+    firmware:
+      description: The firmware the VM boots with, V(bios) or V(uefi) (C(HVM_boot_params:firmware)); empty for a PV VM.
+      type: str
+    secure_boot:
+      description:
+        - The Secure Boot setting (C(platform:secureboot)), V(true), V(false) or V(auto) (xapi
+          replaces V(auto) at a start with what the pool's UEFI certificates allow).
+      type: str
+    secure_boot_readiness:
+      description:
+        - What C(VM.get_secureboot_readiness) answers - V(not_supported) (BIOS), V(disabled)
+          (Secure Boot off, V(auto) until a start), V(first_boot) (no UEFI variable store yet; it
+          is made at the first boot from the pool's UEFI certificates), V(ready),
+          V(ready_no_dbx), V(setup_mode) (no Platform Key, so nothing is enforced) or
+          V(certs_incomplete).
+        - The first three come from the VM's record; the others need xapi to read the store
+          (one call, C(pool-admin) only). Null when the session's role may not ask.
+      type: str
+    vtpm:
+      description: The VM's virtual TPM - C(present) and its C(uuid) (empty when it has none).
+      type: dict
 exists:
   description: Whether the VM named by O(name) or O(uuid) exists.
   returned: when O(name) or O(uuid) is given

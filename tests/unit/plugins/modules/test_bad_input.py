@@ -124,6 +124,12 @@ def vm_bad_option():
             st.just({"": "empty key"}), st.just({"nested": {"a": 1}}), st.just({"list": [1, 2]}),
             st.just("no equals sign"))),
         st.tuples(st.sampled_from(["description", "name"]), st.sampled_from(["nul\x00", "bell\x07", "\ufffe"])),
+        st.tuples(st.just("firmware"), unicode_text.filter(lambda t: t not in ("bios", "uefi"))),
+        st.tuples(st.just("secure_boot"), unicode_text.filter(
+            lambda t: t not in ("true", "false", "auto", "True", "False"))),      # True/False: Ansible's booleans
+        st.tuples(st.just("vtpm"), not_a_bool),
+        # Well-formed, but not for the PV template the VM is (or is made) from: no firmware.
+        st.tuples(st.sampled_from(["firmware", "secure_boot", "vtpm"]), st.sampled_from(["uefi", "true", True])),
     )
 
 
