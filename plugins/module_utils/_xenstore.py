@@ -28,6 +28,8 @@ __metaclass__ = type
 import re
 import unicodedata
 
+from ansible_collections.xenserver.provisioning.plugins.module_utils._client import XenServerError
+
 PREFIX = "vm-data/"
 
 # Limits (the binding ones, checked in bytes of UTF-8):
@@ -148,3 +150,60 @@ def plan(current, present=None, absent=(), exclusive=False):
                 del new[key]
     new.update(present)
     return new
+
+
+def _holds(data, present, absent):
+    return all(data.get(k) == v for k, v in present.items()) and not any(k in data for k in absent)
+
+
+def _set_key(client, ref, key, value, exists):
+    """One key, atomically in xapi's database: add_to_ (remove_from_ first for a new value).
+
+    add_to_ of a key that is there fails MAP_DUPLICATE_KEY (another writer set it meanwhile):
+    then it is removed and added again, a few times at most.
+    """
+    for attempt in range(3):
+        if exists or attempt:
+            client.call("VM.remove_from_xenstore_data", ref, key)
+        try:
+            client.call("VM.add_to_xenstore_data", ref, key, value)
+            return
+        except XenServerError as err:
+            if err.code != "MAP_DUPLICATE_KEY" or attempt == 2:
+                raise
+
+
+def write(client, ref, current, present=None, absent=(), exclusive=False, live=False):
+    """Apply a change planned from ``current`` key by key; returns the map as it is after.
+
+    Each key is one add_to_ / remove_from_ call, atomic in xapi's database, so writers of
+    other keys at the same time never lose theirs (the whole map written back would drop
+    keys another writer added since it was read). Those calls change the database only: on a
+    running VM the guest's vm-data is rewritten by set_xenstore_data alone, so the map is then
+    read afresh (with every writer's keys) and pushed whole, and read once more: if another
+    writer's push (from an older read) overwrote ours, our keys are written and pushed again.
+    """
+    new = plan(current, present, absent, exclusive)
+    sets = dict((k, v) for k, v in new.items() if current.get(k) != v)
+    removes = sorted(k for k in current if k not in new)
+    for key in removes:
+        client.call("VM.remove_from_xenstore_data", ref, key)
+    for key in sorted(sets):
+        _set_key(client, ref, key, sets[key], key in current)
+    if not live:
+        return new
+    after = new
+    for _ in range(3):
+        now = client.call("VM.get_xenstore_data", ref)
+        if not _holds(now, sets, removes):
+            for key in removes:
+                client.call("VM.remove_from_xenstore_data", ref, key)
+            for key in sorted(sets):
+                if now.get(key) != sets[key]:
+                    _set_key(client, ref, key, sets[key], key in now)
+            now = client.call("VM.get_xenstore_data", ref)
+        client.call("VM.set_xenstore_data", ref, now)
+        after = client.call("VM.get_xenstore_data", ref)
+        if _holds(after, sets, removes):
+            break
+    return after

@@ -158,6 +158,7 @@ from ansible_collections.xenserver.provisioning.plugins.module_utils._xenstore i
     normalize_data,
     plan as xenstore_plan,
     vm_data,
+    write as xenstore_write,
 )
 
 FLEET_OPTIONS = dict(
@@ -250,7 +251,7 @@ def converge(task):
         before = current["xenstore_data"] if current else {}
         new = xenstore_plan(before, p["xenstore_data"])
         if changes.compare("xenstore_data", vm_data(before), vm_data(new)) and not task.check_mode:
-            client.call("VM.set_xenstore_data", ref, new)
+            xenstore_write(client, ref, before, p["xenstore_data"], live=power in ("running", "paused"))
     # vm_power's step
     steps = _power.plan(power, p["power_state"]) if p["power_state"] else []
     if steps:

@@ -17,9 +17,12 @@ description:
   - Only the keys named change; every other key of the VM's C(xenstore_data) is kept, unless
     O(exclusive) asks to remove the unlisted C(vm-data) keys. Keys outside C(vm-data) are never
     changed.
-  - On a running (or paused) VM the change reaches the guest at once (the module writes the whole
-    map with C(VM.set_xenstore_data), the call that also updates the live xenstore); on a halted
-    VM the guest sees it when it next starts.
+  - Each key is written on its own (C(VM.add_to_xenstore_data), C(VM.remove_from_xenstore_data)),
+    so tasks writing other keys of the same VM at the same time keep theirs.
+  - On a running (or paused) VM the change reaches the guest at once (the module then reads the
+    map afresh and writes it with C(VM.set_xenstore_data), the call that also updates the live
+    xenstore, and reads it again to check its keys are there); on a halted VM the guest sees it
+    when it next starts.
   - Keys and values are checked before anything is written, and a bad one fails the task
     naming it. A key outside C(vm-data) is refused, because XenServer drops such keys silently
     when it starts the VM.
@@ -134,6 +137,7 @@ from ansible_collections.xenserver.provisioning.plugins.module_utils._xenstore i
     normalize_keys,
     plan,
     vm_data,
+    write,
 )
 
 LIVE_STATES = ("Running", "Paused")
@@ -165,13 +169,13 @@ def run(xs):
     changes = ChangeSet()
     changes.compare("xenstore_data", before, after)
     live = changes.changed and record["power_state"] in LIVE_STATES
+    shown = new
     if changes.changed and not xs.check_mode:
-        # The whole map: set_xenstore_data is the call that also rewrites the live vm-data
-        # subtree of a running guest (add_to_/remove_from_ only change the database).
-        client.call("VM.set_xenstore_data", ref, new)
+        # Key by key, so that other writers' keys survive; pushed to a running guest.
+        shown = write(client, ref, current, present, absent, exclusive, live=live)
     return xs.result(
         changes,
-        xenstore_data=new,
+        xenstore_data=shown,
         keys_set=sorted(k for k, v in after.items() if before.get(k) != v),
         keys_removed=sorted(k for k in before if k not in after),
         live=live,

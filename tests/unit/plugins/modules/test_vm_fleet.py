@@ -37,7 +37,9 @@ def test_creates_five_then_changes_nothing(pool, run_module):
     assert [e["name"] for e in result["vms"]] == [v["name"] for v in FIVE]
     counts = collections.Counter(calls)
     assert counts["session.login_with_password"] == 5 and counts["session.logout"] == 5
-    assert counts["VM.clone"] == 5 and counts["VM.set_xenstore_data"] == 5 and counts["Async.VM.start"] == 5
+    # vm-data key by key (3 keys; the VMs are halted then, so no live push)
+    assert counts["VM.clone"] == 5 and counts["VM.add_to_xenstore_data"] == 15 and counts["Async.VM.start"] == 5
+    assert counts["VM.set_xenstore_data"] == 0
     # Exact but for the waits: event.from on the start task returns once or twice, depending
     # on whether the task had finished by the first call (the threads race each other).
     assert len(calls) - counts["event_from"] == 5 * FIXED_PER_VM, counts
@@ -63,9 +65,10 @@ def test_creates_five_then_changes_nothing(pool, run_module):
     assert all(e["power_state"] == "running" for e in again["vms"])
 
 
-# Per VM: login, logout, lookup, 11 calls to create and configure, set_xenstore_data,
+# Per VM: login, logout, lookup, 11 calls to create and configure, add_to_xenstore_data for
+# each of the 3 keys (one call a key, so concurrent writers of other keys keep theirs),
 # Async.VM.start, task.destroy (and 2 or 3 event.from: devices, the start task).
-FIXED_PER_VM = 17
+FIXED_PER_VM = 19
 
 
 def test_check_mode_changes_nothing(pool, run_module):
@@ -121,4 +124,7 @@ def test_one_vm_full_provision_calls(pool, run_module):
     assert len(calls) <= ONE_VM_CALLS, calls
 
 
-ONE_VM_CALLS = 20        # the issue's target for a full provision: <= 20
+# The issue's target for a full provision was <= 20 with vm-data in one call; vm-data is now
+# written key by key (issue 16: concurrent writers of other keys keep theirs), so the 3 keys
+# of spec() cost 2 calls more.
+ONE_VM_CALLS = 22

@@ -39,7 +39,9 @@ def test_check_apply_idempotent_and_call_counts(pool, run_module):
 
     result = run_module("vm_xenstore_data", name="xs01", data={"hostname": "xs01.example.com"})
     assert result["changed"] is True and result["live"] is False and result["power_state"] == "halted"
-    assert pool.calls() == [LOGIN, FIND, "VM.set_xenstore_data", LOGOUT]
+    # One call per changed key (add_to_: atomic in xapi's database, so a concurrent writer of
+    # another key keeps it); the VM is halted, so no live push.
+    assert pool.calls() == [LOGIN, FIND, "VM.add_to_xenstore_data", LOGOUT]
     assert pool.api.VM.get_xenstore_data(vm) == {"vm-data/hostname": "xs01.example.com"}
 
     pool.mark()
@@ -54,6 +56,10 @@ def test_running_guest_sees_the_change_live_and_other_keys_survive(pool, run_mod
 
     result = run_module("vm_xenstore_data", name="xs02", data={"foo": "bar", "vm-data/networks/0/ip": "192.0.2.10"})
     assert result["changed"] is True and result["live"] is True and result["power_state"] == "running"
+    # Key by key into the database, then the map read afresh (every writer's keys) and pushed
+    # whole (set_xenstore_data alone rewrites the guest's vm-data), read again to check ours.
+    assert pool.calls() == [LOGIN, FIND, "VM.add_to_xenstore_data", "VM.add_to_xenstore_data",
+                            "VM.get_xenstore_data", "VM.set_xenstore_data", "VM.get_xenstore_data", LOGOUT]
     assert _guest(pool, vm, "vm-data/foo") == "bar"
     assert _guest(pool, vm, "vm-data/networks/0/ip") == "192.0.2.10"
     assert _guest(pool, vm, "/local/domain/%s/vm-data/foo" % pool.api.VM.get_domid(vm)) == "bar"
@@ -104,7 +110,10 @@ def test_absent_by_data_and_values_without_exclusive(pool, run_module):
     result = run_module("vm_xenstore_data", name="xs06", state="absent", data={"a": "ignored"}, keys=["vm-data/zzz"])
     assert result["changed"] is True and result["keys_removed"] == ["vm-data/a"]
     assert pool.api.VM.get_xenstore_data(vm) == {"vm-data/b": "2"}
+    pool.mark()
     result = run_module("vm_xenstore_data", name="xs06", data={"b": "changed"})
+    # A new value: add_to_ of a key that is there fails MAP_DUPLICATE_KEY, so remove_from_ first.
+    assert pool.calls() == [LOGIN, FIND, "VM.remove_from_xenstore_data", "VM.add_to_xenstore_data", LOGOUT]
     assert result["keys_set"] == ["vm-data/b"] and pool.api.VM.get_xenstore_data(vm) == {"vm-data/b": "changed"}
 
 
