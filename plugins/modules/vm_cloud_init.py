@@ -358,11 +358,41 @@ def _drive_facts(vbd, vdi, booted):
             "booted": booted, "attached": vbd["currently_attached"]}
 
 
+def _secrets(p):
+    """The secret strings in user_data and network_config (see _check_inputs)."""
+    user_data = p["user_data"]
+    if isinstance(user_data, (dict, str)):
+        try:
+            secrets = seed.shown_user_data(user_data, p["masked_keys"])[1]
+        except ValueError:
+            secrets = [user_data]       # not YAML after all: all of it stays hidden
+    else:
+        # Not a type user_data takes: hidden as Ansible hides a no_log value, but for strings too
+        # short to be secrets, which would only mangle the message.
+        secrets = [s for s in _strings(user_data) if len(s) >= 3]
+    return secrets + seed.masked(p["network_config"] or {}, p["masked_keys"])[1]
+
+
+def _strings(value):
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in _strings(k) + _strings(v)]
+    if isinstance(value, (list, tuple)):
+        return [s for item in value for s in _strings(item)]
+    return [value] if isinstance(value, str) else []
+
+
 def _check_inputs(xs):
-    """Everything about the options that needs no pool, before anything is looked up.
-    The secrets found are kept out of every result from here on."""
+    """Everything about the options that needs no pool, before anything is looked up."""
     p = xs.params
     module = xs.module
+    # user_data and network_config are no_log, so a failure in Ansible's own argument checks
+    # shows neither. From here on only the secrets in them are hidden, so that the masked files
+    # can be shown (the connection password stays hidden: it is added again on the way out).
+    for option in ("user_data", "network_config"):
+        module.argument_spec[option]["no_log"] = False
+    secrets = _secrets(p)
+    module.no_log_values.clear()
+    module.no_log_values.update(s for s in secrets if s)
     if not seed.HAS_PYCDLIB:
         xs.fail(missing_required_lib("pycdlib"))
     if not seed.HAS_YAML:
@@ -371,18 +401,7 @@ def _check_inputs(xs):
     if user_data is not None and not isinstance(user_data, (dict, str)):
         xs.fail("user_data must be a dict (written as #cloud-config) or a string, got a %s" % type(user_data).__name__)
     try:
-        _shown_text, secrets = seed.shown_user_data(user_data, p["masked_keys"])
-    except ValueError as err:
-        xs.fail(str(err))
-    _network, more = seed.masked(p["network_config"] or {}, p["masked_keys"])
-    # The options are no_log, so a failure before this point shows none of them. From here on
-    # only the secrets themselves are hidden, so the masked files can be shown (the connection
-    # password stays hidden: it is added again on the way out).
-    for option in ("user_data", "network_config"):
-        module.argument_spec[option]["no_log"] = False
-    module.no_log_values.clear()
-    module.no_log_values.update(s for s in secrets + more if s)
-    try:
+        seed.render_user_data(user_data)
         seed.check_network_config(p["network_config"])
     except ValueError as err:
         xs.fail(str(err))
