@@ -233,3 +233,61 @@ def test_a_guest_reads_only_its_own_vm_data(pool, run_module):
     with pytest.raises(PermissionError):
         guests.xenstore_write(beta, "vm-data/token", "overwritten", as_domid=alpha_domid)
     assert pool.api.VM.get_xenstore_data(beta)["vm-data/token"] == "beta-token"
+
+
+# --- the disk data path (vm_template, vm_cloud_init) ------------------------------------------------
+
+def small_image(tmp_path):
+    path = tmp_path / "disk.raw"
+    path.write_bytes(b"\xeb\x63\x90" + b"\0" * (1024 * 1024 - 3))
+    return str(path)
+
+
+def test_uploads_never_show_the_password_or_the_user_data_secrets(pool, run_module, logged, tmp_path):
+    make_vm(pool, "cloudy")
+    image = small_image(tmp_path)
+    user_data = {"users": [{"name": "ops", "plain_text_passwd": "ud-" + SECRET}],
+                 "chpasswd": {"list": "root:cp-" + SECRET}}
+    runs = [
+        ("vm_template", dict(name="tpl", image=image, base_template="Rocky Linux 9")),
+        ("vm_template", dict(name="tpl", image=image, base_template="no such template", replace=True)),
+        ("vm_template", dict(name="tpl", state="absent")),
+        ("vm_cloud_init", dict(name="cloudy", user_data=user_data)),
+        ("vm_cloud_init", dict(name="cloudy", user_data="#cloud-config\nusers: [" + SECRET)),   # a failure
+        ("vm_cloud_init", dict(name="cloudy", state="absent")),
+    ]
+    results = []
+    for module, options in runs:
+        results.append(run_module(module, check_mode=True, diff=True, **as_user(pool, "secops", SECRET, **options)))
+        results.append(run_module(module, diff=True, **as_user(pool, "secops", SECRET, **options)))
+    assert results[1]["changed"] and results[7]["changed"] and results[9]["failed"], results
+    for result in results:
+        assert SECRET[:10] not in json.dumps(result), result
+    assert not [line for line in logged if SECRET[:10] in line]
+    with open(pool.call_log) as handle:
+        assert SECRET[:10] not in handle.read()
+
+
+def test_an_upload_goes_over_tls_verified_with_ca_path(run_module, tls_pool, tmp_path):
+    url, cert = tls_pool
+    image = small_image(tmp_path)
+    options = dict(connection=False, hostname=url, password="xenroot", name="tls-tpl", image=image,
+                   base_template="Rocky Linux 9")
+    result = run_module("vm_template", **options)
+    assert result["failed"] and result["error_code"] == "TLS_CERT_UNVERIFIED", result
+    result = run_module("vm_template", ca_path=cert, **options)
+    assert result["changed"] and not result.get("failed"), result
+    assert result["upload"]["bytes"] == 1024 * 1024 and not result.get("warnings")
+    assert run_module("vm_template", ca_path=cert, **options)["changed"] is False
+
+
+def test_an_operator_uploads_nothing(pool, run_module, tmp_path):
+    make_vm(pool, "op-vm")
+    before = pool.state()
+    result = run_module("vm_template", **as_user(pool, "operator", "operator-pw", name="tpl", image=small_image(
+        tmp_path), base_template="Rocky Linux 9"))
+    denied(pool, result, "vm-admin")
+    result = run_module("vm_cloud_init", **as_user(pool, "operator", "operator-pw", name="op-vm",
+                                                   user_data={"hostname": "op"}))
+    denied(pool, result, "vm-admin")
+    assert pool.state() == before
