@@ -3,7 +3,8 @@
 
 Starts `xapisim serve --state` of this checkout in a subprocess, logs in with the XenAPI SDK,
 makes a 256 MiB VDI and times, over plain HTTP on loopback:
-  - PUT /import_raw_vdi (raw), until the answer (the contents are fsync'ed by then);
+  - PUT /import_raw_vdi (raw), until the server closes the connection (the 200 comes before
+    the body, as xapi sends it; the contents are fsync'ed and the task done by the close);
   - GET /export_raw_vdi (raw), reading the body to the end;
   - the same as a dynamic VHD (format=vhd), export then import into a second VDI.
 The disk is half random MiBs and half zero MiBs (sent as zeros; stored as holes). The

@@ -4,11 +4,14 @@ them on the API's own port (ocaml/xapi/import_raw_vdi.ml, export_raw_vdi.ml, xap
 The order of the checks and each answer follow xapi: credentials (401), RBAC on the HTTP
 permission (403, and the caller's task fails), the VDI (an unknown one: 500, the task is left
 alone), then the task context (the caller's ``task_id``, or one the handler makes and destroys
-when done) and the format (404). From there xapi has already sent "200 OK" and a failure is
-only in the task: a read-only VDI, one in use read-write by a running VM, or a body larger
+when done) and the format (404). Then an import sends "200 OK" (no Content-Length) before it
+reads the body, as xapi does, so a client may wait for it before sending; from there a failure
+is only in the task: a read-only VDI, one in use read-write by a running VM, or a body larger
 than the VDI fails the task before anything is written (VDI_READONLY, VDI_IN_USE,
-VDI_IO_ERROR). Bodies stream through the VDI store in 1 MiB chunks; the answer goes once the
-contents are fsync'ed, so an answered upload survives ``kill -9``.
+VDI_IO_ERROR). A body without Content-Length is the VDI's virtual_size bytes (vhd-tool reads
+the device's size); fewer before EOF is VDI_IO_ERROR. Bodies stream through the VDI store in
+1 MiB chunks; the task succeeds once the contents are fsync'ed and the state saved, and the
+connection closes after that, so an acknowledged upload survives ``kill -9``.
 
 Where xapi closes the connection on an error the simulator first reads the rest of the
 declared body, so a client that sends it all before reading gets the answer, not a reset.
@@ -73,7 +76,6 @@ class Request:
         self.error = None
         self.started = time.monotonic()
         self.logged = False
-        self.reply = None               # an import's 200 headers, sent after the task context
 
     def log(self, status):
         if not self.logged:
@@ -181,6 +183,7 @@ class Request:
             if db.exists("task", task) and db.get("task", task)["status"] == "pending":
                 db.update("task", task, status="success", progress=1.0, result=result,
                           finished=self.sim.clock.stamp())
+                db.commit()     # saved before anyone can see it: the upload's acknowledgement
 
     def progress(self, fraction):
         """Whole percents, as vhd-tool reports them to xapi."""
@@ -234,9 +237,7 @@ def handle(handler, method):
     req = Request(handler, action)
     status = 200
     try:
-        serve(req)
-        if req.reply is not None:       # an import answers once its own task is gone and saved
-            req.answer(200, req.reply)
+        serve(req)      # an import ends (the connection closes) once its own task is gone and saved
     except Answer as answer:
         status = answer.status
         req.error = req.error or answer.error
@@ -377,11 +378,13 @@ def _import(req):
         size = record["virtual_size"]
         if refused is None and fmt == "raw" and (length if length is not None else size) > size:
             refused = XapiError("VDI_IO_ERROR", "Device I/O errors")   # vhd-tool writes past the end
-        headers = [("task-id", task), ("Content-Type", "application/octet-stream")]
+        # xapi answers here, before it reads the body: a client may wait for the 200 before
+        # sending it (the SDK's exportimport.py). From now on a failure is only in the task;
+        # the end of the upload is the connection closing, after the task has its outcome.
+        req.start(200, [("task-id", task), ("Content-Type", "application/octet-stream")])
         if refused is not None:
             req.fail_task(task, refused)
-            req.drain(length)
-            req.reply = headers
+            req.drain(length if length is not None else size)
             return
         store = req.sim.vdi_store
         counted = _Counted(req)
@@ -399,11 +402,9 @@ def _import(req):
             req.fail_task(task, XapiError("VDI_IO_ERROR", "Device I/O errors"))
             if isinstance(err, vhd.VhdError) and length is not None:
                 req.drain(length)
-            req.reply = headers
             return
         _account(req, vdi, record)
         req.complete_task(task, "<value>%s</value>" % vdi)
-        req.reply = headers
 
 
 def _new_vdi(req, task, sr, fmt, length):

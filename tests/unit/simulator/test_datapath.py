@@ -456,18 +456,18 @@ def test_task_create_destroy_and_progress(data_pool):
     assert (record["name_label"], record["name_description"], record["status"], record["progress"],
             record["type"]) == ("my upload", "of a disk", "pending", 0.0, "<none/>")
     vdi = new_vdi(x, 4 * MiB)
-    conn = connect(pool.url)
-    conn.putrequest("PUT", "/import_raw_vdi?" + urlencode({"session_id": session._session, "vdi": vdi,
-                                                           "task_id": task}))
-    conn.putheader("Content-Length", str(4 * MiB))
-    conn.endheaders()
-    conn.send(os.urandom(2 * MiB))
-    deadline = time.monotonic() + 10
-    while x.task.get_progress(task) < 0.5 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert (x.task.get_status(task), x.task.get_progress(task)) == ("pending", 0.5)
-    conn.send(os.urandom(2 * MiB))
-    assert conn.getresponse().status == 200
+    parts = urlsplit(pool.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+        sock.sendall(("PUT /import_raw_vdi?session_id=%s&vdi=%s&task_id=%s HTTP/1.1\r\n"
+                      "Content-Length: %d\r\n\r\n" % (session._session, vdi, task, 4 * MiB)).encode())
+        sock.sendall(os.urandom(2 * MiB))
+        deadline = time.monotonic() + 10
+        while x.task.get_progress(task) < 0.5 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert (x.task.get_status(task), x.task.get_progress(task)) == ("pending", 0.5)
+        sock.sendall(os.urandom(2 * MiB))
+        answer = sock.makefile("rb").read()     # the upload ends with the connection
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n") and answer.endswith(b"\r\n\r\n")
     assert (x.task.get_status(task), x.task.get_progress(task)) == ("success", 1.0)
     x.task.destroy(task)
     assert task not in x.task.get_all()
@@ -526,6 +526,63 @@ def test_https_import_and_export(serve, tmp_path):
     query = {"session_id": session._session, "vdi": vdi}
     assert put(served.url, query, disk, context=context)[0] == 200
     assert export_bytes(served.url, query, context=context) == (200, disk)
+
+
+def upload_after_the_200(url, session, vdi, task, body, context=None):
+    """PUT as XenServer's SDK sample exportimport.py does: HTTP/1.0 headers only, no
+    Content-Length, wait for the 200, then the body, then close to say it is done.
+    -> the answer's head. Fails (socket timeout), not hangs, if the 200 waits for the body."""
+    parts = urlsplit(url)
+    sock = socket.create_connection((parts.hostname, parts.port), timeout=10)
+    if context is not None:
+        sock = context.wrap_socket(sock, server_hostname=parts.hostname)
+    try:
+        sock.sendall(("PUT /import_raw_vdi?session_id=%s&vdi=%s&task_id=%s HTTP/1.0\r\n"
+                      "Connection:close\r\n\r\n" % (session, vdi, task)).encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            data = sock.recv(1024)
+            assert data, "the connection closed before an answer: %r" % head
+            head += data
+        for offset in range(0, len(body), 65536):
+            sock.sendall(body[offset:offset + 65536])
+    finally:
+        sock.close()
+    return head
+
+
+def wait_task(x, task):
+    deadline = time.monotonic() + 20
+    while x.task.get_status(task) == "pending" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return x.task.get_record(task)
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_200_before_the_body_for_a_client_that_waits_for_it(serve, tmp_path, tls):
+    # import_raw_vdi.ml sends Http.http_200_ok before vhd-tool reads the body; without a
+    # Content-Length vhd-tool reads the VDI's size. The outcome is in the caller's task.
+    served = serve("--tls", "--cert-dir", str(tmp_path)) if tls else serve()
+    context = ssl.create_default_context(cafile=str(tmp_path / "xapisim-cert.pem")) if tls else None
+    session = login(served.url)
+    x = session.xenapi
+    vdi = new_vdi(x, 3 * MiB)
+    disk = os.urandom(3 * MiB)
+    task = x.task.create("import", "")
+    head = upload_after_the_200(served.url, session._session, vdi, task, disk, context)
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"\r\ntask-id: %s\r\n" % task.encode() in head and b"Content-Length" not in head
+    record = wait_task(x, task)
+    assert (record["status"], record["progress"], record["result"]) == ("success", 1.0, "<value>%s</value>" % vdi)
+    assert export_bytes(served.url, {"session_id": session._session, "vdi": vdi}, context) == (200, disk)
+    # a body that ends before the VDI's size: the 200 was sent, the task fails, nothing changes
+    task = x.task.create("import", "")
+    upload_after_the_200(served.url, session._session, vdi, task, os.urandom(MiB), context)
+    assert wait_task(x, task)["error_info"] == ["VDI_IO_ERROR", "Device I/O errors"]
+    assert export_bytes(served.url, {"session_id": session._session, "vdi": vdi}, context) == (200, disk)
+    # refusals before the 200 are still answered before the body: a bad session gets its 401
+    head = upload_after_the_200(served.url, "OpaqueRef:nonsense", vdi, task, b"", context)
+    assert head.startswith(b"HTTP/1.1 401 ")
 
 
 def test_contents_survive_a_restart(serve, tmp_path):

@@ -346,7 +346,9 @@ def _boots_unsigned_image(make_pool, tmp_path, **options):
     connection.request("PUT", "/import_raw_vdi?" + urllib.parse.urlencode(
         {"session_id": session._session, "vdi": vdi, "format": "raw"}), body=data,
         headers={"Content-Length": str(len(data))})
-    assert connection.getresponse().status == 200
+    reply = connection.getresponse()
+    assert reply.status == 200
+    reply.read()        # the 200 comes before the body is read; the upload ends at EOF
     connection.close()
     x.VBD.create({"VM": vm, "VDI": vdi, "userdevice": "0", "bootable": True, "mode": "RW",
                   "type": "Disk", "empty": False, "other_config": {}, "qos_algorithm_type": "",
