@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from . import vhd
 from .errors import XapiError
-from .vdi_store import CHUNK, ShortBody
+from .vdi_store import CHUNK, ShortBody, contents_path
 
 # ocaml/idl/datamodel.ml http_actions: both are _R_VM_ADMIN
 VM_ADMIN = ["pool-admin", "pool-operator", "vm-power-admin", "vm-admin"]
@@ -464,13 +464,13 @@ def _export(req):
         fmt = _format(req)
         with req.db.lock:
             record = dict(req.db.get("VDI", vdi))
+            name = contents_path(req.db, req.sim.vdi_store, vdi)    # an ISO library's file too
         size = record["virtual_size"]
         req.start(200, [("task-id", task), ("Content-Type", FORMATS[fmt]),
                         ("Content-Disposition", 'attachment; filename="%s.%s"' % (record["uuid"], fmt))])
         if fmt == "vhd" and size > MAX_VHD_SIZE:
             req.fail_task(task, XapiError("VDI_TOO_LARGE", vdi, MAX_VHD_SIZE))
             return
-        name = req.sim.vdi_store.path(record["uuid"])
         handle = os.open(name, os.O_RDONLY) if name else None   # this version, even if replaced
         try:
             if fmt == "raw":

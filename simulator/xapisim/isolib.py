@@ -4,7 +4,8 @@ As a pool's ISO SR (NFS or SMB, or a local one made with ``xe sr-create type=iso
 content-type=iso device-config:location=DIR device-config:legacy_mode=true``): SR type "iso",
 content_type "iso", shared; one PBD per host whose device_config names the directory; one VDI
 per file, its ``location`` the file name, sized as the file. The VDIs' contents are the files
-themselves (guests/core.py ``_vdi_open`` reads them): nothing is copied. Each start rescans
+themselves (``file_of``; vdi_store.contents_path is where the guests and GET /export_raw_vdi
+read any VDI): nothing is copied. Each start rescans
 the directory (SM's ISO SR scan): new files get a VDI, the VDI of a file that is gone goes
 unless a VBD still holds it.
 """
@@ -33,6 +34,17 @@ def attach(sim, directory):
         _scan(db, sr, directory)
     db.commit()
     return sr
+
+
+def file_of(db, record):
+    """The file behind the VDI ``record`` of an ISO SR: its ``location`` in the directory a PBD
+    of its SR names (device_config ``location``); None when there is none (the tools ISO)."""
+    for pbd in db.get("SR", record["SR"])["PBDs"]:
+        directory = db.get("PBD", pbd)["device_config"].get("location", "")
+        name = os.path.join(directory, record["location"])
+        if directory and record["location"] and os.path.isfile(name):
+            return name
+    return None
 
 
 def _find(db, directory):

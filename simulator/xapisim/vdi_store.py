@@ -16,12 +16,26 @@ import tempfile
 import threading
 import weakref
 
+from . import isolib
+
 CHUNK = 1024 * 1024             # read/write unit
 BLOCK = 64 * 1024               # zero-detection granularity: all-zero blocks become holes
 _ZERO_BLOCK = bytes(BLOCK)
 _NAME = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]*$")
 _SUFFIX = ".raw"
 _PARTIAL = ".part"
+
+
+def contents_path(db, store, vdi):
+    """Where the VDI ``vdi`` (a ref) is read from, the one place for it: a VDI of an ISO library
+    SR is its file there (isolib), any other its file in ``store``; None when nothing was ever
+    written (it reads as zeros)."""
+    record = db.get("VDI", vdi)
+    if db.get("SR", record["SR"])["type"] == "iso":
+        name = isolib.file_of(db, record)
+        if name:
+            return name
+    return store.path(record["uuid"]) if store is not None else None
 
 
 class ShortBody(IOError):

@@ -19,12 +19,12 @@ state (stage, kernel command line, disk contents) is in ``db.hidden`` and read b
 ``inspect``; no API exposes it.
 """
 import copy
-import os
 import threading
 import time
 
 from ..errors import XapiError
 from ..model import NULL_REF
+from ..vdi_store import contents_path
 
 XS_PREFIXES = ("vm-data/", "FIST/")
 STEP_SECONDS = 5.0              # granularity of a guest's progress (paused time is not counted)
@@ -156,26 +156,12 @@ class GuestCore:
         return min(disks)[2] if disks else None
 
     def _vdi_open(self, vdi):
-        """A VDI's contents as a binary file, or None when nothing was ever written: an ISO
-        library SR's VDI is its file (the SR's PBD device_config location, the VDI's
-        location); any other VDI's contents are in ``sim.vdi_store``."""
+        """A VDI's contents as a binary file, or None when nothing was ever written
+        (vdi_store.contents_path: an ISO library SR's VDI is its file)."""
         if not vdi or vdi == NULL_REF or not self.db.exists("VDI", vdi):
             return None
-        record = self.db.get("VDI", vdi)
-        sr = self.db.get("SR", record["SR"])
-        if sr["type"] == "iso":
-            for pbd in sr["PBDs"]:
-                directory = self.db.get("PBD", pbd)["device_config"].get("location", "")
-                name = os.path.join(directory, record["location"])
-                if directory and os.path.isfile(name):
-                    return open(name, "rb")
-        store = getattr(self.sim, "vdi_store", None)
-        if store is None:
-            return None
-        try:
-            return store.open(record["uuid"], "rb")
-        except KeyError:
-            return None
+        name = contents_path(self.db, getattr(self.sim, "vdi_store", None), vdi)
+        return open(name, "rb") if name else None
 
     def _boot_files(self, vm):
         vdi = self._boot_vdi(vm)

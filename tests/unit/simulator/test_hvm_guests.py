@@ -334,6 +334,29 @@ def test_iso_library_rescans_its_directory(pool, x, tmp_path, image_dir):
     assert [x.VDI.get_name_label(v) for v in x.SR.get_VDIs(sr)] == ["b.iso"]
 
 
+def test_export_of_an_iso_library_vdi_is_its_file(pool, session, x, tmp_path, image_dir):
+    # an ISO SR's VDI reads as its file (SM attaches the file itself), for GET /export_raw_vdi
+    # as for the guest that boots it: vdi_store.contents_path is the one place for both
+    contents = image(image_dir, "rhel-9.4-x86_64-boot.iso")
+    (tmp_path / "rhel.iso").write_bytes(contents)
+    sr = isolib.attach(pool.sim, str(tmp_path))
+    (vdi,) = x.SR.get_VDIs(sr)
+    url = urllib.parse.urlparse(pool.url)
+    for fmt in ("raw", "vhd"):
+        connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+        connection.request("GET", "/export_raw_vdi?" + urllib.parse.urlencode(
+            {"session_id": session._session, "vdi": x.VDI.get_uuid(vdi), "format": fmt}))
+        reply = connection.getresponse()
+        body = reply.read()
+        connection.close()
+        assert reply.status == 200
+        if fmt == "raw":
+            assert body == contents
+        else:   # a dynamic VHD of the file: footer copy first and last, the file's bytes inside
+            assert body[:8] == b"conectix" and body[-512:] == body[:512] and contents[32768:34816] in body
+    assert pool.sim.vdi_store.path(x.VDI.get_uuid(vdi)) is None     # nothing was copied
+
+
 def test_make_images_writes_the_samples(tmp_path, xapisim_cmd):
     out = subprocess.run(xapisim_cmd + ["make-images", str(tmp_path)], capture_output=True, text=True,
                          check=True).stdout.split()
