@@ -156,6 +156,8 @@ class VMContext(object):
         self.xml_disks = xml_disks
         self.created_vifs = []
         self.created_vtpms = []
+        # other_config keys every disk made for the VM carries from its VDI.create (a claim's holder).
+        self.markers = {}
         self.srs = {}
         self._default_sr = None
         self._pool = None
@@ -516,7 +518,8 @@ class DiskHandler(Handler):
             vdi = call("VDI.create", {
                 "name_label": disk["name"], "name_description": "Created by xenserver.provisioning.vm",
                 "SR": sr_ref, "virtual_size": str(disk["size"]), "type": "user", "sharable": False,
-                "read_only": False, "other_config": {REQUEST_KEY: marker}, "sm_config": {}, "xenstore_data": {},
+                "read_only": False, "other_config": dict(ctx.markers, **{REQUEST_KEY: marker}), "sm_config": {},
+                "xenstore_data": {},
                 "tags": []}, recover=find_created(self.client, "VDI", 'field "SR"="%s"' % sr_ref,
                                                   keep=lambda r, m=marker: r["other_config"].get(REQUEST_KEY) == m,
                                                   what="disk '%s'" % disk["name"]))

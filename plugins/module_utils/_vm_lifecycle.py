@@ -18,13 +18,19 @@ clone until it is complete, and renamed as the last step. So a VM named ``<name>
 a finished one; a half-made one (a failure whose clean-up failed too, a lost connection) is
 found by its provisional name, by the next run, and removed before creating again; and when
 the answer to the clone (or copy) is lost, the VM it made is found under that name instead of
-being cloned twice. Two runs creating the same VM at the same time are not supported.
+being cloned twice.
+
+A run that creates or removes a VM by name holds the pool-wide claim on that name (``_claim``)
+from a second lookup to the end, so two runs never make one VM twice: the second waits for
+the first, then looks again and converges the first one's VM as a rerun would. A run that
+finds its VM as it should be never needs the claim.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.xenserver.provisioning.plugins.module_utils import _claim
 from ansible_collections.xenserver.provisioning.plugins.module_utils import _power
 from ansible_collections.xenserver.provisioning.plugins.module_utils import _vm_config as config
 from ansible_collections.xenserver.provisioning.plugins.module_utils._client import NOT_DONE, NULL_REF, XenServerError
@@ -135,7 +141,7 @@ def leftovers(found, name):
                   key=lambda item: item[1]["uuid"])
 
 
-def remove_leftovers(xs, records, changes, found):
+def remove_leftovers(xs, records, changes, found, holder=None):
     """Remove the half-made VMs of earlier runs (with the disks only they own); their disks."""
     client = xs.client
     removed = []
@@ -152,9 +158,33 @@ def remove_leftovers(xs, records, changes, found):
         if record["power_state"] != "Halted":
             _power.apply(client, ref, record["name_label"], _power.plan(record["power_state"], "halted", force=True),
                          xs.params["shutdown_timeout"])
+        mark_disks(client, records, [d["ref"] for d in owned], holder)
         client.call("VM.destroy", ref)
         for disk in owned:
             client.call("VDI.destroy", disk["ref"])
+    return removed
+
+
+def mark_disks(client, records, vdi_refs, holder):
+    """Give the disks that have none this run's holder marker (``_claim.HOLDER_KEY``): if the
+    run dies before it has removed (or finished) them, the next holder of the claim finds them."""
+    if not holder:
+        return
+    for vdi_ref in vdi_refs:
+        vdi = records.get(vdi_ref)
+        if vdi is not None and _claim.HOLDER_KEY not in vdi["other_config"]:
+            client.call("VDI.add_to_other_config", vdi_ref, _claim.HOLDER_KEY, holder)
+            vdi["other_config"][_claim.HOLDER_KEY] = holder
+
+
+def remove_stale_disks(xs, changes, held):
+    """Remove the disks dead holders of the claim made and no VBD uses; returns them."""
+    found = _claim.stale_disks(xs.client, held.stale_requests)
+    removed = []
+    for ref, vdi in sorted(found.items(), key=lambda item: item[1]["uuid"]):
+        changes.action("destroy disk '%s' (%s), left by a run that died" % (vdi["name_label"], vdi["uuid"]))
+        removed.append(dict(uuid=vdi["uuid"], name=vdi["name_label"], size=int(vdi["virtual_size"]), userdevice=""))
+        xs.client.call("VDI.destroy", ref)
     return removed
 
 
@@ -235,14 +265,14 @@ def predict(source, name):
     return record
 
 
-def create(xs, records, changes, found):
+def create(xs, records, changes, found, holder=None):
     """Create the VM from the source among ``found``; returns its facts ({} in check mode)."""
-    return create_vm(xs, records, changes, found)[1]
+    return create_vm(xs, records, changes, found, holder)[1]
 
 
-def create_vm(xs, records, changes, found):
-    """``create``, returning (ref, facts) (None, {} in check mode): for vm_fleet, which goes on
-    to set the new VM's xenstore data and power state without looking it up again."""
+def create_vm(xs, records, changes, found, holder=None):
+    """``create``, returning (ref, facts) (None, {} in check mode). ``holder``: the request id of
+    the claim this run holds (its disks are marked with it)."""
     p, client = xs.params, xs.client
     if p.get("uuid"):
         raise XenServerError("no VM has uuid '%s'; to create a VM give its name, not a uuid (XenServer "
@@ -266,6 +296,7 @@ def create_vm(xs, records, changes, found):
         records.vm_devices(source_ref)
     ctx = config.VMContext(client, records, source_ref, predict(source, p["name"]), p, creating=True,
                            xml_disks=xml_disks)
+    ctx.markers = {_claim.HOLDER_KEY: holder} if holder else {}
     full = p["full_copy"]
     changes.compare("state", "absent", "present")
     changes.action("%s '%s' as VM '%s'" % ("copy" if full else "clone", source_name, p["name"]))
@@ -275,7 +306,7 @@ def create_vm(xs, records, changes, found):
         xml = ctx.provision_xml()
         changes.action("provision %d disk(s) from the template" % len(xml_disks))
     copy_sr = ctx.sr(None)[0] if full and p.get("sr") else NULL_REF
-    remove_leftovers(xs, records, changes, found)
+    remove_leftovers(xs, records, changes, found, holder)
     if xs.check_mode:
         return None, {}
     provisional = PROVISIONAL % p["name"]
@@ -299,15 +330,16 @@ def create_vm(xs, records, changes, found):
             records.put("VBD", client.call("VBD.get_all_records_where", 'field "VM"="%s"' % ref))
             records.vm_devices(ref)
             ctx = config.VMContext(client, records, ref, records.get(ref), p, creating=True)
+            ctx.markers = {_claim.HOLDER_KEY: holder} if holder else {}
             handlers = config.plan(ctx, ChangeSet())
         config.apply(handlers)
-        facts = _created_facts(client, records, ref, ctx, xml_disks)
+        facts = _created_facts(client, records, ref, ctx, xml_disks, holder)
         # Complete: the VM gets its name (the last step, see the module docstring).
         client.call("VM.set_name_label", ref, p["name"])
         facts["name"] = p["name"]
         return ref, facts
     except XenServerError as err:
-        raise _discard(client, ref, p["name"], err)
+        raise _discard(client, ref, p["name"], err, holder)
 
 
 def _find_made(client, provisional, gone):
@@ -345,12 +377,15 @@ def _provisioned(client, ref):
     return check
 
 
-def _created_facts(client, records, ref, ctx, xml_disks):
+def _created_facts(client, records, ref, ctx, xml_disks, holder=None):
     """Facts of the new VM: its VBDs, then the VM, VDIs and new VIFs in one event.from."""
     records.forget(*VM_CLASSES)
     records.put("VBD", client.call("VBD.get_all_records_where", 'field "VM"="%s"' % ref))
     records.vm_devices(ref, hints=[("VIF", r) for r in ctx.created_vifs] + [("VTPM", r) for r in ctx.created_vtpms])
     record = records.get(ref)
+    # The disks provision (or the clone) made carry no marker yet; until now its VBDs lead to them.
+    owned, _kept = classify_disks(records, ref, keep_disks=False)
+    mark_disks(client, records, [d["ref"] for d in owned], holder)
     if record["is_a_template"]:
         # A source without provisioning (a custom template copied as is) stays a template:
         # a VM named like one would then be invisible to name lookups.
@@ -366,7 +401,7 @@ def _created_facts(client, records, ref, ctx, xml_disks):
     return records.facts(ref)
 
 
-def _discard(client, ref, name, err):
+def _discard(client, ref, name, err, holder=None):
     """Remove a half-made VM (and the disks only it owns) after ``err``; the error to raise."""
     try:
         records = Records(client)
@@ -374,6 +409,7 @@ def _discard(client, ref, name, err):
         records.put("VM", {ref: record})
         records.vm_devices(ref)
         owned, _kept = classify_disks(records, ref, keep_disks=False)
+        mark_disks(client, records, [d["ref"] for d in owned], holder)
         client.call("VM.destroy", ref)
         for disk in owned:
             client.call("VDI.destroy", disk["ref"])
@@ -463,18 +499,53 @@ def _without_refs(disks):
 
 # --- the module's body ---------------------------------------------------------------------------
 
-def run(xs):
+def settle(xs, records, changes):
+    """Bring the VM to its ``state``: (ref, facts, removed disks, kept disks); ref is None
+    when there is no VM (absent, or check mode of a create).
+
+    Creating or removing happens under the claim on the VM's name, after a second lookup:
+    another run may have made (or removed) the VM meanwhile, and this one then converges it
+    as a rerun would. The half-made VMs and the disks of runs that died are removed then.
+    """
     p = xs.params
-    config.validate(p)
-    records = Records(xs.client)
-    changes = ChangeSet()
     (ref, record), found = lookup(xs.client, p)
-    if p["state"] == "absent":
+    name = p.get("name") or (record or {}).get("name_label")
+    if not _needs_claim(xs, ref, found, name):
+        return _settle(xs, records, changes, ref, record, found, None)
+    with _claim.claim(xs.client, "vm", name) as held:
+        (ref, record), found = lookup(xs.client, p)
+        stale = remove_stale_disks(xs, changes, held) if held.stale_requests else []
+        ref, facts, removed, kept = _settle(xs, records, changes, ref, record, found, held.request)
+        return ref, facts, stale + removed, kept
+
+
+def _needs_claim(xs, ref, found, name):
+    """Whether the run creates or removes a VM by name (check mode changes nothing)."""
+    if xs.check_mode or not name:
+        return False
+    if xs.params["state"] == "absent":
+        return ref is not None or bool(leftovers(found, name))
+    return ref is None and not xs.params.get("uuid")
+
+
+def _settle(xs, records, changes, ref, record, found, holder):
+    if xs.params["state"] == "absent":
         removed, kept = [], []
         if ref is not None:
             removed, kept = remove(xs, records, changes, ref, record)
-        removed += remove_leftovers(xs, records, changes, found)
-        return xs.result(changes, vm={}, removed_disks=removed, kept_disks=kept)
+        removed += remove_leftovers(xs, records, changes, found, holder)
+        return None, {}, removed, kept
     if ref is None:
-        return xs.result(changes, vm=create(xs, records, changes, found))
-    return xs.result(changes, vm=update(xs, records, changes, ref, record))
+        ref, facts = create_vm(xs, records, changes, found, holder)
+        return ref, facts, [], []
+    return ref, update(xs, records, changes, ref, record), [], []
+
+
+def run(xs):
+    config.validate(xs.params)
+    records = Records(xs.client)
+    changes = ChangeSet()
+    _ref, facts, removed, kept = settle(xs, records, changes)
+    if xs.params["state"] == "absent":
+        return xs.result(changes, vm={}, removed_disks=removed, kept_disks=kept)
+    return xs.result(changes, vm=facts)

@@ -232,17 +232,11 @@ def converge(task):
     p, client = task.params, task.client
     records = Records(client)
     changes = ChangeSet()
-    (ref, record), found = lifecycle.lookup(client, p)
     entry = dict(name=p["name"], uuid="", power_state="", ip="", failed=False)
+    # vm's step: create, update or remove (a create or removal under the claim on the name)
+    ref, facts, _removed, _kept = lifecycle.settle(task, records, changes)
     if p["state"] == "absent":
-        if ref is not None:
-            lifecycle.remove(task, records, changes, ref, record)
-        lifecycle.remove_leftovers(task, records, changes, found)
         return entry, changes
-    if ref is None:
-        ref, facts = lifecycle.create_vm(task, records, changes, found)
-    else:
-        facts = lifecycle.update(task, records, changes, ref, record)
     current = records.get(ref) if ref is not None else None
     entry["uuid"] = facts.get("uuid", "")
     power = current["power_state"].lower() if current else "halted"

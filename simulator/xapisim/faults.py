@@ -12,11 +12,16 @@
     seed=N          random seed (default 1), so a run is repeatable
     NAME@METHOD=P   the share P for that one method instead (reset_after@VM.clone=0.5); for
                     reset, reset_after, expire, busy and nomem
+    delay=MS        hold every answer MS milliseconds after the call was carried out, so the
+                    caller's next call comes that much later (widens races between clients)
+    delay@GLOB=MS   the same for the methods matching a shell pattern (delay@VM.provision=300,
+                    delay@Async.VM.*=100); the first matching entry counts
 Logins are never reset, dropped or expired, so a client can always get back in.
 
 ``injected`` counts the faults by name; with a fault log (``--fault-log``) each one is also
 appended to that file as a JSON line at once, so the counts survive a crash.
 """
+import fnmatch
 import json
 import os
 import random
@@ -37,10 +42,13 @@ class Faults:
         self.crash_after = None
         seed = 1
         self.method_rates = {}
+        self.delays = []        # (method pattern, seconds), in the order given
         for item in filter(None, (s.strip() for s in (spec or "").split(","))):
             name, _, value = item.partition("=")
             name, _, method = name.partition("@")
-            if method:
+            if name == "delay":
+                self.delays.append((method or "*", float(value) / 1000.0))
+            elif method:
                 if name not in RATES:
                     raise ValueError("fault %r cannot be limited to a method" % name)
                 self.method_rates[(name, method)] = float(value)
@@ -109,6 +117,16 @@ class Faults:
         if name in ("VM.start", "VM.start_on") and self._roll("nomem", method):
             return spike, XapiError("HOST_NOT_ENOUGH_FREE_MEMORY", "1073741824", "0")
         return spike, None
+
+    def delay(self, method):
+        """Seconds to hold the answer of a call that was carried out (``delay``)."""
+        for pattern, seconds in self.delays:
+            if fnmatch.fnmatchcase(method, pattern):
+                if seconds > 0:
+                    with self.lock:
+                        self._record("delay", method)
+                return seconds
+        return 0.0
 
     def after(self, method):
         """True to drop the answer of a call that was carried out (``reset_after``)."""

@@ -231,6 +231,10 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
             if isinstance(injected, XapiError):
                 return "Failure", injected.description
         outcome = self._dispatch(method, params, json_rpc)
+        if self.faults:
+            held = self.faults.delay(method)
+            if held:
+                time.sleep(held)
         if self.faults and self.faults.after(method):
             return "Lost", outcome
         return outcome

@@ -11,12 +11,16 @@ MiB = 1024 ** 2
 # The create the issue budgets: login, VM+template lookup, network lookup, pool (default SR),
 # SR uuid, clone, disks XML rewrite (remove + add), provision, memory, vCPUs (max + startup),
 # one VIF, the new VM's VBDs, one event.from for VM/VDIs/VIF, the final name, logout.
+# A create: the lookup, the claim on the name (the pool, its first ticket), the lookup again
+# under the claim, ..., the provisioned disk marked with the claim's holder, the rename, the
+# claim given back.
 CREATE_CALLS = [
-    "session.login_with_password", "VM.get_all_records_where", "network.get_all_records_where",
+    "session.login_with_password", "VM.get_all_records_where", "pool.get_all", "pool.add_to_gui_config",
+    "VM.get_all_records_where", "network.get_all_records_where",
     "pool.get_all_records", "SR.get_record", "VM.clone", "VM.remove_from_other_config",
     "VM.add_to_other_config", "VM.provision", "VM.set_memory_limits", "VM.set_VCPUs_max",
     "VM.set_VCPUs_at_startup", "VIF.create", "VBD.get_all_records_where", "event_from",
-    "VM.set_name_label", "session.logout",
+    "VDI.add_to_other_config", "VM.set_name_label", "pool.remove_from_gui_config", "session.logout",
 ]
 # A run that changes nothing: login, the lookup, VBDs+VIFs, VDIs+networks, logout.
 NO_CHANGE_CALLS = ["session.login_with_password", "VM.get_all_records_where", "event_from",
@@ -65,7 +69,7 @@ def test_create_check_apply_again_with_call_counts(pool, run_module):
     pool.mark()
     result = run_module("vm", **options)
     assert result["changed"] is True
-    assert pool.calls() == CREATE_CALLS          # 17 calls
+    assert pool.calls() == CREATE_CALLS          # 22 calls
     vm = result["vm"]
     assert vm["name"] == "web01" and vm["is_template"] is False and vm["power_state"] == "halted"
     assert vm["memory_mb"] == 2048 and vm["memory"]["dynamic_max"] == 2048 * MiB

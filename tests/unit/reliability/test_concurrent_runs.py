@@ -1,0 +1,78 @@
+"""Concurrent runs of one ``vm`` task and of one ``vm_fleet`` entry (issue 16): five runs
+creating the same VM at once end with exactly one VM, no disk left unused, no provisional
+name, no claim ticket, every run ok and only one of them changed; and a run killed while it
+holds the claim holds up the others for at most its lease plus one create.
+
+Smaller counts than benchmarks/concurrency.py (5 runs x 10 trials in each setting)."""
+import time
+
+import pytest
+
+import concurrent_runs as cr
+
+SETTINGS = {
+    "0ms": dict(latency_ms=0, faults=""),
+    "20ms+resets": dict(latency_ms=20, faults="reset=0.05,reset_after=0.05,seed=7"),
+}
+TRIALS = {"0ms": 2, "20ms+resets": 1}
+
+
+@pytest.mark.parametrize("setting", sorted(SETTINGS))
+def test_five_runs_make_one_vm(setting):
+    server = cr.Server(**SETTINGS[setting])
+    try:
+        for trial in range(TRIALS[setting]):
+            for module in ("vm", "vm_fleet"):
+                found = cr.trial(server, module, "race-%s-%d" % (module, trial))
+                assert found["failures"] == [], found
+                assert (found["vms"], found["provisional"], found["orphans"], found["tickets"]) == (1, 0, 0, 0), found
+                assert found["ok"] == 5 and found["changed"] == 1, found
+    finally:
+        server.close()
+
+
+def test_a_run_killed_holding_the_claim_holds_the_others_up_for_its_lease_at_most():
+    """The first run is killed while the pool holds the answer of its VDI.create (its new disk
+    exists, no VBD uses it yet, the provisional VM is there); four more runs then start: one
+    takes the claim over after the dead run's lease, removes its half-made VM and its unused
+    disk, creates the VM; the others converge it."""
+    lease = 2.0
+    server = cr.Server(faults="delay@VDI.create=1500")
+    disks = [{"size_gb": 4}, {"size_gb": 1, "name": "data"}]
+    # A clone of a halted VM with one disk more: that disk is made by VDI.create (a template's
+    # disks are made by VM.provision).
+    task = cr.vm_task("killed", template="base", disks=disks + [{"size_gb": 1, "name": "extra"}])
+    try:
+        api = server.api()
+        base = cr.Run("vm", cr.module_args(server, "vm", cr.vm_task("base", disks=disks))).result()
+        assert base["changed"] and not base.get("failed"), base
+        # One create without contention, for the bound ("one provision").
+        started = time.monotonic()
+        alone = cr.Run("vm", cr.module_args(server, "vm", dict(task, name="alone"))).result()
+        one_create = time.monotonic() - started
+        assert alone["changed"] and not alone.get("failed"), alone
+        before = cr.unused_disks(api)
+
+        victim = cr.Run("vm", cr.module_args(server, "vm", task), env={"XENSERVER_CLAIM_LEASE": str(lease)})
+        deadline = time.monotonic() + 20
+        while not any(cr.HOLDER_KEY in v["other_config"] for v in cr.unused_disks(api).values()):
+            assert time.monotonic() < deadline, "the run never made its new disk"
+            time.sleep(0.05)
+        victim.kill()
+        assert victim.result().get("killed")
+        killed = time.monotonic()
+        left = cr.pool_findings(api, "killed", before)
+        assert (left["vms"], left["provisional"], left["orphans"], left["tickets"]) == (0, 1, 1, 1), left
+
+        outcomes = cr.concurrent(server, "vm", task, runs=4)
+        took = time.monotonic() - killed
+        assert all(not r.get("failed") for r, _s in outcomes), outcomes
+        assert sum(1 for r, _s in outcomes if r["changed"]) == 1
+        creator = [r for r, _s in outcomes if r["changed"]][0]
+        assert any("left by a run that died" in a for a in creator["changes"]["actions"]), creator["changes"]
+        found = cr.pool_findings(api, "killed", before)
+        assert (found["vms"], found["provisional"], found["orphans"], found["tickets"]) == (1, 0, 0, 0), found
+        # The lease plus one create, and a second for four module starts on a loaded machine.
+        assert took < lease + one_create + 2.0, (took, one_create)
+    finally:
+        server.close()
