@@ -212,6 +212,16 @@ def test_secure_boot_vm_whose_store_lacks_the_keys_fails_naming_readiness(pool, 
     assert result["changed"] and pool.api.VM.get_platform(ref) == dict(platform, secureboot="false")
 
 
+def test_vtpm_on_a_pool_whose_license_restricts_it_fails_before_any_change(pool, run_module):
+    db = pool.sim.db
+    with db.lock:       # a pool whose license does not lift the restriction (xapi_vtpm.ml)
+        db.update("pool", next(iter(db.all("pool"))), restrictions={"restrict_vtpm": "true"})
+    result = refused(pool, run_module, "vm", "FEATURE_RESTRICTED", ["restrict_vtpm", "vTPM"],
+                     name="x", template=UEFI_TEMPLATE, vtpm=True)
+    assert result["error_params"] == ["restrict_vtpm"]
+    assert pool.api.VM.get_by_name_label("x") == []
+
+
 # --- bad input -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("options, needles", [
