@@ -251,6 +251,35 @@ def test_malformed_user_data_leaves_cloud_init_in_error(pool, session, x, image_
     assert guest["hostname"] == "web1"      # meta-data still applies
 
 
+def test_the_guest_view_shows_what_cloud_init_applied(serve, tmp_path, image_dir, xapisim_cmd):
+    # `xapisim guest` reads the state file, as one would look at the guest's console and logs
+    state = str(tmp_path / "pool.json")
+    served = serve("--state", state)
+    session = XenAPI.Session(served.url)
+    session.xenapi.login_with_password("root", "xenroot", "1.0", "test_hvm_guests")
+    x = session.xenapi
+    template = cloud_template(served, session, x, image_dir, "debian-12-genericcloud-amd64.raw", "deb12")
+    for name, user_data in (("good", None), ("broken", b"#cloud-config\nusers: [\n")):
+        vm = instance(served, session, x, template, name, cidata(hostname=name, user_data=user_data))
+        x.VM.start(vm, False, True)
+    views = {}
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        views = {name: json.loads(subprocess.run(xapisim_cmd + ["guest", "--state", state, "--vm", name],
+                                                 capture_output=True, text=True, check=True).stdout)
+                 for name in ("good", "broken")}
+        if all(view["stage"] == "booted" and view["cloud_init"] for view in views.values()):
+            break
+        time.sleep(0.2)
+    good, broken = views["good"], views["broken"]
+    assert good["stage"] == "booted" and good["hostname"] == "good", good
+    assert good["cloud_init"]["status"] == "done" and good["cloud_init"]["instance_id"] == "i-0001"
+    assert "ops" in good["cloud_init"]["users"] and good["cloud_init"]["errors"] == []
+    assert "192.0.2.50/24" in json.dumps(good["network"])
+    assert broken["stage"] == "booted" and broken["cloud_init"]["status"] == "error", broken
+    assert broken["cloud_init"]["errors"] and broken["hostname"] == "broken"
+
+
 # --- Done when: an RHEL 9 installer ISO with an OEMDRV kickstart ------------------------------
 
 KICKSTART = (b"text\ncdrom\nlang en_US.UTF-8\nrootpw --lock\n"

@@ -235,6 +235,21 @@ def test_async_tasks_are_typed_none(api):
     assert record["status"] == "success" and record["type"] == "<none/>"
 
 
+def test_provision_is_advertised_on_templates_only(api, fails):
+    # xapi_vm_lifecycle.ml: check_template allows provision; check_operation_error refuses it
+    # on a VM that is not a template (only_provision_template: PROVISION_ONLY_ALLOWED_ON_TEMPLATE),
+    # so it is never listed there
+    x = api
+    template = x.VM.clone(x.VM.get_by_name_label("CentOS 5 (64-bit)")[0], "my template")
+    assert "provision" in x.VM.get_allowed_operations(template)
+    vm = x.VM.clone(template, "a vm")
+    x.VM.set_is_a_template(vm, False)
+    assert x.VM.get_power_state(vm) == "Halted" and "start" in x.VM.get_allowed_operations(vm)
+    assert "provision" not in x.VM.get_allowed_operations(vm)
+    with fails("PROVISION_ONLY_ALLOWED_ON_TEMPLATE"):
+        x.VM.provision(vm)
+
+
 # --- events carry each object's own generation ---------------------------------------------------
 
 def test_event_ids_are_each_objects_generation(api):
