@@ -52,7 +52,9 @@ def parser():
     serve.add_argument("--cert-dir", help="where --tls writes its certificate (default: a temp dir)")
     serve.add_argument("--members", type=int, default=0,
                        help="pool members on 127.0.0.2... (same port) answering HOST_IS_SLAVE")
-    serve.add_argument("--template-set", choices=("legacy", "modern", "all"), default="all")
+    serve.add_argument("--template-set", choices=("legacy", "modern", "all"), default="all",
+                       help="the pool's templates: legacy (XenServer 4.1-era PV installs), modern "
+                            "(XenServer 8 / XCP-ng 8.3 HVM, guest-templates-json) or all (default)")
     serve.add_argument("--no-uefi-certificates", dest="uefi_certificates", action="store_false",
                        help="a pool without Secure Boot certificates (a fresh XCP-ng 8.3 before "
                             "secureboot-certs install): Secure Boot VMs stay in setup mode")

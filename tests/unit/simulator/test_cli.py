@@ -70,6 +70,16 @@ def test_bad_arguments_exit_2(xapisim_cmd):
     assert b"NAME:PASSWORD:ROLE" in done.stderr and done.stdout == b""
 
 
+def test_serve_help_lists_the_options_of_todays_pools(xapisim_cmd):
+    text = subprocess.run(xapisim_cmd + ["serve", "--help"], capture_output=True, text=True, timeout=30,
+                          check=True).stdout
+    for option in ("--tls", "--template-set", "--no-uefi-certificates", "--iso-dir", "--session-ttl"):
+        assert option in text
+    assert "XCP-ng 8.3" in text and "ISO library" in text
+    text = subprocess.run(xapisim_cmd + ["--help"], capture_output=True, text=True, timeout=30, check=True).stdout
+    assert "make-images" in text and "guest" in text
+
+
 def test_call_log_lines_and_no_password(serve, tmp_path):
     log = tmp_path / "calls.jsonl"
     served = serve("--call-log", str(log), "--password", "s3cret-root-pw")
