@@ -156,7 +156,8 @@ def markdown(result):
         HEADING, "",
         "`benchmarks/datapath.py`: one `xapisim serve --state` process, plain HTTP on loopback, the "
         "unmodified SDK's session; a 256 MiB VDI, half random MiBs and half zero MiBs. Import times run "
-        "until the answer, which comes after the contents are fsync'ed; the VHD rows are a dynamic VHD "
+        "until the server closes the connection (its 200 comes before the body, as xapi's), which it does "
+        "once the contents are fsync'ed and the task is done; the VHD rows are a dynamic VHD "
         "exported from that VDI and imported into a second one.", "",
     ] + rows + [
         "",
