@@ -109,6 +109,7 @@ changes:
 """
 
 from ansible_collections.xenserver.provisioning.plugins.module_utils import _snapshot
+from ansible_collections.xenserver.provisioning.plugins.module_utils._claim import claim
 from ansible_collections.xenserver.provisioning.plugins.module_utils._client import XenServerError
 from ansible_collections.xenserver.provisioning.plugins.module_utils._module import ChangeSet, XenServerModule
 from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import require_vm
@@ -123,6 +124,19 @@ def run(xs):
     vm_ref, vm = require_vm(client, name=p["name"], uuid=p["uuid"])
     snapshots = _snapshot.snapshots_of(client, vm_ref)
     snap_ref, snap = _snapshot.find(snapshots, name, vm["name_label"])
+    if not xs.check_mode and state != "reverted" and (snap is None) == (state == "present"):
+        # Taking or removing a snapshot by name: under the claim on that name, after a second
+        # look (another run may have done it meanwhile; this one then changes nothing).
+        with claim(client, "snapshot", "%s/%s" % (vm["uuid"], name)):
+            snapshots = _snapshot.snapshots_of(client, vm_ref)
+            snap_ref, snap = _snapshot.find(snapshots, name, vm["name_label"])
+            return converge(xs, vm_ref, vm, snapshots, snap_ref, snap)
+    return converge(xs, vm_ref, vm, snapshots, snap_ref, snap)
+
+
+def converge(xs, vm_ref, vm, snapshots, snap_ref, snap):
+    p, client = xs.params, xs.client
+    name, state = p["snapshot"], p["state"]
     listed = _snapshot.facts(snapshots)
     names = [s["name"] for s in listed]
     changes = ChangeSet()

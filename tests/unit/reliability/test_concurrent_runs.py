@@ -76,3 +76,21 @@ def test_a_run_killed_holding_the_claim_holds_the_others_up_for_its_lease_at_mos
         assert took < lease + one_create + 2.0, (took, one_create)
     finally:
         server.close()
+
+
+def test_five_runs_take_one_snapshot():
+    server = cr.Server(latency_ms=20)
+    try:
+        api = server.api()
+        made = cr.Run("vm", cr.module_args(server, "vm", cr.vm_task("snapped"))).result()
+        assert made["changed"] and not made.get("failed"), made
+        args = dict(cr.module_args(server, "vm", {}), name="snapped", snapshot="before-upgrade")
+        runs = [cr.Run("vm_snapshot", args) for _ in range(5)]
+        results = [run.result() for run in runs]
+        assert all(not r.get("failed") for r in results) and sum(r["changed"] for r in results) == 1, results
+        vm = api.VM.get_by_name_label("snapped")[0]
+        names = [api.VM.get_name_label(s) for s in api.VM.get_snapshots(vm)]
+        assert names == ["before-upgrade"]
+        assert all(len(r["snapshots"]) == 1 for r in results)
+    finally:
+        server.close()
