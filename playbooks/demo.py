@@ -1,8 +1,12 @@
 """`make demo`: provision a demo fleet on an embedded simulator, run it again, show the fleet.
 
 1. Starts xapisim (pool kept in .demo/pool.json, so a second `make demo` continues from the
-   same pool) and a web server for the sample install trees and the rendered answer files.
-2. Runs playbooks/fleet.yml over playbooks/demo_inventory (six VMs: RHEL, CentOS, SLES).
+   same pool; today's templates and the pool's UEFI certificates included) and a web server for
+   the sample install trees and the rendered answer files; writes the simulator's sample cloud
+   images (xapisim make-images) into a temporary directory.
+2. Runs playbooks/fleet.yml over playbooks/demo_inventory (six VMs installed over the network:
+   RHEL, CentOS, SLES; two from cloud images with cloud-init, UEFI, Secure Boot and a vTPM:
+   Rocky Linux 9 with a static address, Ubuntu 24.04 by DHCP).
 3. Runs it again: it must report changed=0.
 4. Prints the fleet as a table and as the inventory plugin groups it, then stops what it started.
 The ports are remembered in .demo/ports.json so the URLs stored in VMs stay the same.
@@ -13,11 +17,12 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import XenAPI
 
-from xapisim import trees
+from xapisim import guestview, images, trees
 from xapisim.embedded import embedded
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -76,7 +81,25 @@ def run_fleet(env, label):
     return changed
 
 
-def fleet_table(url):
+def firmware_facts(api, vm):
+    """(firmware, Secure Boot, vTPM) as the table shows them: PV guests have no firmware."""
+    if not vm["HVM_boot_policy"]:
+        return "PV", "-", "-"
+    firmware = vm["HVM_boot_params"].get("firmware", "bios")
+    secure_boot = vm["platform"].get("secureboot", "false") if firmware == "uefi" else "-"
+    return firmware, secure_boot, "yes" if vm["VTPMs"] else "-"
+
+
+def guest_hostname(state, name):
+    """The hostname the guest set (cloud-init's), from the simulator's guest view (a test hook:
+    xapi reports no hostname for Linux guests)."""
+    try:
+        return guestview.view(guestview.load(state), name).get("hostname") or "-"
+    except (OSError, ValueError, guestview.GuestViewError):
+        return "-"
+
+
+def fleet_table(url, state):
     session = XenAPI.Session(url)
     session.xenapi.login_with_password("root", "xenroot", "2.21", "make-demo")
     api = session.xenapi
@@ -94,10 +117,12 @@ def fleet_table(url):
             keys = sorted(k[len("vm-data/"):] for k in vm["xenstore_data"] if k.startswith("vm-data/"))
             rows.append((vm["name_label"], "%s %s" % (os_version.get("distro", "?"), os_version.get("major", "")),
                          vm["power_state"].lower(), guest.get("networks", {}).get("0/ip", "-"),
-                         os_version.get("uname", "-"), loader, ",".join(keys)))
+                         guest_hostname(state, vm["name_label"])) + firmware_facts(api, vm)
+                        + (os_version.get("uname", "-"), loader or "-", ",".join(keys)))
     finally:
         session.xenapi.session.logout()
-    header = ("VM", "distro", "power", "IP", "booted kernel", "bootloader and args", "vm-data keys")
+    header = ("VM", "distro", "power", "IP", "hostname", "firmware", "Secure Boot", "vTPM", "booted kernel",
+              "bootloader and args", "vm-data keys")
     widths = [max(len(str(row[i])) for row in rows + [header]) for i in range(len(header))]
     line = "  ".join("%-*s" % (w, h) for w, h in zip(widths, header))
     print("\n" + line + "\n" + "-" * len(line))
@@ -123,7 +148,11 @@ def main():
     os.makedirs(answer_dir, exist_ok=True)
     ports = remembered_ports()
     started = time.monotonic()
-    with embedded(port=ports["pool"], state=os.path.join(DEMO, "pool.json"), clock_speed=CLOCK_SPEED) as pool:
+    state = os.path.join(DEMO, "pool.json")
+    images_dir = tempfile.TemporaryDirectory(prefix="make-demo-images-")
+    images.write_samples(images_dir.name)
+    with images_dir, embedded(port=ports["pool"], state=state, clock_speed=CLOCK_SPEED,
+                              template_set="all") as pool:
         tree_server = trees.TreeServer(trees_dir, port=ports["trees"])
         tree_server.start()
         try:
@@ -132,10 +161,10 @@ def main():
             env = dict(os.environ, XENSERVER_HOST=pool.url, XENSERVER_USER="root",
                        XENSERVER_PASSWORD="xenroot", DEMO_TREES_URL=tree_server.url,
                        DEMO_ANSWER_DIR=answer_dir, DEMO_ANSWER_BASE_URL=tree_server.url + "/answers",
-                       ANSIBLE_FORKS="6", ANSIBLE_PIPELINING="True")
+                       DEMO_IMAGES_DIR=images_dir.name, ANSIBLE_FORKS="8", ANSIBLE_PIPELINING="True")
             run_fleet(env, "run 1")
             second = run_fleet(env, "run 2 (the same playbook again)")
-            rows = fleet_table(pool.url)
+            rows = fleet_table(pool.url, state)
             show_inventory(env)
         finally:
             tree_server.stop()

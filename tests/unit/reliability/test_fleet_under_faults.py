@@ -41,6 +41,9 @@ FAULTS = os.environ.get("FLEET_FAULTS", ",".join([
     "reset_after@VBD.create=0.3", "seed=11"]))
 PASSWORD = "fleet-Pa55word-under-faults"
 TEMPLATE_NAMES = ("Red Hat", "CentOS", "SUSE")
+# The install groups run under faults; the cloud image VMs (group cloud) are left out.
+NOT_UNDER_FAULTS = ("cloud",)
+LIMIT = "fleet:localhost:" + ":".join("!" + group for group in NOT_UNDER_FAULTS)
 
 
 class Master(object):
@@ -121,7 +124,9 @@ def _inventory():
     with open(os.path.join(INVENTORY, "group_vars", "all.yml")) as handle:
         defaults = yaml.safe_load(handle)
     wanted = {}
-    for group in hosts.values():
+    for name, group in hosts.items():
+        if name in NOT_UNDER_FAULTS:
+            continue
         for host in group["hosts"]:
             with open(os.path.join(INVENTORY, "host_vars", host + ".yml")) as handle:
                 wanted[host] = dict(defaults, **yaml.safe_load(handle))
@@ -146,7 +151,8 @@ def test_the_fleet_converges_under_faults(tmp_path):
                        ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".venv", "collections"))
             for _run in range(MAX_RUNS):
                 begun = time.monotonic()
-                done = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-v", "-i", INVENTORY, PLAYBOOK],
+                done = subprocess.run([os.path.join(BIN, "ansible-playbook"), "-v", "-i", INVENTORY, PLAYBOOK,
+                                       "--limit", LIMIT],
                                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT,
                                       check=False)
                 recap = _recap(done.stdout)

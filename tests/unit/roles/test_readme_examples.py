@@ -17,7 +17,7 @@ from ansible.plugins.loader import filter_loader
 
 from role_render import ENV, PLAYBOOK, ROLES, ROOT
 
-PUBLIC = ("rhel_install", "centos_install", "sles_install")
+PUBLIC = ("rhel_install", "centos_install", "sles_install", "cloud_instance")
 # Facts the roles set for their caller (documented in the argument specs' descriptions).
 OUTPUTS = {role: {role + "_vm"} for role in PUBLIC}
 VARIABLE = re.compile(r"\b(%s)_[a-z0-9_]+" % "|".join(PUBLIC))
