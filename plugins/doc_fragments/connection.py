@@ -45,6 +45,15 @@ options:
       - A PEM file with the CA (or the pool's own self-signed certificate) to trust.
       - If not set, the environment variable E(XENSERVER_CA_PATH) is used.
     type: path
+  reconnect_timeout:
+    description:
+      - How long, in seconds, a login or a call keeps trying to reach the pool when connections are
+        refused or dropped (a pool master restarting), counted from the first failure; each login and
+        each call has its own budget. Then the task fails with C(CONNECTION_FAILED), naming it.
+      - At most 86400.
+      - If not set, the environment variable E(XENSERVER_RECONNECT_TIMEOUT) is used.
+    type: float
+    default: 120
 requirements:
   - XenAPI (the official XenServer SDK, C(pip install XenAPI))
 notes:
@@ -88,8 +97,10 @@ options:
     description:
       - Verify the pool's TLS certificate.
       - Set to V(false) only for a pool with a self-signed certificate you cannot get hold of;
-        prefer O(ca_path).
-    type: bool
+        prefer O(ca_path). V(false) warns.
+      - A boolean (V(true), V(false), V(yes), V(no), V(1), V(0), ...); anything else fails, naming it,
+        so that a typo never turns verification off.
+    type: raw
     default: true
     env:
       - name: XENSERVER_VALIDATE_CERTS
@@ -99,6 +110,15 @@ options:
     type: path
     env:
       - name: XENSERVER_CA_PATH
+  reconnect_timeout:
+    description:
+      - How long, in seconds, a login or a call keeps trying to reach the pool when connections are
+        refused or dropped (a pool master restarting), counted from the first failure.
+      - At most 86400.
+    type: float
+    default: 120
+    env:
+      - name: XENSERVER_RECONNECT_TIMEOUT
 requirements:
   - XenAPI (the official XenServer SDK, C(pip install XenAPI))
 """

@@ -103,10 +103,12 @@ import hashlib
 
 from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.module_utils.common.text.converters import to_native, to_text
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable, to_safe_group_name
 
 from ansible_collections.xenserver.provisioning.plugins.module_utils._addresses import guest_addresses
 from ansible_collections.xenserver.provisioning.plugins.module_utils._client import (
+    MAX_RECONNECT_TIMEOUT,
     NULL_REF,
     XenServerClient,
     XenServerError,
@@ -229,8 +231,35 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                                      "or the environment variable XENSERVER_HOST" % self._path)
         return dict(hostname=hostname, username=self._text_option("username"),
                     password=self._text_option("password") or "",
-                    validate_certs=self.get_option("validate_certs"),
-                    ca_path=self._text_option("ca_path"))
+                    validate_certs=self._validate_certs(),
+                    ca_path=self._text_option("ca_path"),
+                    reconnect_timeout=self._reconnect_timeout())
+
+    def _validate_certs(self):
+        """Strictly a boolean: a typo (``ture``, ``maybe``) must never turn verification off."""
+        raw = self.get_option("validate_certs")
+        if isinstance(raw, str) and self.templar.is_template(raw):
+            raw = self.templar.template(raw)
+        try:
+            value = boolean(raw, strict=True)
+        except TypeError:
+            raise AnsibleParserError("the xenserver inventory's validate_certs must be a boolean (true or false), "
+                                     "got %r in %s" % (to_native(raw), self._path))
+        if not value:
+            self.display.warning("xenserver inventory: validate_certs is false: the pool's TLS certificate "
+                                 "is not verified")
+        return value
+
+    def _reconnect_timeout(self):
+        raw = self.get_option("reconnect_timeout")
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            value = None
+        if value is None or not 0 < value <= MAX_RECONNECT_TIMEOUT:
+            raise AnsibleParserError("the xenserver inventory's reconnect_timeout must be a number of seconds above "
+                                     "0 and at most %d, got %r in %s" % (MAX_RECONNECT_TIMEOUT, raw, self._path))
+        return value
 
     def _cache_key(self, path, connection):
         """One cache entry per configuration file, pool and user (and format of the entries)."""

@@ -18,8 +18,10 @@ Retries (see docs/reliability.md):
   exponential backoff and jitter; every other error fails at once, translated.
 - SESSION_INVALID: the SDK logs in again by itself (three tries); when it gives up, the
   client logs in afresh and repeats the call (twice at most).
-- A dropped connection is retried with backoff for up to ``reconnect_timeout`` seconds (a
-  pool master restarting). A refused connection never reached the pool, so any call may be
+- A dropped or refused connection is retried with backoff for up to ``reconnect_timeout``
+  seconds (a pool master restarting), counted from the first failure: each login and each
+  retried call has its own budget, so a drop after a long event.from wait is retried as
+  fully as one at once. A refused connection never reached the pool, so any call may be
   sent again. Otherwise the call may have been carried out with only its answer lost:
   a call that creates something (NOT_REPEATABLE) is then never sent again blindly. Its caller
   passes ``recover``, a lookup that finds what the first attempt made (or says NOT_DONE), or
@@ -36,6 +38,7 @@ __metaclass__ = type
 
 import atexit
 import contextlib
+import os
 import random
 import re
 import socket
@@ -76,6 +79,9 @@ CONNECTION_ERRORS = (socket.error, OSError, xmlrpclib.ProtocolError, httplib.HTT
 NOT_DONE = object()
 # Characters XML 1.0 cannot carry (XML-RPC is XML): xapi would answer HTTP 500.
 XML_UNSAFE = re.compile(u"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# Seconds a login or a call keeps trying to reach the pool (a master restart takes a minute or two).
+RECONNECT_TIMEOUT = 120.0
+MAX_RECONNECT_TIMEOUT = 86400
 # HTTP statuses of a proxy or a master in trouble: the request may be sent again (as a dropped connection).
 HTTP_RETRY = (502, 503, 504)
 # wait_for's lower-case event classes -> API class names (for a direct read).
@@ -144,6 +150,11 @@ def build_url(hostname):
     url = hostname if "://" in hostname else "https://%s" % hostname
     url = url.rstrip("/")
     problem = None
+    if url_credentials(hostname) is not None:
+        # They would show wherever the URL does (messages, logs, the task's invocation).
+        raise XenServerError("hostname '%s' holds credentials (user:password@ before the host): give them as "
+                             "the username and password options (or XENSERVER_USER / XENSERVER_PASSWORD) "
+                             "instead" % shown_url(hostname), code="INVALID_HOSTNAME")
     try:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
@@ -164,16 +175,46 @@ def build_url(hostname):
     return url
 
 
-def shown_url(url):
-    """``url`` as messages may show it: credentials in it (``http://user:pw@host``) replaced by ***."""
+def _netloc(url):
     scheme, sep, rest = url.partition("://")
     if not sep:
         scheme, rest = "", url
     end = min([i for i in (rest.find(c) for c in "/?#") if i >= 0] or [len(rest)])
-    netloc = rest[:end]
+    return scheme, sep, rest[:end], rest[end:]
+
+
+def url_credentials(url):
+    """The user information of ``url`` (``user:pw`` of ``http://user:pw@host``), or None."""
+    netloc = _netloc(url)[2]
+    return netloc.rpartition("@")[0] if "@" in netloc else None
+
+
+def shown_url(url):
+    """``url`` as messages may show it: credentials in it (``http://user:pw@host``) replaced by ***."""
+    scheme, sep, netloc, rest = _netloc(url)
     if "@" in netloc:
         netloc = "***@" + netloc.rpartition("@")[2]
-    return "%s%s%s%s" % (scheme, sep, netloc, rest[end:])
+    return "%s%s%s%s" % (scheme, sep, netloc, rest)
+
+
+def check_ca_path(path):
+    """Fail naming ``ca_path`` unless it is a file of PEM certificates ssl can load."""
+    problem = None
+    if not os.path.exists(path):
+        problem = "does not exist"
+    elif os.path.isdir(path):
+        problem = "is a directory; give the PEM file of the CA or the pool's certificate"
+    elif os.path.getsize(path) == 0:
+        problem = "is empty"
+    else:
+        try:
+            ssl.create_default_context(cafile=path)
+        except ssl.SSLError as err:
+            problem = "holds no PEM certificate ssl can load (%s)" % (err.reason or err)
+        except (OSError, ValueError) as err:
+            problem = "cannot be read (%s)" % err
+    if problem:
+        raise XenServerError("ca_path '%s' %s" % (path, problem), code="INVALID_CA_PATH")
 
 
 def _with_scheme(url, scheme):
@@ -244,12 +285,14 @@ class XenServerClient(object):
     """A logged-in XenAPI session with waits, retries and error translation."""
 
     def __init__(self, hostname, username, password, validate_certs=True, ca_path=None,
-                 timeout=300.0, retries=3, originator=ORIGINATOR, reconnect_timeout=30.0,
-                 connect_retries=3, backoff=0.25, backoff_max=4.0):
+                 timeout=300.0, retries=3, originator=ORIGINATOR, reconnect_timeout=RECONNECT_TIMEOUT,
+                 backoff=0.25, backoff_max=4.0):
         if not HAS_XENAPI:
             raise XenServerError("the XenAPI Python SDK is required (pip install XenAPI): %s"
                                  % XENAPI_IMPORT_ERROR)
         self.url = build_url(hostname)
+        if ca_path is not None:
+            check_ca_path(ca_path)
         self.scheme_given = "://" in hostname
         self.username = username
         self.password = password
@@ -258,7 +301,6 @@ class XenServerClient(object):
         self.timeout = timeout
         self.retries = retries
         self.reconnect_timeout = reconnect_timeout
-        self.connect_retries = connect_retries
         self.backoff = backoff
         self.backoff_max = backoff_max
         self.originator = originator
@@ -289,8 +331,9 @@ class XenServerClient(object):
     def connect(self):
         """Log in; a pool member answers HOST_IS_SLAVE and we go to the master instead.
 
-        A refused or dropped connection is tried again ``connect_retries`` times (a master
-        that is restarting); a name that does not resolve, a TLS or login failure fail at once.
+        A refused or dropped connection (a master that is restarting) and HTTP 502/503/504 are
+        tried again until ``reconnect_timeout`` seconds have passed since the first of them; a
+        name that does not resolve, a TLS or login failure fail at once.
         """
         if unsafe_text(self.username) is not None:
             raise XenServerError("username %s holds characters XenAPI cannot carry (control characters and the "
@@ -299,6 +342,7 @@ class XenServerClient(object):
             raise XenServerError("the password holds characters XenAPI cannot carry (control characters and "
                                  "the like)", code="INVALID_VALUE")
         hops = refused = 0
+        first_failure = None
         while True:
             session = XenAPI.Session(self.url, transport=self._transport())
             try:
@@ -326,30 +370,46 @@ class XenServerClient(object):
             except (socket.gaierror, UnicodeError, ValueError) as err:
                 raise XenServerError("cannot reach XenServer at %s: %s" % (self.where, err))
             except xmlrpclib.ProtocolError as err:
-                if err.errcode not in HTTP_RETRY or refused >= self.connect_retries:
+                first_failure = first_failure or time.time()
+                if err.errcode not in HTTP_RETRY or self._spent(first_failure):
                     # 400 Bad Request is what a TLS-only server answers a plain HTTP request with.
                     raise (err.errcode == 400 and self._wrong_scheme()) or XenServerError(
-                        "login to %s: it answered HTTP %s %s" % (self.where, err.errcode, err.errmsg),
+                        "login to %s: it answered HTTP %s %s%s" % (self.where, err.errcode, err.errmsg,
+                                                                 self._gave_up(refused, first_failure)),
                         code="HTTP_%s" % err.errcode)
                 self._pause(refused)
                 refused += 1
                 self.reconnects += 1
             # CONNECTION_ERRORS is a tuple of exception classes; pylint cannot see through its imports.
             except CONNECTION_ERRORS as err:  # pylint: disable=catching-non-exception
-                if refused < self.connect_retries:
+                # Reset or dropped (not refused, not timed out): maybe the other protocol is spoken
+                # there; asked once, at the first failure.
+                probe = first_failure is None and not isinstance(err, (ConnectionRefusedError, socket.timeout))
+                wrong = probe and self._wrong_scheme()
+                if wrong:
+                    raise wrong
+                first_failure = first_failure or time.time()
+                if not self._spent(first_failure):
                     self._pause(refused)
                     refused += 1
                     self.reconnects += 1
                     continue
-                # Reset or dropped (not refused, not timed out): maybe the other protocol is spoken there.
-                probe = not isinstance(err, (ConnectionRefusedError, socket.timeout))
-                raise (probe and self._wrong_scheme()) or XenServerError(
-                    "cannot reach XenServer at %s: %s" % (self.where, err), code="CONNECTION_FAILED")
+                raise XenServerError("cannot reach XenServer at %s: %s%s"
+                                     % (self.where, err, self._gave_up(refused, first_failure)),
+                                     code="CONNECTION_FAILED")
             self.session = session
             if not self._atexit:
                 atexit.register(self.logout)
                 self._atexit = True
             return self
+
+    def _spent(self, since):
+        """Whether the reconnect budget, counted from ``since``, is used up."""
+        return time.time() - since >= self.reconnect_timeout
+
+    def _gave_up(self, tries, since):
+        return " (gave up after %d tries in %.1f s: reconnect_timeout is %g s)" % (
+            tries + 1, time.time() - since, self.reconnect_timeout)
 
     @property
     def where(self):
@@ -415,7 +475,7 @@ class XenServerClient(object):
         repeatable = name not in NOT_REPEATABLE
         transient = dropped = relogins = 0
         lost = False    # an earlier attempt may have been carried out, its answer lost
-        started = time.time()
+        first_drop = []     # when the connection first failed: the reconnect budget starts then
         while True:
             try:
                 return self._invoke(method, args)
@@ -445,7 +505,7 @@ class XenServerClient(object):
                     # The master answered, with an HTTP error: sending the same again will not help.
                     raise XenServerError("%s: %s answered HTTP %s %s" % (method, self.where, err.errcode, err.errmsg),
                                          code="HTTP_%s" % err.errcode)
-                self._dropped(method, err, started, dropped)
+                self._dropped(method, err, first_drop, dropped)
                 dropped += 1
                 if not repeatable:
                     found = self._lost(method, err, recover)
@@ -457,7 +517,7 @@ class XenServerClient(object):
             except CONNECTION_ERRORS as err:  # pylint: disable=catching-non-exception
                 # Refused: the request never left; anything else: it may have been carried out.
                 sent = not isinstance(err, ConnectionRefusedError)
-                self._dropped(method, err, started, dropped)
+                self._dropped(method, err, first_drop, dropped)
                 dropped += 1
                 if sent and not repeatable:
                     found = self._lost(method, err, recover)
@@ -466,11 +526,15 @@ class XenServerClient(object):
                 lost = lost or sent
                 self.retried += 1
 
-    def _dropped(self, method, err, started, dropped):
-        """Give up once the reconnect budget is spent, else pause before the next try."""
-        if time.time() - started > self.reconnect_timeout:
-            raise XenServerError("%s: connection to %s failed (gave up after %d tries in %.0f s): %s"
-                                 % (method, self.where, dropped + 1, time.time() - started, err),
+    def _dropped(self, method, err, first_drop, dropped):
+        """Give up once the reconnect budget (from this call's first drop) is spent, else pause
+        before the next try. A call that waited long before its connection dropped (event.from)
+        still gets the whole budget."""
+        if not first_drop:
+            first_drop.append(time.time())
+        if self._spent(first_drop[0]):
+            raise XenServerError("%s: connection to %s failed%s: %s"
+                                 % (method, self.where, self._gave_up(dropped, first_drop[0]), err),
                                  code="CONNECTION_FAILED")
         self._pause(dropped)
         self.reconnects += 1

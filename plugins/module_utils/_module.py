@@ -26,10 +26,12 @@ except ImportError:  # pragma: no cover - very old ansible-core
 
 from ansible_collections.xenserver.provisioning.plugins.module_utils._client import (
     HAS_XENAPI,
+    MAX_RECONNECT_TIMEOUT,
     XENAPI_IMPORT_ERROR,
     XenServerClient,
     XenServerError,
     unsafe_text,
+    url_credentials,
 )
 from ansible_collections.xenserver.provisioning.plugins.module_utils._spec import (
     connection_argument_spec,
@@ -169,10 +171,18 @@ class XenServerModule(object):
             self.module.fail_json(msg=missing_required_lib("XenAPI"), exception=str(XENAPI_IMPORT_ERROR))
         if not self.params["hostname"]:
             self.fail("hostname is required: set it or the XENSERVER_HOST environment variable")
+        userinfo = url_credentials(self.params["hostname"])
+        if userinfo:
+            # The client refuses such a hostname; its secret must not show in the invocation either.
+            self.module.no_log_values.update(v for v in (userinfo, userinfo.partition(":")[2]) if v)
+        timeout = self.params["reconnect_timeout"]
+        if not 0 < timeout <= MAX_RECONNECT_TIMEOUT:
+            self.fail("reconnect_timeout must be a number of seconds above 0 and at most %d, got %s"
+                      % (MAX_RECONNECT_TIMEOUT, timeout))
         unsafe = xml_unsafe_option(self.module.argument_spec, self.params)
         if unsafe:
             self.fail(unsafe)
-        if not self.params["validate_certs"] and self.params["hostname"].startswith("https"):
+        if not self.params["validate_certs"] and not self.params["hostname"].startswith("http://"):   # a bare name is https
             self.module.warn("validate_certs is false: the pool's TLS certificate is not verified")
 
     @property
@@ -180,7 +190,8 @@ class XenServerModule(object):
         if self._client is None:
             p = self.params
             self._client = XenServerClient(p["hostname"], p["username"], p["password"] or "",
-                                           validate_certs=p["validate_certs"], ca_path=p["ca_path"])
+                                           validate_certs=p["validate_certs"], ca_path=p["ca_path"],
+                                           reconnect_timeout=p["reconnect_timeout"])
             self._client.connect()
         return self._client
 

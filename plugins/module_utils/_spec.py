@@ -12,6 +12,8 @@ __metaclass__ = type
 
 from ansible.module_utils.basic import env_fallback
 
+from ansible_collections.xenserver.provisioning.plugins.module_utils._client import RECONNECT_TIMEOUT
+
 
 def connection_argument_spec():
     return dict(
@@ -22,6 +24,8 @@ def connection_argument_spec():
                       fallback=(env_fallback, ["XENSERVER_PASSWORD"])),
         validate_certs=dict(type="bool", default=True, fallback=(env_fallback, ["XENSERVER_VALIDATE_CERTS"])),
         ca_path=dict(type="path", fallback=(env_fallback, ["XENSERVER_CA_PATH"])),
+        reconnect_timeout=dict(type="float", default=RECONNECT_TIMEOUT,
+                               fallback=(env_fallback, ["XENSERVER_RECONNECT_TIMEOUT"])),
     )
 
 

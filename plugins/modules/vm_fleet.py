@@ -288,7 +288,8 @@ class Fleet(object):
     def _client(self):
         c = self.xs.params
         client = XenServerClient(c["hostname"], c["username"], c["password"] or "",
-                                 validate_certs=c["validate_certs"], ca_path=c["ca_path"])
+                                 validate_certs=c["validate_certs"], ca_path=c["ca_path"],
+                                 reconnect_timeout=c["reconnect_timeout"])
         return client.connect()
 
     def worker(self):

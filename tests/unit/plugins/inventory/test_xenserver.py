@@ -382,9 +382,52 @@ def test_wrong_password_is_a_clear_error(demo, tmp_path):
 def test_missing_hostname_and_unreachable_pool(tmp_path):
     out = ansible("ansible-inventory", "-i", write_config(tmp_path, password="x"), "--list", check=False)
     assert out.returncode != 0 and "XENSERVER_HOST" in out.flat
-    path = write_config(tmp_path, hostname="http://127.0.0.1:9", password="x")
+    path = write_config(tmp_path, hostname="http://127.0.0.1:9", password="x", reconnect_timeout=1)
     out = ansible("ansible-inventory", "-i", path, "--list", check=False)
     assert out.returncode != 0 and squeeze("cannot reach XenServer at http://127.0.0.1:9") in out.flat
+    assert squeeze("reconnect_timeout is 1 s") in out.flat
+    for bad in ("soon", 0, -1, 10 ** 6):
+        path = write_config(tmp_path, hostname="http://127.0.0.1:9", password="x", reconnect_timeout=bad)
+        out = ansible("ansible-inventory", "-i", path, "--list", check=False)
+        # "soon" is refused by ansible's own type check, the others by the plugin: both name it
+        assert out.returncode != 0 and "reconnect_timeout" in out.flat and str(bad) in out.flat, out.stderr
+
+
+@pytest.mark.parametrize("typo", ["ture", "maybe", "flase", "", 2])
+def test_validate_certs_is_strictly_a_boolean(pool, tmp_path, typo):
+    """A typo fails naming it; it never turns TLS verification off (it once did, silently)."""
+    pool.mark()
+    path = write_config(tmp_path, validate_certs=typo, **_conn(pool))
+    out = ansible("ansible-inventory", "-i", path, "--list", check=False)
+    assert out.returncode != 0 and squeeze("validate_certs must be a boolean") in out.flat, out.stderr
+    assert squeeze(repr(typo)) in out.flat
+    assert pool.calls() == []       # nothing was asked of the pool
+    out = ansible("ansible-inventory", "-i", path, "--list", check=False,
+                  env={"XENSERVER_VALIDATE_CERTS": str(typo)})
+    assert out.returncode != 0
+
+
+@pytest.mark.parametrize("value", [False, "false", "no", 0])
+def test_validate_certs_false_warns(pool, tmp_path, value):
+    out = ansible("ansible-inventory", "-i", write_config(tmp_path, validate_certs=value, **_conn(pool)), "--list")
+    assert squeeze("validate_certs is false") in out.flat, out.stderr
+    out = ansible("ansible-inventory", "-i", write_config(tmp_path, **_conn(pool)), "--list")
+    assert "validate_certs" not in out.stderr
+
+
+def test_a_guest_reported_option_never_becomes_ansible_host(pool, tmp_path):
+    """A guest reporting ``-oProxyCommand=...`` as its address (it reached ssh's argv as an
+    option): only what ipaddress accepts becomes ansible_host, or is listed at all."""
+    reports = {"evil01": {"0/ip": "-oProxyCommand=x", "0/ipv4/0": "-oProxyCommand=touch /tmp/pwned"},
+               "evil02": {"0/ip": "-oProxyCommand=x", "1/ip": "198.51.100.9"},
+               "evil03": {"0/ip": "192.0.2.1 -oProxyCommand=x", "0/ipv6/0": "::1", "1/ip": "0.0.0.0"}}
+    for name, networks in reports.items():
+        _start(pool, _vm(pool, name), networks=networks)
+    hostvars = inventory_list(write_config(tmp_path, **_conn(pool)), pool)[0]["_meta"]["hostvars"]
+    assert "ansible_host" not in hostvars["evil01"] and hostvars["evil01"]["xenserver_ips"] == []
+    assert hostvars["evil02"]["ansible_host"] == "198.51.100.9"
+    assert hostvars["evil02"]["xenserver_ips"] == ["198.51.100.9"]
+    assert "ansible_host" not in hostvars["evil03"] and hostvars["evil03"]["xenserver_ips"] == []
 
 
 def test_example_file_reads_the_environment(demo):
@@ -467,15 +510,20 @@ def test_tls_ca_path_validate_certs_and_option_aliases(serve, tmp_path):
 
 
 def test_https_to_a_plain_http_pool_blames_the_scheme(serve, tmp_path):
-    """The plain simulator named as https, with credentials in the URL: the failure says the server
-    does not speak TLS, names the http:// URL, and does not repeat the credentials."""
+    """The plain simulator named as https: the failure says the server does not speak TLS and
+    names the http:// URL. Credentials in the URL are refused, without repeating them."""
     served = serve("--filler-vms", "1")
     address = served.url.split("://", 1)[1]
+    path = write_config(tmp_path, hostname="https://%s" % address, password="xenroot", validate_certs=False)
+    out = ansible("ansible-inventory", "-i", path, "--list", check=False)
+    assert out.returncode != 0 and squeeze("does not speak TLS") in out.flat, out.stderr
+    assert squeeze("Use %s" % served.url) in out.flat
     path = write_config(tmp_path, hostname="https://root:Url-S3cr3t@%s" % address, password="xenroot",
                         validate_certs=False)
     out = ansible("ansible-inventory", "-i", path, "--list", check=False)
-    assert out.returncode != 0 and squeeze("does not speak TLS") in out.flat, out.stderr
-    assert squeeze("Use %s" % served.url) in out.flat and "Url-S3cr3t" not in out.stderr + out.stdout
+    assert out.returncode != 0 and squeeze("holds credentials") in out.flat, out.stderr
+    assert squeeze("give them as the username and password options") in out.flat
+    assert "Url-S3cr3t" not in out.stderr + out.stdout
 
 
 def test_ansible_host_is_vm_infos_ip(pool, run_module, tmp_path):

@@ -50,8 +50,9 @@ def test_wrong_password_is_translated():
 
 def test_unreachable_host_is_a_clear_error():
     with pytest.raises(XenServerError) as info:
-        XenServerClient("http://127.0.0.1:9", "root", "x").connect()
+        XenServerClient("http://127.0.0.1:9", "root", "x", reconnect_timeout=1).connect()
     assert "cannot reach XenServer at http://127.0.0.1:9" in str(info.value)
+    assert "reconnect_timeout is 1 s" in str(info.value)
 
 
 def test_run_async_waits_through_event_from_and_returns_the_result():

@@ -22,7 +22,8 @@ TEMPLATE = "CentOS 5 (64-bit)"
 
 
 class _Clock(object):
-    """The client's view of time: its backoff pauses are recorded, not slept."""
+    """The client's view of time: its backoff pauses are recorded, not slept (but they count
+    as time passed, so a time budget runs out as it would)."""
 
     def __init__(self):
         self.slept = []
@@ -30,9 +31,8 @@ class _Clock(object):
     def sleep(self, seconds):
         self.slept.append(seconds)
 
-    @staticmethod
-    def time():
-        return time.time()
+    def time(self):
+        return time.time() + sum(self.slept)
 
 
 @pytest.fixture
@@ -222,11 +222,18 @@ def test_a_waiter_learns_that_its_task_died_with_the_master(tmp_path):
             proc.stderr.close()
 
 
-def test_connection_refused_at_login_is_retried_a_few_times(no_sleep):
+def test_connection_refused_at_login_is_retried_for_the_reconnect_timeout(no_sleep):
+    """A master restart takes longer than a few tries (it once gave up after about 1.2 s)."""
     with pytest.raises(XenServerError) as info:
         XenServerClient("http://127.0.0.1:9", "root", "x").connect()
+    assert info.value.code == "CONNECTION_FAILED"
     assert "cannot reach XenServer at http://127.0.0.1:9" in str(info.value)
-    assert len(no_sleep) == 3
+    assert "reconnect_timeout is 120 s" in str(info.value)
+    assert 120 <= sum(no_sleep) < 125 and max(no_sleep) <= 4.0
+    del no_sleep[:]
+    with pytest.raises(XenServerError) as info:
+        XenServerClient("http://127.0.0.1:9", "root", "x", reconnect_timeout=5).connect()
+    assert "reconnect_timeout is 5 s" in str(info.value) and 5 <= sum(no_sleep) < 9
 
 
 def test_an_unknown_host_name_fails_at_once(no_sleep):
