@@ -219,6 +219,24 @@ def test_bios_only_image_under_uefi_and_an_empty_disk_never_boot(pool, session, 
                                      "No bootable device.  Retrying in 60 seconds."]
 
 
+def test_a_vfat_cidata_disk_configures_a_sles_cloud_image(pool, session, x, image_dir, tmp_path):
+    # NoCloud reads a VFAT volume labelled cidata too (Xen Orchestra's config drive is one)
+    from test_cloudinit import vfat_seed
+    network = b"version: 1\nconfig:\n  - type: physical\n    name: eth0\n    subnets:\n" \
+              b"      - {type: static, address: 198.51.100.9/24, gateway: 198.51.100.1}\n"
+    with vfat_seed(tmp_path, {"meta-data": b"instance-id: i-fat\nlocal-hostname: sles-fat\n",
+                              "user-data": b"#cloud-config\npackages: [vim]\n",
+                              "network-config": network}) as volume:
+        seed = volume.read()
+    template = cloud_template(pool, session, x, image_dir, "SLES15-SP6-Minimal-VM.x86_64-Cloud.raw", "sles15")
+    vm = instance(pool, session, x, template, "sles-fat", seed)
+    x.VM.start(vm, False, True)
+    guest = pool.sim.guests.wait(vm, booted)
+    assert guest["stage"] == "booted" and guest["os"]["ID"] == "sles" and guest["hostname"] == "sles-fat"
+    assert guest["cloud_init"]["status"] == "done" and guest["cloud_init"]["packages"] == ["vim"]
+    assert x.VM_guest_metrics.get_networks(x.VM.get_guest_metrics(vm))["0/ip"] == "198.51.100.9"
+
+
 def test_cloud_init_runs_once_per_instance_id(pool, session, x, image_dir):
     template = cloud_template(pool, session, x, image_dir, "noble-server-cloudimg-amd64.raw", "noble")
     vm = instance(pool, session, x, template, "n1", cidata("i-1", "first"))
