@@ -155,7 +155,7 @@ def upload(client, vdi_ref, source, image_format, what, timeout=3600.0):
     Fails (XenServerError) when the pool refuses the request, the connection drops, or the
     task ends in failure; the VDI's contents are then not to be trusted.
     """
-    label = "xenserver.provisioning: upload %s [%s]" % (what, uuid.uuid4())
+    label = "xenserver.provisioning upload %s [%s]" % (what, uuid.uuid4())
     task = client.call("task.create", label, "PUT /import_raw_vdi of %s" % what,
                        recover=find_created(client, "task", 'field "name__label"="%s"' % label))
     try:

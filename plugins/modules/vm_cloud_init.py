@@ -27,16 +27,16 @@ description:
   - B(First boot.) cloud-init reads the seed at the first boot of an instance (an
     C(instance-id) it has not seen) and not again. The drive records the VM's boot time
     (C(VM_metrics.start_time)) when it was attached; when the VM has been started since, it has
-    booted with the drive and cloud-init has run. Changed content before that first boot:
-    the drive is replaced (same C(instance-id)). Changed content after it: the drive is left
-    alone, with RV(changed=false) and a RV(note) saying so, unless O(replace=true), which
+    booted with the drive and cloud-init has run. Changed content before that first boot -
+    the drive is replaced (same C(instance-id)). Changed content after it - the drive is left
+    alone, with C(changed=false) and a RV(note) saying so, unless O(replace=true), which
     replaces it with a new C(instance-id) (the VM's uuid and a generation number) so that
     cloud-init runs again at the next boot.
   - Replacing or removing a drive that a running VM has attached needs the VM halted (a
     read-only disk can be hot-unplugged only with PV drivers in the guest); the module fails,
     changing nothing, and says so. A new drive can be added to a running VM; the guest sees it
     at its next boot.
-  - Check mode and diff show the user-data and network-config with secrets masked: the values
+  - Check mode and diff show the user-data and network-config with secrets masked, that is the values
     of C(passwd), C(hashed_passwd), C(plain_text_passwd) and C(password) keys, the passwords of
     C(chpasswd) (its C(list) lines and C(users) entries), and the keys listed in
     O(masked_keys). These values are also kept out of the task's result and log. User-data that
@@ -77,7 +77,6 @@ options:
     type: list
     elements: str
     default: []
-    no_log: false
   replace:
     description:
       - Replace a drive with other content even when the VM has already booted with it, with a
@@ -404,7 +403,7 @@ def _check_inputs(xs):
         seed.render_user_data(user_data)
         seed.check_network_config(p["network_config"])
     except ValueError as err:
-        xs.fail(str(err))
+        xs.fail(str(err), error_code="INVALID_VALUE")
     if p["meta_data"] is not None and "instance-id" in p["meta_data"] and not str(p["meta_data"]["instance-id"]):
         xs.fail("meta_data.instance-id must not be empty")
 
@@ -425,7 +424,7 @@ def run(xs):
     if p["state"] == "absent":
         if current is None:
             return xs.result(changes, cloud_init={}, note="", upload={})
-        vbd_ref, vbd, vdi_ref, vdi = current
+        vbd_ref, vbd, vdi_ref, vdi = current[0], current[1], current[2], current[3]
         _needs_detach(vm, vbd, "removed")
         changes.compare("state", "present", "absent")
         changes.action("detach and destroy the cloud-init drive (%s)" % vdi["uuid"])
@@ -439,7 +438,7 @@ def run(xs):
     start_time = _start_time(client, vm)
     generation, booted = 0, False
     if current is not None:
-        vbd_ref, vbd, vdi_ref, vdi = current
+        vbd_ref, vbd, vdi_ref, vdi = current[0], current[1], current[2], current[3]
         generation = int(vdi["other_config"].get(GEN_KEY, "0") or 0)
         booted = vdi["other_config"].get(BOOT_KEY, "") != start_time
         if vdi["other_config"].get(SHA_KEY) == sha:

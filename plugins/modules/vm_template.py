@@ -21,13 +21,14 @@ description:
     disk (device 0, bootable) instead.
   - The image goes up through xapi's C(PUT /import_raw_vdi) on the pool master, on the same URL
     and with the same TLS settings as the API (O(validate_certs), O(ca_path)), streamed from the
-    file. The upload runs in a XenAPI task named C(xenserver.provisioning: upload ...) whose
+    file. The upload runs in a XenAPI task named C(xenserver.provisioning upload ...) whose
     progress xapi updates (C(xe task-list) shows it while a large image goes up); the module's
     result reports the bytes sent, the time taken and the throughput.
   - Idempotent by the image's sha256, kept in the template's and its disk's C(other_config)
     (key C(xenserver.provisioning:image-sha256)). A run with the same image changes nothing and
     uploads nothing (the image is still read once to compute its sha256).
-  - A template being made is named C(<name> [xenserver.provisioning: being created]) until its
+  - >-
+    A template being made is named C(<name> [xenserver.provisioning: being created]) until its
     image is uploaded and the upload's task succeeded; only then does it take O(name). A failed
     or dropped upload, or a lost answer, never leaves a half disk under O(name); the module
     removes what it made, and a later run removes what a crash left under the provisional name.
@@ -45,8 +46,8 @@ options:
   image:
     description:
       - Path of the disk image file. Required with O(state=present).
-      - The file is read on the host the module runs on. With C(connection: local) (or
-        C(delegate_to: localhost)), as usual for this collection, that is the Ansible controller.
+      - The file is read on the host the module runs on. With C(connection=local) (or
+        C(delegate_to=localhost)), as usual for this collection, that is the Ansible controller.
       - Compressed images (C(.xz), C(.gz)) and formats other than raw and VHD (qcow2, VMDK) fail
         with a message saying how to convert them, before anything is made.
     type: path
@@ -440,8 +441,8 @@ def run(xs):
     changes.compare("state", "absent" if ref is None else "present", "present")
     changes.compare("sha256", record["other_config"].get(SHA_KEY, "") if ref is not None else "", image["sha256"])
     changes.action("clone '%s'" % base["name_label"])
-    changes.action("upload image '%s' (%d bytes, %s) to SR '%s'" % (image["path"], image["size"], image["format"],
-                                                                   sr["name_label"]))
+    changes.action("upload image '%s' (%d bytes, %s) to SR '%s'"
+                   % (image["path"], image["size"], image["format"], sr["name_label"]))
     replaced = []
     if ref is not None:
         replaced = _plan_removal(client, ref, record)

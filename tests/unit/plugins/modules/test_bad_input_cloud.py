@@ -3,13 +3,13 @@ malformed #cloud-config, network-config addresses outside their prefix, network 
 addresses, bad prefixes, options of the wrong type. Each run must fail naming the value, without
 a traceback, before anything is uploaded or made: the pool byte for byte as it was."""
 import ipaddress
-import json
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from test_bad_input import bad_urls, fast_backoff, refused  # noqa: F401 (fast_backoff: a fixture)
+# fast_backoff is an autouse fixture: importing it is using it.
+from test_bad_input import bad_urls, fast_backoff, refused  # noqa: F401 pylint: disable=unused-import
 from test_vm_power import make_vm
 
 SETTINGS = settings(max_examples=25, deadline=None, derandomize=True,
@@ -51,8 +51,8 @@ def test_template_refuses_images_that_are_not_raw_or_vhd(pool, run_module, tmp_p
 def test_template_vhd_without_a_footer(pool, run_module, tmp_path, content):
     path = tmp_path / "image.vhd"
     path.write_bytes(content.replace(b"conectix", b"xxxxxxxx"))
-    refused_early(pool, run_module, "vm_template", dict(name="t", image=str(path), image_format="vhd",
-                                                   base_template="Rocky Linux 9"), [str(path)])
+    options = dict(name="t", image=str(path), image_format="vhd", base_template="Rocky Linux 9")
+    refused_early(pool, run_module, "vm_template", options, [str(path)])
 
 
 @SETTINGS
@@ -91,8 +91,8 @@ broken_yaml = st.sampled_from([
 @given(body=broken_yaml)
 def test_cloud_init_refuses_malformed_cloud_config(pool, run_module, body):
     name = target(pool)
-    result = refused_early(pool, run_module, "vm_cloud_init", dict(name=name, user_data="#cloud-config\n" + body),
-                     ["user_data"])
+    options = dict(name=name, user_data="#cloud-config\n" + body)
+    result = refused_early(pool, run_module, "vm_cloud_init", options, ["user_data"])
     assert "#cloud-config" in result["msg"]
 
 
@@ -154,5 +154,5 @@ def test_cloud_init_refuses_bad_options(pool, run_module, bad):
 def test_bad_connections(pool, run_module, image_file, hostname):
     for module, options in (("vm_template", dict(name="t", image=image_file, base_template="Rocky Linux 9")),
                             ("vm_cloud_init", dict(name="x", user_data={"hostname": "web-host"}))):
-        refused_early(pool, run_module, module, dict(options, connection=False, hostname=hostname, password="xenroot"),
-                [hostname or "hostname", "XENSERVER_HOST"])
+        options = dict(options, connection=False, hostname=hostname, password="xenroot")
+        refused_early(pool, run_module, module, options, [hostname or "hostname", "XENSERVER_HOST"])
