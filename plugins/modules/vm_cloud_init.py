@@ -440,7 +440,9 @@ def run(xs):
     if current is not None:
         vbd_ref, vbd, vdi_ref, vdi = current[0], current[1], current[2], current[3]
         generation = int(vdi["other_config"].get(GEN_KEY, "0") or 0)
-        booted = vdi["other_config"].get(BOOT_KEY, "") != start_time
+        # A drive copied with its VM (VM.clone/copy keep other_config) names the VM it was made
+        # for: this VM has not booted with it.
+        booted = vdi["other_config"].get(MARK_KEY) == vm["uuid"] and vdi["other_config"].get(BOOT_KEY, "") != start_time
         if vdi["other_config"].get(SHA_KEY) == sha:
             return xs.result(changes, note="", upload={}, cloud_init=_drive_facts(vbd, vdi, booted))
         if booted and not p["replace"]:

@@ -75,7 +75,7 @@ options:
     type: str
   description:
     description:
-      - The template's description. Default the image's file name.
+      - The template's description. Default the image's file name, when the template is made.
     type: str
   replace:
     description:
@@ -415,7 +415,9 @@ def run(xs):
     if ref is not None:
         held = record["other_config"].get(SHA_KEY)
         if held == image["sha256"]:
-            if changes.compare("description", record["name_description"], description) and not xs.check_mode:
+            # Only a description given changes an existing template (the default is the file's name,
+            # which a copy of the same image elsewhere would change).
+            if changes.compare("description", record["name_description"], p["description"]) and not xs.check_mode:
                 client.call("VM.set_name_description", ref, description)
             facts = _facts(client, ref, record)
             facts["name"] = name

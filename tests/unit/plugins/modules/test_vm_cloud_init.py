@@ -10,6 +10,7 @@ import yaml
 
 from xapisim import images
 
+from test_lost_answers import inject
 from test_vm_power import make_vm
 
 ROCKY = "Rocky-9-GenericCloud.x86_64.raw"
@@ -276,3 +277,32 @@ def test_a_dropped_upload_leaves_no_drive(pool, run_module, monkeypatch):
     monkeypatch.undo()
     result = run_module("vm_cloud_init", name="drop", user_data={"hostname": "x"})
     assert result["changed"] and len(drives(pool, vm)) == 1
+
+
+def test_lost_answers_make_one_drive(pool, run_module):
+    vm = make_vm(pool, "lossy")
+    faults = inject(pool, reset_after={"task.create": 1, "VDI.create": 1, "VBD.create": 1})
+    result = run_module("vm_cloud_init", name="lossy", user_data={"hostname": "lossy"})
+    assert result["changed"] and not result.get("failed"), result
+    assert faults.summary() == {"reset_after": 3}
+    assert len(drives(pool, vm)) == 1
+    assert len([v for v in pool.sim.db.all("VDI").values() if "cloud-init" in v["name_label"]]) == 1
+    assert not [t for t in pool.api.task.get_all_records().values() if "upload" in t["name_label"]]
+
+
+def test_a_drive_made_for_another_vm_is_replaced(pool, run_module, cloud_vm):
+    """A drive copied with its VM (other_config kept) names the VM it was made for: this VM has
+    not booted with it, so other content replaces it without replace."""
+    run_module("vm_cloud_init", name="web1", user_data=USER_DATA)
+    boot(pool, cloud_vm)
+    pool.api.VM.hard_shutdown(cloud_vm)
+    (_vbd, drive), = drives(pool, cloud_vm)
+    ref = pool.api.VDI.get_by_uuid(drive["uuid"])
+    assert run_module("vm_cloud_init", name="web1", user_data={"hostname": "x"})["note"]      # booted: left alone
+    pool.api.VDI.remove_from_other_config(ref, MARK_KEY)
+    pool.api.VDI.add_to_other_config(ref, MARK_KEY, "00000000-0000-0000-0000-000000000001")
+    result = run_module("vm_cloud_init", name="web1", user_data={"hostname": "x"})
+    assert result["changed"] and result["note"] == "", result
+    assert result["cloud_init"]["instance_id"] == pool.api.VM.get_uuid(cloud_vm)
+    (_vbd, own), = drives(pool, cloud_vm)
+    assert own["uuid"] != drive["uuid"] and own["other_config"][MARK_KEY] == pool.api.VM.get_uuid(cloud_vm)

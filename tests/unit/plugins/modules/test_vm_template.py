@@ -265,6 +265,11 @@ def test_image_on_a_copy_is_the_same_image(pool, run_module, image_dir, tmp_path
     run_module("vm_template", name="rocky9", image=str(image_dir / ROCKY), base_template="Rocky Linux 9")
     copy = tmp_path / "copy.raw"
     shutil.copy(str(image_dir / ROCKY), str(copy))
-    result = run_module("vm_template", name="rocky9", image=str(copy), base_template="Rocky Linux 9",
-                        description=ROCKY)
+    result = run_module("vm_template", name="rocky9", image=str(copy), base_template="Rocky Linux 9")
     assert result["changed"] is False, result
+    pool.mark()
+    result = run_module("vm_template", diff=True, name="rocky9", image=str(copy), description="Rocky 9 cloud")
+    assert result["changed"] and result["changes"]["fields"] == ["description"], result
+    assert result["diff"] == {"before": {"description": ROCKY}, "after": {"description": "Rocky 9 cloud"}}
+    assert "PUT /import_raw_vdi" not in pool.calls() and result["upload"] == {}
+    assert pool.api.VM.get_name_description(templates_named(pool, "rocky9")[0][0]) == "Rocky 9 cloud"
