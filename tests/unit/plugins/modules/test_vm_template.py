@@ -273,3 +273,16 @@ def test_image_on_a_copy_is_the_same_image(pool, run_module, image_dir, tmp_path
     assert result["diff"] == {"before": {"description": ROCKY}, "after": {"description": "Rocky 9 cloud"}}
     assert "PUT /import_raw_vdi" not in pool.calls() and result["upload"] == {}
     assert pool.api.VM.get_name_description(templates_named(pool, "rocky9")[0][0]) == "Rocky 9 cloud"
+
+
+def test_lost_answers_of_the_task_the_disk_and_the_rename_make_one_template(pool, run_module, image_dir):
+    faults = inject(pool, reset_after={"task.create": 1, "VBD.create": 1, "VDI.add_to_other_config": 1,
+                                       "VM.set_name_label": 1})
+    result = run_module("vm_template", name="rocky9", image=str(image_dir / ROCKY), base_template="Rocky Linux 9")
+    assert result["changed"] and not result.get("failed"), result
+    assert faults.summary() == {"reset_after": 4}
+    (ref, record), = templates_named(pool, "rocky9")
+    assert templates_named(pool, PROVISIONAL % "rocky9") == [] and len(vdis_named(pool, "rocky9")) == 1
+    assert len([v for v in record["VBDs"] if pool.api.VBD.get_type(v) == "Disk"]) == 1
+    assert not [t for t in pool.api.task.get_all_records().values() if "upload" in t["name_label"]]
+    assert run_module("vm_template", name="rocky9", image=str(image_dir / ROCKY))["changed"] is False
