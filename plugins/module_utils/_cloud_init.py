@@ -93,13 +93,15 @@ def content_sha256(files):
     return hashlib.sha256(json.dumps(files, sort_keys=True).encode("utf-8")).hexdigest()
 
 
-def build_iso(files):
-    """The seed as ISO 9660 bytes labelled ``cidata``, names kept by Rock Ridge and Joliet."""
+def build_iso(files, label=LABEL):
+    """``files`` ({name: text}) as ISO 9660 bytes labelled ``label`` (the seed: ``cidata``; the
+    installers' answer volume: ``OEMDRV``), names kept by Rock Ridge and Joliet."""
     volume = pycdlib.PyCdlib()
-    volume.new(interchange_level=3, joliet=3, rock_ridge="1.09", vol_ident=LABEL)
+    volume.new(interchange_level=3, joliet=3, rock_ridge="1.09", vol_ident=label)
     for name in sorted(files):
         data = files[name].encode("utf-8")
-        short = "/%s.;1" % name.upper().replace("-", "_")       # ISO 9660 d-characters only
+        stem, _dot, extension = name.upper().replace("-", "_").partition(".")
+        short = "/%s.%s;1" % (stem.replace(".", "_"), extension.replace(".", "_"))  # ISO 9660 d-characters only
         volume.add_fp(io.BytesIO(data), len(data), short, rr_name=name, joliet_path="/" + name)
     out = io.BytesIO()
     volume.write_fp(out)
