@@ -149,6 +149,8 @@ def test_changed_before_first_boot_replaces_after_it_only_with_replace(pool, run
     before = pool.state()
     result = run_module("vm_cloud_init", name="web1", user_data=later, network_config=NETWORK, replace=True)
     assert result["failed"] and result["error_code"] == "VM_NEEDS_HALT" and "halt" in result["msg"], result
+    result = run_module("vm_cloud_init", name="web1", state="absent")
+    assert result["failed"] and result["error_code"] == "VM_NEEDS_HALT" and "removed" in result["msg"], result
     assert pool.state() == before
     pool.api.VM.clean_shutdown(vm)
     result = run_module("vm_cloud_init", name="web1", user_data=later, network_config=NETWORK, replace=True)

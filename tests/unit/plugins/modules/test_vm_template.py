@@ -107,6 +107,10 @@ def test_another_image_fails_unless_replace(pool, run_module, image_dir):
     assert sha(image_dir / NOBLE) in result["msg"] and sha(image_dir / ROCKY) in result["msg"]
     assert pool.state() == before
 
+    result = run_module("vm_template", check_mode=True, name="cloud", image=str(image_dir / NOBLE),
+                        base_template="Ubuntu Noble Numbat 24.04", replace=True)
+    assert result["changed"] and [d["uuid"] for d in result["removed_disks"]] == [old_uuid], result
+    assert result["template"]["sha256"] == sha(image_dir / NOBLE) and pool.state() == before
     result = run_module("vm_template", name="cloud", image=str(image_dir / NOBLE),
                         base_template="Ubuntu Noble Numbat 24.04", replace=True)
     assert result["changed"] and not result.get("failed"), result
