@@ -208,15 +208,26 @@ def _put(client, vdi_ref, task, source, image_format, what, timeout):
         raise XenServerError("the upload of %s: TLS failure talking to %s: %s" % (what, client.where, err),
                              code="TLS_FAILED")
     except (OSError, httplib.HTTPException) as err:
+        # xapi closes the connection when it gives up on the body (a VDI in use, a body it cannot
+        # read): the task then says why, which tells more than the broken pipe.
+        _task_failure(client, task, what)
         raise XenServerError("the upload of %s dropped after %d of %d bytes: %s" % (what, sent, length, err or
                              type(err).__name__), code="UPLOAD_FAILED")
     finally:
         connection.close()
     if status != 200:
         # The handler fails the caller's task for most refusals (RBAC, format): its error says most.
-        record = client.call("task.get_record", task)
-        if record["status"] == "failure" and record.get("error_info"):
-            raise _failed(translate(record["error_info"], "the upload of %s" % what))
+        _task_failure(client, task, what)
         raise XenServerError("the upload of %s: %s answered HTTP %d %s" % (what, client.where, status, reason),
                              code="HTTP_%d" % status)
     return sent
+
+
+def _task_failure(client, task, what):
+    """Raise the task's error if the task failed; else return."""
+    try:
+        record = client.call("task.get_record", task)
+    except XenServerError:
+        return
+    if record["status"] == "failure" and record.get("error_info"):
+        raise _failed(translate(record["error_info"], "the upload of %s" % what))

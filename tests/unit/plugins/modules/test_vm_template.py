@@ -290,3 +290,21 @@ def test_lost_answers_of_the_task_the_disk_and_the_rename_make_one_template(pool
     assert len([v for v in record["VBDs"] if pool.api.VBD.get_type(v) == "Disk"]) == 1
     assert not [t for t in pool.api.task.get_all_records().values() if "upload" in t["name_label"]]
     assert run_module("vm_template", name="rocky9", image=str(image_dir / ROCKY))["changed"] is False
+
+
+def test_the_task_failing_after_the_http_answer_fails_the_module(pool, run_module, tmp_path):
+    """A dynamic VHD whose footer checks out but whose header is missing: xapi answers 200, then
+    vhd-tool fails and only the task says so (VDI_IO_ERROR). Nothing is left behind."""
+    footer = bytearray(fixed_vhd_footer(4 * 1024 * 1024))
+    struct.pack_into(">Q", footer, 16, 512)          # data offset: a dynamic disk's header
+    struct.pack_into(">I", footer, 60, 3)            # dynamic
+    struct.pack_into(">I", footer, 64, 0)
+    struct.pack_into(">I", footer, 64, (~sum(footer)) & 0xFFFFFFFF)
+    path = tmp_path / "broken.vhd"
+    path.write_bytes(bytes(footer) + b"\0" * 1024 + bytes(footer))
+    before = pool.state()
+    pool.mark()
+    result = run_module("vm_template", name="broken", image=str(path), base_template="Rocky Linux 9")
+    assert result["failed"] and result["error_code"] == "VDI_IO_ERROR" and "removed again" in result["msg"], result
+    assert "PUT /import_raw_vdi" in pool.calls()
+    assert pool.state() == before
