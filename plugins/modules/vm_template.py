@@ -323,7 +323,10 @@ def _make(xs, image, base_ref, base, sr_ref, description, provisional, gone):
 
     def find_clone():
         refs = [r for r in client.call("VM.get_by_name_label", provisional) if r not in gone]
-        return refs[0] if len(refs) == 1 else NOT_DONE
+        if len(refs) > 1:
+            raise XenServerError("the answer to the clone was lost and %d templates are named '%s'; remove them "
+                                 "and run again" % (len(refs), provisional), code="AMBIGUOUS")
+        return refs[0] if refs else NOT_DONE
     try:
         ref = client.call("VM.clone", base_ref, provisional, recover=find_clone)
         # The image is the disk: the base's provisioning list would add an empty one.
