@@ -51,6 +51,21 @@ SHUTDOWN_TIMEOUT = (
     "or set hard_shutdown_fallback: true to do a hard {noun} after the timeout.")
 
 
+# The longest wait a module takes (a week): beyond it a timeout is a mistake (2**63 seconds
+# once made a task wait forever), refused naming the option.
+MAX_TIMEOUT = 7 * 86400
+
+
+def check_seconds(option, value):
+    """A timeout option: a whole number of seconds, above 0 and at most MAX_TIMEOUT; else a
+    message naming it (None when it is fine)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return "%s must be a whole number of seconds, got %r" % (option, value)
+    if not 0 < value <= MAX_TIMEOUT:
+        return "%s must be a positive number of seconds, at most %d (a week), got %s" % (option, MAX_TIMEOUT, value)
+    return None
+
+
 def plan(current, wanted, force=False):
     """The operations taking a VM from ``current`` to ``wanted`` (lowercase states).
 

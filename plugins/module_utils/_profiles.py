@@ -496,6 +496,22 @@ def _prefix_of_netmask(text):
     return net.prefixlen if str(net.netmask) == text else None  # refuses hostmasks and bare prefixes
 
 
+def _not_a_host_address(ip, prefix, label):
+    """Why ``ip``/``prefix`` cannot be a guest's own static address ([] when it can)."""
+    if prefix == 0:
+        return ["%s: a /0 network is every address; give the prefix of the guest's network" % label]
+    for test, what in ((ip.is_loopback, "a loopback address"), (ip.is_unspecified, "the unspecified address"),
+                       (ip.is_multicast, "a multicast address"), (ip.is_reserved, "a reserved address")):
+        if test:
+            return ["%s is %s, not an address a guest can be given" % (label, what)]
+    net = ipaddress.IPv4Interface("%s/%d" % (ip, prefix)).network
+    if net.num_addresses > 2 and ip == net.network_address:
+        return ["%s is the network address of %s, not a host address" % (label, net)]
+    if net.num_addresses > 2 and ip == net.broadcast_address:
+        return ["%s is the broadcast address of %s, not a host address" % (label, net)]
+    return []
+
+
 def network(value):
     """eth0's static address, checked and normalised, or None for DHCP (nothing given).
 
@@ -530,6 +546,8 @@ def network(value):
             problems.append("netmask '%s' is not that of address '%s'" % (mask, text))
         elif prefix is None:
             prefix = mask_prefix
+    if not problems and ip is not None and prefix is not None:
+        problems.extend(_not_a_host_address(ip, prefix, "address '%s'" % text))
     gateway_ip = _ipv4(gateway) if gateway is not None else None
     if gateway is not None and gateway_ip is None:
         problems.append("gateway '%s' is not an IPv4 address" % gateway)

@@ -21,6 +21,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import re
+import unicodedata
 import uuid
 import xml.etree.ElementTree as ET
 
@@ -37,6 +38,7 @@ from ansible_collections.xenserver.provisioning.plugins.module_utils._firmware i
     secure_boot_setting,
     secureboot_readiness,
 )
+from ansible_collections.xenserver.provisioning.plugins.module_utils._power import check_seconds
 from ansible_collections.xenserver.provisioning.plugins.module_utils._records import find_named, names
 
 MiB = 1024 ** 2
@@ -49,6 +51,12 @@ SET_BY_CLONE = ("mac_seed", "base_template_name")
 # other_config key of a VDI the module creates: a per-request uuid, so a create whose answer
 # was lost finds that VDI and no other.
 REQUEST_KEY = "xenserver.provisioning.request"
+# Devices a (non-control-domain) VM may have, PV and HVM alike (xapi_vm_helpers.ml
+# allowed_VBD_devices_PV/_HVM 0..254, allowed_VIF_devices_PV/_HVM 0..15).
+VBD_DEVICES = [str(i) for i in range(255)]
+VIF_DEVICES = [str(i) for i in range(16)]
+# The longest VM name the modules make (xapi sets no limit; a 1 MiB name is a mistake).
+NAME_MAX = 255
 
 
 def invalid(msg):
@@ -81,8 +89,51 @@ def other_config_value(value):
 
 # --- input checks (no calls: they run before anything is read or changed) ----------------------
 
+def check_name(name, option="name"):
+    """A VM name a person can tell apart and a guest can use: not empty, not only blanks, no
+    control characters (a newline in a name once reached an answer file), at most NAME_MAX."""
+    problem = None
+    if not name.strip():
+        problem = "is empty" if not name else "is only whitespace"
+    elif any(unicodedata.category(c) in ("Cc", "Cs") for c in name):
+        problem = "holds a control character"
+    elif len(name) > NAME_MAX:
+        problem = "is %d characters long; at most %d" % (len(name), NAME_MAX)
+    if problem:
+        shown = name if len(name) <= 40 else name[:40] + "..."
+        raise invalid("%s %r %s" % (option, shown, problem))
+
+
+def check_macs(nics):
+    """MACs a VIF can have: a unicast address (not broadcast, multicast or all zeros), each once."""
+    seen = {}
+    for index, nic in enumerate(nics):
+        mac = (nic.get("mac") or "").lower()
+        if not mac:
+            continue
+        label = "networks[%d].mac '%s'" % (index, nic["mac"])
+        if not MAC.match(mac):
+            raise invalid("%s is not a MAC address like 00:16:3e:12:34:56" % label)
+        first = int(mac[:2], 16)
+        if mac == "ff:ff:ff:ff:ff:ff":
+            raise invalid("%s is the broadcast address; give a unicast MAC" % label)
+        if first & 1:
+            raise invalid("%s is a multicast address (the low bit of its first octet is set); give a unicast MAC"
+                          % label)
+        if mac == "00:00:00:00:00:00":
+            raise invalid("%s is all zeros; give a unicast MAC" % label)
+        if mac in seen:
+            raise invalid("%s is given twice (also networks[%d].mac)" % (label, seen[mac]))
+        seen[mac] = index
+
+
 def validate(p):
     """Fail on values no pool could take, naming the option and the value."""
+    if p.get("name") is not None:
+        check_name(p["name"])
+    for option in ("memory_mb", "memory_max_mb", "vcpus", "vcpus_max", "shutdown_timeout"):
+        if isinstance(p.get(option), bool):
+            raise invalid("%s must be a number, got %s" % (option, str(p[option]).lower()))
     for option, unit in (("memory_mb", "MiB"), ("memory_max_mb", "MiB"), ("vcpus", "vCPUs"),
                          ("vcpus_max", "vCPUs")):
         value = p.get(option)
@@ -90,23 +141,31 @@ def validate(p):
             raise invalid("%s must be a positive number of %s, got %s" % (option, unit, value))
         if value is not None and unit == "MiB" and value * MiB > INT64_MAX:
             raise invalid("%s %s MiB is more than XenAPI can express (at most %d MiB)" % (option, value, INT64_MAX // MiB))
-    if p.get("shutdown_timeout") is not None and p["shutdown_timeout"] <= 0:
-        raise invalid("shutdown_timeout must be a positive number of seconds, got %s" % p["shutdown_timeout"])
+    if p.get("shutdown_timeout") is not None and check_seconds("shutdown_timeout", p["shutdown_timeout"]):
+        raise invalid(check_seconds("shutdown_timeout", p["shutdown_timeout"]))
     if p.get("memory_mb") and p.get("memory_max_mb") and p["memory_max_mb"] < p["memory_mb"]:
         raise invalid("memory_max_mb (%s) must not be below memory_mb (%s)" % (p["memory_max_mb"], p["memory_mb"]))
     if p.get("vcpus") and p.get("vcpus_max") and p["vcpus_max"] < p["vcpus"]:
         raise invalid("vcpus_max (%s) must not be below vcpus (%s)" % (p["vcpus_max"], p["vcpus"]))
+    if len(p.get("disks") or []) > len(VBD_DEVICES):
+        raise invalid("disks has %d entries; a VM has at most %d disk devices (%s-%s, VM.get_allowed_VBD_devices)"
+                      % (len(p["disks"]), len(VBD_DEVICES), VBD_DEVICES[0], VBD_DEVICES[-1]))
+    if len(p.get("networks") or []) > len(VIF_DEVICES):
+        raise invalid("networks has %d entries; a VM has at most %d network devices (%s-%s, "
+                      "VM.get_allowed_VIF_devices)" % (len(p["networks"]), len(VIF_DEVICES), VIF_DEVICES[0],
+                                                       VIF_DEVICES[-1]))
     for index, disk in enumerate(p.get("disks") or []):
         for option in ("size_mb", "size_gb"):
             value = disk.get(option)
+            if isinstance(value, bool):
+                raise invalid("disks[%d].%s must be a number, got %s" % (index, option, str(value).lower()))
             if value is not None and value <= 0:
                 raise invalid("disks[%d].%s must be a positive size, got %s" % (index, option, value))
             if value is not None and value * (GiB if option == "size_gb" else MiB) > INT64_MAX:
                 raise invalid("disks[%d].%s %s is more than XenAPI can express (at most %d bytes)"
                               % (index, option, value, INT64_MAX))
+    check_macs(p.get("networks") or [])
     for index, nic in enumerate(p.get("networks") or []):
-        if nic.get("mac") and not MAC.match(nic["mac"].lower()):
-            raise invalid("networks[%d].mac '%s' is not a MAC address like 00:16:3e:12:34:56" % (index, nic["mac"]))
         if not nic.get("network"):
             raise invalid("networks[%d].network is required (a network name, uuid or bridge)" % index)
     for key, value in (p.get("other_config") or {}).items():
@@ -198,7 +257,11 @@ class VMContext(object):
     def free_device(self):
         used = set(v["userdevice"] for v in self.records.vbds_of(self.ref).values())
         used.update(e.get("device") for e in self.xml_disks or [])
-        return next(str(i) for i in range(256) if str(i) not in used)
+        free = [d for d in VBD_DEVICES if d not in used]
+        if not free:
+            raise invalid("VM '%s' has no free disk device left (at most %d: %s-%s); give fewer disks"
+                          % (self.name, len(VBD_DEVICES), VBD_DEVICES[0], VBD_DEVICES[-1]))
+        return free[0]
 
     # --- storage repositories -----------------------------------------------------------------
     def resolve_srs(self, specs, option="sr"):

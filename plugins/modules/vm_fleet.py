@@ -204,8 +204,9 @@ def check_entries(vms):
         except XenstoreKeyError as err:
             raise ValueError("%s: %s" % (label, err))
         for option in ("shutdown_timeout", "wait_timeout"):
-            if p[option] <= 0:
-                raise ValueError("%s: %s must be a positive number of seconds, got %s" % (label, option, p[option]))
+            problem = _power.check_seconds(option, p[option])
+            if problem:
+                raise ValueError("%s: %s" % (label, problem))
         if p["state"] == "absent" and (p["xenstore_data"] or p["power_state"] or p["wait_for"]):
             raise ValueError("%s: xenstore_data, power_state and wait_for need state: present" % label)
         if p["wait_for"] in NEVER.get(p["power_state"], ()):

@@ -175,8 +175,9 @@ NEVER = {
 def check_options(p):
     """Contradictions are refused before anything is asked of the pool."""
     for option in ("shutdown_timeout", "wait_timeout"):
-        if p[option] <= 0:
-            raise ValueError("%s must be a positive number of seconds, got %s" % (option, p[option]))
+        problem = _power.check_seconds(option, p[option])
+        if problem:
+            raise ValueError(problem)
     if p["wait_for"] in NEVER.get(p["state"], ()):
         raise ValueError("wait_for: %s can never be met by a VM left %s (state: %s)"
                          % (p["wait_for"], p["state"], p["state"]))
