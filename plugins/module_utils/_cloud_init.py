@@ -112,26 +112,23 @@ def build_iso(files, label=LABEL):
 # --- secrets ---------------------------------------------------------------------------------------
 
 def masked(data, extra_keys=()):
-    """(copy of ``data`` with secret values replaced by ********, [the secret strings])."""
+    """(copy of ``data`` with secret values replaced by ********, [the secret strings]).
+    Everything under a secret key is secret, a mapping or a list as well as a plain value."""
     keys = SECRET_KEYS | frozenset(extra_keys or ())
     secrets = []
 
-    def walk(value, key=None):
-        if key is not None and key in keys and not isinstance(value, (dict, list)):
-            if value not in (None, ""):
-                secrets.append(str(value))
-                return MASK
-            return value
+    def walk(value, secret=False, top=False):
         if isinstance(value, dict):
-            out = {}
-            for k, v in value.items():
-                out[k] = _chpasswd(v, secrets) if k == "chpasswd" and key is None else walk(v, k)
-            return out
+            return dict((k, _chpasswd(v, secrets) if top and k == "chpasswd" and not secret
+                         else walk(v, secret or k in keys)) for k, v in value.items())
         if isinstance(value, list):
-            return [walk(item, key if key in keys else None) for item in value]
+            return [walk(item, secret) for item in value]
+        if secret and value not in (None, ""):
+            secrets.append(str(value))
+            return MASK
         return value
 
-    return walk(copy.deepcopy(data)), secrets
+    return walk(copy.deepcopy(data), top=True), secrets
 
 
 def _chpasswd(value, secrets):

@@ -308,3 +308,18 @@ def test_a_drive_made_for_another_vm_is_replaced(pool, run_module, cloud_vm):
     assert result["cloud_init"]["instance_id"] == pool.api.VM.get_uuid(cloud_vm)
     (_vbd, own), = drives(pool, cloud_vm)
     assert own["uuid"] != drive["uuid"] and own["other_config"][MARK_KEY] == pool.api.VM.get_uuid(cloud_vm)
+
+
+def test_a_masked_key_hides_everything_under_it(pool, run_module):
+    make_vm(pool, "nested")
+    user_data = {"ubuntu_pro": {"token": "tok-1", "enable": ["esm-x"]}, "write_files": [
+        {"path": "/etc/app.conf", "content": "db-pass-2"}], "hostname": "nested"}
+    result = run_module("vm_cloud_init", check_mode=True, diff=True, name="nested", user_data=user_data,
+                        masked_keys=["ubuntu_pro", "content"])
+    assert not result.get("failed"), result
+    text = json.dumps(result)
+    assert "tok-1" not in text and "esm-x" not in text and "db-pass-2" not in text, text
+    shown = yaml.safe_load(result["diff"]["after"]["user-data"])
+    assert shown["ubuntu_pro"] == {"token": "********", "enable": ["********"]}
+    assert shown["write_files"] == [{"path": "/etc/app.conf", "content": "********"}]
+    assert shown["hostname"] == "nested"
