@@ -38,6 +38,9 @@ description:
     the distro, release and arch asked for; this is how a RHEL tree is told from a CentOS one. It
     also fetches the installer kernel and ramdisk (so a tree eliloader cannot boot fails now) and,
     with O(checksums), every file pinned there.
+  - With O(answer), checks the values the kickstart or AutoYaST file is rendered from (one line each,
+    root's password as exactly one crypt(3) hash, package names, a time zone name, an RFC 1123 host
+    name) and returns them as RV(answer), with the answer file's digest.
   - Changes nothing on the pool.
 author:
   - xenserver.provisioning developers (@xenserver)
@@ -138,6 +141,36 @@ options:
       - Implies O(verify_repository=true); each file is downloaded and compared, and the module fails
         naming every file that differs. A bad path or value fails naming it before anything is fetched.
     type: dict
+  answer:
+    description:
+      - What the answer file says besides the network, checked before the module connects; a bad value
+        fails naming it (the hash by its form only). Kickstart reads a line break as a new command
+        (a C(%pre) script, a second C(rootpw)) and a blank as a new option, so none is allowed.
+      - Returned, without the hash, as RV(answer).
+    type: dict
+    suboptions:
+      name:
+        description: The VM's name (written in a comment; printable, one line, up to 255 characters).
+        type: str
+        required: true
+      root_password_hash:
+        description:
+          - root's password as exactly one crypt(3) hash, C($1$) (MD5), C($5$) (SHA-256), C($6$)
+            (SHA-512, optionally with C(rounds=)), C($2b$) (bcrypt) or C($y$) (yescrypt), in crypt's
+            alphabet with the lengths those formats have; no blank, no line break.
+        type: str
+        required: true
+      packages:
+        description:
+          - Packages to add (letters, digits, C(._+-*)), C(@group) or C(@^environment) to add a group,
+            C(-name) to leave a package out.
+        type: list
+        elements: str
+        default: []
+      timezone:
+        description: The tz database name of the guest's time zone (V(UTC), V(Europe/Berlin)).
+        type: str
+        default: UTC
 notes:
   - Nothing about particular media is built in; trees are told apart by their own metadata.
     Pin files with O(checksums) (from the vendor's published checksums) for exact pinning.
@@ -356,6 +389,24 @@ tree_version:
   returned: when verified
   type: str
   sample: "5.1"
+answer:
+  description: O(answer) checked, without the hash, with what the answer file needs from it.
+  returned: when O(answer) is given
+  type: dict
+  contains:
+    name: {description: The VM's name, type: str}
+    hostname:
+      description: The guest's host name, O(network.hostname) or made from the VM's name (RFC 1123).
+      type: str
+      sample: web-01
+    packages: {description: The packages, type: list, elements: str}
+    timezone: {description: The time zone, type: str, sample: UTC}
+    digest:
+      description:
+        - C(sha256:<hex>) of what the answer file says (these values, the hash, RV(network) and
+          O(repository)), not of the template's text. The install roles record it on the VM when its
+          installer starts and check it again once the VM is installed.
+      type: str
 checksums:
   description: The files O(checksums) pinned, with the digest of the fetched file (equal to the pinned one).
   returned: when verified
@@ -368,6 +419,7 @@ import hashlib
 from ansible.module_utils.six.moves.urllib.error import HTTPError
 from ansible.module_utils.urls import open_url
 
+from ansible_collections.xenserver.provisioning.plugins.module_utils._answers import AnswerError, answer_values
 from ansible_collections.xenserver.provisioning.plugins.module_utils._client import XenServerError
 from ansible_collections.xenserver.provisioning.plugins.module_utils._module import XenServerModule
 from ansible_collections.xenserver.provisioning.plugins.module_utils._profiles import (
@@ -447,7 +499,13 @@ def run(xs):
         if verify and not p["repository"].startswith(("http://", "https://")):
             raise ProfileError("verify_repository and checksums fetch the tree's files over HTTP; repository '%s' "
                                "is not an http:// or https:// URL" % p["repository"])
-    except ProfileError as err:
+        answer = None
+        if p["answer"] is not None:
+            given = p["answer"]
+            answer = answer_values(given["name"], given["root_password_hash"], given["packages"], given["timezone"],
+                                   hostname=(prof["network"] or {}).get("hostname"), network=prof["network"],
+                                   repository=p["repository"])
+    except (ProfileError, AnswerError) as err:
         xs.fail(str(err))
     pv = prof["route"] == ROUTE_PV
     candidates = prof["candidates"]
@@ -472,6 +530,8 @@ def run(xs):
         result.update(kernel_md5=None, ramdisk_md5=None)
     if p["repository"] is not None:
         result["install_repository"] = p["repository"]
+    if answer is not None:
+        result["answer"] = answer
     if verify:
         fetch_text, digests_of = fetchers(p["validate_certs"])
         try:
@@ -503,6 +563,12 @@ def main():
                 gateway=dict(type="str"),
                 nameservers=dict(type="list", elements="str"),
                 hostname=dict(type="str"),
+            )),
+            answer=dict(type="dict", options=dict(
+                name=dict(type="str", required=True),
+                root_password_hash=dict(type="str", required=True, no_log=True),
+                packages=dict(type="list", elements="str", default=[]),
+                timezone=dict(type="str", default="UTC"),
             )),
         ),
         required_if=[("verify_repository", True, ("repository",))],

@@ -22,13 +22,20 @@ _SPEC = importlib.util.spec_from_file_location(
     "_roles_test_profiles", os.path.join(ROOT, "plugins", "module_utils", "_profiles.py"))
 profiles = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(profiles)
+_SPEC = importlib.util.spec_from_file_location(
+    "_roles_test_answers", os.path.join(ROOT, "plugins", "module_utils", "_answers.py"))
+answers = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(answers)
+
+# A SHA-512 crypt(3) hash (of "xenserver", made with `openssl passwd -6 -salt rolestest`).
+ROOT_HASH = "$6$rolestest$ZLlweCOh0qBPoiddRb9lmfkkxR1EdisDVS/0hoh.kZ7cjyesCnbTdVhUTVkTSW.xTDqKz6yFaHrUe87XbkjL8/"
 
 # The role's inputs every rendering starts from; a case's ``vars`` override them.
 BASE_VARS = {
     "install_guest_caller": "test",
     "install_guest_name": "web 01",
     "install_guest_repository": "http://192.0.2.1/tree",
-    "install_guest_root_password_hash": "$6$salt$hash",
+    "install_guest_root_password_hash": ROOT_HASH,
     "install_guest_timezone": "UTC",
     "install_guest_packages": [],
 }
@@ -50,8 +57,10 @@ RENDER = """
     install_guest_root_password_hash: "{{{{ item.vars.install_guest_root_password_hash }}}}"
     install_guest_timezone: "{{{{ item.vars.install_guest_timezone }}}}"
     install_guest_packages: "{{{{ item.vars.install_guest_packages }}}}"
+    install_guest_answer_era: "{{{{ item.vars.install_guest_answer_era | default('') }}}}"
+    install_guest_answer_finish: "{{{{ item.vars.install_guest_answer_finish | default('') }}}}"
     __install_guest_profile: "{{{{ item.profile }}}}"
-    template: "{role}/templates/{{{{ 'autoyast.xml.j2' if item.distro == 'sles' else 'kickstart.cfg.j2' }}}}"
+    template: "{{{{ item.template | default('{role}/templates/' ~ ('autoyast.xml.j2' if item.distro == 'sles' else 'kickstart.cfg.j2')) }}}}"
   tasks:
     - name: Answer files
       ansible.builtin.set_fact:
@@ -76,10 +85,17 @@ RENDER = """
 """
 
 
-def profile(distro, version, arch, network=None):
-    """install_profile's result for a release, as the role registers it."""
-    return profiles.profile(distro, version, arch, answer_file="http://192.0.2.1/answers/x",
-                            network_input=network or {})
+def profile(distro, version, arch, network=None, variables=None):
+    """install_profile's result for a release, as the role registers it (with its ``answer``
+    from the answer-file values in ``variables``, checked as the module checks them)."""
+    result = profiles.profile(distro, version, arch, answer_file="http://192.0.2.1/answers/x",
+                              network_input=network or {})
+    given = dict(BASE_VARS, **(variables or {}))
+    result["answer"] = answers.answer_values(
+        given["install_guest_name"], given["install_guest_root_password_hash"], given["install_guest_packages"],
+        given["install_guest_timezone"], hostname=(result["network"] or {}).get("hostname"),
+        network=result["network"], repository=given["install_guest_repository"])
+    return result
 
 
 def render_answers(out, cases):

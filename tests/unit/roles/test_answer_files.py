@@ -19,12 +19,12 @@ import warnings
 import xml.etree.ElementTree as ET
 
 import pytest
-from pykickstart.constants import KS_SHUTDOWN
+from pykickstart.constants import KS_REBOOT, KS_SHUTDOWN
 from pykickstart.errors import KickstartError, KickstartParseWarning
 from pykickstart.parser import KickstartParser, preprocessFromStringToString
 from pykickstart.version import makeVersion
 
-from role_render import profile, profiles, render_answers
+from role_render import ROOT_HASH, profile, profiles, render_answers
 
 STATIC = {"address": "10.20.30.40/24", "gateway": "10.20.30.1",
           "nameservers": ["10.20.30.2", "10.20.30.3"], "hostname": "web01.example.com"}
@@ -47,7 +47,7 @@ AY_VARIANTS = {
     "dhcp": (None, {}),
     "static": ({"address": "10.4.5.6", "netmask": "255.255.0.0", "gateway": "10.4.0.1",
                 "nameservers": ["10.4.0.2"], "hostname": "erp01.example.com"},
-               {"install_guest_packages": ["vim", "a<b&c"]}),
+               {"install_guest_packages": ["vim", "@apparmor", "-sendmail"], "install_guest_name": "erp<01>&co--x"}),
     "bare": (BARE, {"install_guest_timezone": "America/New_York"}),
 }
 
@@ -67,8 +67,22 @@ def newest_of_each_major(distro):
 
 def case(distro, version, arch, variant, network, variables):
     return {"id": "-".join([distro, version, arch, variant]).replace("/", "_"), "distro": distro,
-            "version": version, "arch": arch, "profile": profile(distro, version, arch, network),
+            "version": version, "arch": arch, "profile": profile(distro, version, arch, network, variables),
             "vars": variables}
+
+
+# The ISO route's releases (install_guest_answer_era 'iso', from the profile's route): the kickstart
+# of RHEL 8-10, its rebuilds and CentOS Stream 9 / 10 (install_guest_distro as the role has it),
+# validated with pykickstart's handler of the RHEL major they follow; SLES 12 SP5 and 15 SPx.
+ISO_KICKSTARTS = [(d, v) for d in ("rhel", "rocky", "almalinux", "oracle") for v in ("8", "9", "10")] + [
+    ("rhel", "9.4"), ("centos_stream", "9"), ("centos_stream", "10")]
+ISO_VARIANTS = {
+    "dhcp": (None, {}),
+    "static-reboot": (STATIC, {"install_guest_packages": PACKAGES + ["@^minimal-environment"],
+                               "install_guest_answer_finish": "reboot", "install_guest_repository": "cdrom"}),
+    "url": (None, {"install_guest_repository": "https://mirror.example.com/rocky/9/BaseOS/x86_64/os"}),
+}
+ISO_AUTOYAST = ["12sp5", "15", "15sp5", "15sp7"]
 
 
 CASES = ([case(d, v, a, name, net, extra) for d in ("rhel", "centos") for v, a in releases(d)
@@ -76,22 +90,27 @@ CASES = ([case(d, v, a, name, net, extra) for d in ("rhel", "centos") for v, a i
          + [case(d, v, a, name, net, extra) for d in ("rhel", "centos") for v, a in newest_of_each_major(d)
             for name, (net, extra) in KS_MORE_VARIANTS.items()]
          + [case("sles", v, a, name, net, extra) for v, a in releases("sles")
+            for name, (net, extra) in AY_VARIANTS.items()]
+         + [case(d, v, "x86_64", "iso-" + name, net, extra) for d, v in ISO_KICKSTARTS
+            for name, (net, extra) in ISO_VARIANTS.items()]
+         + [case("sles", v, "x86_64", "iso-" + name, net, extra) for v in ISO_AUTOYAST
             for name, (net, extra) in AY_VARIANTS.items()])
-# Inputs that get past the argument spec but make a kickstart anaconda refuses.
+# Changes to a good kickstart that anaconda refuses: an unknown option slipped into a command.
 BROKEN = [
-    case("rhel", "5.1", "x86_64", "broken-timezone", None, {"install_guest_timezone": "UTC --bogus"}),
-    case("centos", "4.8", "i386", "broken-gateway", {"address": "10.0.0.5/8"}, {}),
+    ("rhel-5.1-x86_64-dhcp", "timezone --utc UTC", "timezone --utc UTC --bogus"),
+    ("centos-4.8-i386-static", "--gateway 10.20.30.1", "--gateway --nameserver"),
+    ("rhel-9-x86_64-iso-dhcp", "timezone --utc UTC", "timezone --utc UTC --bogus"),
 ]
-BROKEN[1]["profile"]["network"]["gateway"] = "--nameserver"
 
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
-    return render_answers(tmp_path_factory.mktemp("answers"), CASES + BROKEN)
+    return render_answers(tmp_path_factory.mktemp("answers"), CASES)
 
 
 def kickstart_handler(version):
-    """pykickstart's version handler of a RHEL / CentOS release: '5.1' -> RHEL5."""
+    """pykickstart's version handler of a RHEL / CentOS release (or the RHEL major a rebuild or
+    CentOS Stream follows): '5.1' -> RHEL5, '10' -> RHEL10."""
     return makeVersion("RHEL" + version.split(".")[0])
 
 
@@ -142,6 +161,10 @@ def validate_autoyast(text):
         return list(node)
 
     assert one("general/mode/confirm").text == "false", "confirm is not false: the install would wait"
+    # the role's flow needs the VM powered off after stage 1 (SLES 10 to 15: general/mode/halt);
+    # final_halt (SLES 11 on) would act at the end of stage 2 instead
+    assert one("general/mode/halt").text == "true", "halt is not true: stage 1 would reboot"
+    assert not root.findall("%sgeneral/%smode/%sfinal_halt" % ((YAST,) * 3)), "final_halt halts after stage 2"
     drives = listed("partitioning")
     assert drives and all(d.tag == YAST + "drive" for d in drives), "partitioning has no drive"
     for drive in drives:
@@ -176,20 +199,33 @@ def validate_autoyast(text):
 def test_kickstart_validates_for_its_release(rendered, case):
     text = rendered[case["id"]]
     handler = validate_kickstart(text, case["version"])
+    iso = case["profile"]["route"] == "iso"
     # what pykickstart read is what the role asked for
-    assert handler.rootpw.isCrypted and handler.rootpw.password == "$6$salt$hash"
-    assert handler.reboot.action == KS_SHUTDOWN   # poweroff: the role boots the installed system
+    assert handler.rootpw.isCrypted and handler.rootpw.password == ROOT_HASH
+    if case["vars"].get("install_guest_answer_finish") == "reboot":
+        assert handler.reboot.action == KS_REBOOT and handler.reboot.eject == iso
+    else:
+        assert handler.reboot.action == KS_SHUTDOWN   # poweroff: the role boots the installed system
     (device,) = handler.network.network
-    assert device.device == "eth0"
+    assert device.device == ("link" if iso else "eth0")
+    assert device.hostname == case["profile"]["answer"]["hostname"]
     net = case["profile"]["network"]
     assert device.bootProto == ("static" if net else "dhcp")
     if net:
         assert (device.ip, device.netmask, device.gateway or None) == (net["address"], net["netmask"], net["gateway"])
     packages = case["vars"].get("install_guest_packages", [])
-    assert {g.name for g in handler.packages.groupList} == {"base"} | {p[1:] for p in packages if p.startswith("@")}
+    groups = {p[1:] for p in packages if p.startswith("@") and not p.startswith("@^")}
+    assert {g.name for g in handler.packages.groupList} == {"core" if iso else "base"} | groups
+    assert handler.packages.environment == next((p[2:] for p in packages if p.startswith("@^")), None)
     assert handler.packages.packageList == [p for p in packages if p[0] not in "@-"]
     assert handler.packages.excludedList == [p[1:] for p in packages if p.startswith("-")]
     assert handler.timezone.timezone == case["vars"].get("install_guest_timezone", "UTC")
+    if iso:
+        # only the system disk is used (the answer volume beside it is never partitioned), UEFI's
+        # EFI system partition comes with autopart, no command anaconda has dropped
+        assert handler.ignoredisk.onlyuse == ["xvda"] and handler.clearpart.drives == ["xvda"]
+        assert handler.zerombr.zerombr and handler.autopart.autopart
+        assert not re.search(r"(?m)^(install|authconfig)\b", text)
 
 
 def test_every_release_is_covered():
@@ -200,11 +236,13 @@ def test_every_release_is_covered():
         assert {(distro, v) for v in profiles.VERSIONS[distro]} <= covered
 
 
-@pytest.mark.parametrize("case", BROKEN, ids=lambda c: c["id"])
-def test_validation_rejects_a_broken_kickstart(rendered, case):
-    """The check is real: inputs that slip an unknown option into a command fail it."""
+@pytest.mark.parametrize("broken", BROKEN, ids=lambda b: b[0])
+def test_validation_rejects_a_broken_kickstart(rendered, broken):
+    """The check is real: an unknown option slipped into a command fails it."""
+    case_id, good, bad = broken
+    assert good in rendered[case_id]
     with pytest.raises(KickstartError, match=r"--bogus|--gateway"):
-        validate_kickstart(rendered[case["id"]], case["version"])
+        validate_kickstart(rendered[case_id].replace(good, bad), case_id.split("-")[1])
 
 
 def test_validation_rejects_an_unknown_command_and_a_release_mismatch(rendered):
@@ -221,13 +259,36 @@ def test_validation_rejects_an_unknown_command_and_a_release_mismatch(rendered):
 @pytest.mark.parametrize("case", [c for c in CASES if c["distro"] == "sles"], ids=lambda c: c["id"])
 def test_autoyast_profile_has_what_the_installer_needs(rendered, case):
     root = validate_autoyast(rendered[case["id"]])
-    packages = [p.text for p in root.iter(YAST + "package")]
-    assert packages == case["vars"].get("install_guest_packages", [])
+    wanted = case["vars"].get("install_guest_packages", [])
+    software = root.find(YAST + "software")
+    assert [p.text for p in software.findall("%spatterns/%spattern" % (YAST, YAST))] == \
+        ["base"] + [p[1:] for p in wanted if p.startswith("@")]
+    assert [p.text for p in software.findall("%spackages/%spackage" % (YAST, YAST))] == \
+        [p for p in wanted if p[0] not in "@-"]
+    assert [p.text for p in software.findall("%sremove-packages/%spackage" % (YAST, YAST))] == \
+        [p[1:] for p in wanted if p.startswith("-")]
     zone = root.find("%stimezone/%stimezone" % (YAST, YAST)).text
     assert zone == case["vars"].get("install_guest_timezone", "UTC")
     net = case["profile"]["network"]
     ipaddr = root.find(".//%sinterface/%sipaddr" % (YAST, YAST))
     assert (ipaddr.text if ipaddr is not None else None) == (net["address"] if net else None)
+    assert root.find("%snetworking/%sdns/%shostname" % ((YAST,) * 3)).text == \
+        case["profile"]["answer"]["hostname"].split(".")[0]
+    iso = case["profile"]["route"] == "iso"
+    loader = root.find("%sbootloader/%sloader_type" % (YAST, YAST))
+    assert (loader.text if loader is not None else None) == ("grub2-efi" if iso else None)
+    sles15 = iso and case["version"].startswith("15")
+    # SLES 15's unified installer installs the products asked for; wicked is its network backend
+    assert [p.text for p in software.findall("%sproducts/%sproduct" % (YAST, YAST))] == (["SLES"] if sles15 else [])
+    backend = root.find("%snetworking/%sbackend" % (YAST, YAST))
+    assert (backend.text if backend is not None else None) == ("wicked" if sles15 else None)
+
+
+def test_autoyast_escapes_what_it_writes(rendered):
+    """XML escaping: a VM name with <, > and & (and '--', which an XML comment cannot hold)."""
+    text = rendered["sles-11sp4-x86_64-static"]
+    assert "erp&lt;01&gt;&amp;co- -x" in text
+    validate_autoyast(text)
 
 
 @pytest.mark.parametrize("mutation", [
@@ -237,6 +298,7 @@ def test_autoyast_profile_has_what_the_installer_needs(rendered, case):
     ('<encrypted config:type="boolean">true</encrypted>', ""),
     ('<partitioning config:type="list">', '<partitioning>'),
     ("<device>eth0</device>", "<device>eth1</device>"),
+    ('<halt config:type="boolean">true</halt>', '<final_halt config:type="boolean">true</final_halt>'),
     ("</profile>", ""),
 ])
 def test_autoyast_check_rejects_a_broken_profile(rendered, mutation):

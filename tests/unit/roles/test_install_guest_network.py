@@ -104,7 +104,7 @@ def test_rhel_install_refuses_bad_input_before_it_changes_anything(tmp_path):
         rhel_install_repository: http://192.0.2.1/rhel-5.1-x86_64
         rhel_install_answer_dir: "%(answers)s"
         rhel_install_answer_base_url: http://192.0.2.1/answers
-        rhel_install_root_password_hash: $6$salt$hash
+        rhel_install_root_password_hash: $6$rolestest$ZLlweCOh0qBPoiddRb9lmfkkxR1EdisDVS/0hoh.kZ7cjyesCnbTdVhUTVkTSW.xTDqKz6yFaHrUe87XbkjL8/
 """ % {"url": "{{ lookup('ansible.builtin.env', 'POOL_URL') }}", "answers": answers})
     with embedded(state=str(tmp_path / "pool.json"), clock_speed=2000.0) as pool:
         result = subprocess.run([PLAYBOOK, "-i", str(tmp_path / "hosts.json"), str(tmp_path / "play.yml")],

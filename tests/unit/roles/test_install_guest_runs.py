@@ -33,7 +33,7 @@ PLAY = """
         rhel_install_repository: "%(trees)s/rhel-5.1-x86_64"
         rhel_install_answer_dir: "%(answers)s"
         rhel_install_answer_base_url: "%(trees)s/answers"
-        rhel_install_root_password_hash: $6$salt$hash
+        rhel_install_root_password_hash: $6$rolestest$ZLlweCOh0qBPoiddRb9lmfkkxR1EdisDVS/0hoh.kZ7cjyesCnbTdVhUTVkTSW.xTDqKz6yFaHrUe87XbkjL8/
         rhel_install_networks: [{network: xenbr0}]
         rhel_install_timeout: 120
 """
