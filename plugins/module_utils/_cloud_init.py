@@ -12,6 +12,12 @@ names are what Linux shows: the Rock Ridge names (Joliet as a second chance). Th
 built here with pycdlib, with both, as ``genisoimage -J -R -V cidata`` makes it.
 
 Everything here is pure: no XenAPI, no Ansible; failures are ValueError naming the value.
+
+Sources: cloud-init's docs (canonical/cloud-init doc/rtd: the NoCloud datasource, its file
+names and the cidata label; network-config versions 1 and 2; cc_set_passwords for chpasswd's
+list and users forms, cc_users_groups for passwd, hashed_passwd, plain_text_passwd);
+vatesfr/xen-orchestra packages/xo-server/src/xapi/index.mjs (a config drive per VM in a small
+VDI beside the VM's disks, instance-id the VM's uuid).
 """
 
 from __future__ import absolute_import, division, print_function

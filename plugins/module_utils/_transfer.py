@@ -15,6 +15,11 @@ upload under way; xapi answers ``200 OK`` before it reads the body, so a failure
 status and error_info, which is read before the upload counts as done.
 
 The SDK has no data-path helper and this is not XML-RPC: plain http.client.
+
+Sources: xapi-project/xen-api ocaml/xapi/import_raw_vdi.ml and importexport.ml (query
+parameters, the caller's task, 200 before the body, refusals); Microsoft's Virtual Hard Disk
+Image Format Specification (the 512-byte footer: cookie, current size at offset 48, disk type at
+60, one's-complement checksum at 64).
 """
 
 from __future__ import absolute_import, division, print_function
