@@ -101,11 +101,31 @@ def nearest_template_names(client, name, count=5):
     return [by_folded[n] for n in difflib.get_close_matches(name.lower(), sorted(by_folded), n=count, cutoff=0.5)]
 
 
-def require_vm(client, name=None, uuid=None):
-    ref, record = find_vm(client, name=name, uuid=uuid)
-    if ref is None:
-        raise XenServerError("no VM %s" % ("with uuid '%s'" % uuid if uuid else "named '%s'" % name))
+# Check mode across tasks. In ``--check`` a task that creates a VM (vm, vm_fleet) creates
+# nothing, so the tasks after it that configure the VM find none. The one rule for every module
+# that acts on an existing VM: in check mode, a VM named by ``name`` and not found is the VM an
+# earlier task of the same run would create. The module fails only for bad input, reports
+# changed with its whole wanted change (against a VM that has none of it yet: halted, as vm
+# leaves a new VM) and says so in ``msg`` (``not_created_yet``). A ``uuid`` names a VM that
+# exists (XenServer chooses a new VM's uuid), so it fails as outside check mode; so does a
+# template (vm_boot's template: true changes templates that exist).
+NOT_CREATED_YET = "the VM does not exist yet (check mode)"
+
+
+def require_vm(client, name=None, uuid=None, check_mode=False, template=False):
+    """(ref, record) of the VM (or template) the module acts on; NOT_FOUND if there is none,
+    but (None, None) for one an earlier task would create (check mode, by name: see above)."""
+    ref, record = find_vm(client, name=name, uuid=uuid, template=template)
+    if ref is None and not (check_mode and name and not uuid and not template):
+        raise XenServerError("no %s %s" % ("template" if template else "VM", "with uuid '%s'" % uuid if uuid
+                                            else "named '%s'" % name), code="NOT_FOUND")
     return ref, record
+
+
+def not_created_yet(name, would):
+    """The ``msg`` of a check-mode result for a VM an earlier task would create: what this task
+    ``would`` do to it (a phrase: "set PV_args")."""
+    return "%s: VM '%s' would be created by an earlier task, and then this task would %s" % (NOT_CREATED_YET, name, would)
 
 
 def to_int(value):

@@ -28,6 +28,14 @@ extends_documentation_fragment:
   - xenserver.provisioning.connection
   - xenserver.provisioning.attributes
   - xenserver.provisioning.vm_identity
+attributes:
+  check_mode:
+    details:
+      - In check mode a VM named by O(name) that does not exist is the VM an earlier task of the
+        run would create (M(xenserver.provisioning.vm) creates nothing in check mode); every
+        option given is reported as a change (C(changed=true), RV(boot) empty, since the VM's boot
+        kind comes from its template) and C(msg) starts with C(the VM does not exist yet (check mode)).
+        A VM named by O(uuid), and a template (O(template=true)), must exist.
 options:
   template:
     description:
@@ -122,7 +130,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 boot:
-  description: The VM's boot settings after the change (as they would be, in check mode).
+  description:
+    - The VM's boot settings after the change (as they would be, in check mode).
+    - Empty in check mode for a VM that does not exist yet.
   returned: success
   type: dict
   sample:
@@ -156,7 +166,6 @@ changes:
 
 import re
 
-from ansible_collections.xenserver.provisioning.plugins.module_utils._client import XenServerError
 from ansible_collections.xenserver.provisioning.plugins.module_utils._module import ChangeSet, XenServerModule
 from ansible_collections.xenserver.provisioning.plugins.module_utils._profiles import (
     BOOTLOADERS,
@@ -165,7 +174,7 @@ from ansible_collections.xenserver.provisioning.plugins.module_utils._profiles i
     ProfileError,
     validate_repository,
 )
-from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import boot_facts, find_vm
+from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import boot_facts, not_created_yet, require_vm
 
 # option -> VM field (set with VM.set_<field>)
 PV_FIELDS = (("pv_bootloader", "PV_bootloader"), ("pv_bootloader_args", "PV_bootloader_args"),
@@ -179,6 +188,8 @@ HVM_KEYS = (("hvm_boot_order", ("HVM_boot_params", "order")),
 PV_OPTIONS = tuple(option for option, _target in PV_FIELDS + PV_KEYS)
 HVM_OPTIONS = tuple(option for option, _target in HVM_KEYS)
 BOOT_ORDER = re.compile(r"^[acdn]+$")
+# The boot settings compared with for a VM that does not exist yet (check mode): none of them.
+UNKNOWN_BOOT = dict([(field, None) for _option, field in PV_FIELDS], other_config={}, HVM_boot_params={})
 
 
 def wanted_values(params):
@@ -265,9 +276,13 @@ def run(xs):
         xs.fail(str(err))
     client = xs.client
     kind = "template" if p["template"] else "VM"
-    ref, record = find_vm(client, name=p["name"], uuid=p["uuid"], template=p["template"])
+    ref, record = require_vm(client, name=p["name"], uuid=p["uuid"], check_mode=xs.check_mode, template=p["template"])
     if ref is None:
-        raise XenServerError("no %s %s" % (kind, "with uuid '%s'" % p["uuid"] if p["uuid"] else "named '%s'" % p["name"]))
+        # A VM an earlier task would create: every option given is a change (its kind is the template's).
+        changes = plan(UNKNOWN_BOOT, wanted)
+        would = "set %s" % ", ".join(sorted(changes.after)) if changes.changed else "change nothing"
+        return xs.result(changes, msg=not_created_yet(p["name"], would),
+                         boot={}, reboot_required=False, power_state="halted")
     label = "%s '%s'" % (kind, record["name_label"])
     if p["template"] and (record["is_default_template"] or record["other_config"].get("default_template") == "true"):
         xs.fail("%s is a built-in template; clone it and change the copy" % label)

@@ -22,6 +22,14 @@ extends_documentation_fragment:
   - xenserver.provisioning.connection
   - xenserver.provisioning.attributes
   - xenserver.provisioning.vm_identity
+attributes:
+  check_mode:
+    details:
+      - In check mode a VM named by O(name) that does not exist is the VM an earlier task of the
+        run would create (M(xenserver.provisioning.vm) creates nothing in check mode); it is taken
+        to have no CD drive, so the drive (and O(iso), which must exist) is reported added
+        (C(changed=true)), and C(msg) starts with C(the VM does not exist yet (check mode)).
+        A VM named by O(uuid) must exist.
 options:
   iso:
     description:
@@ -82,7 +90,8 @@ RETURN = r"""
 cdrom:
   description:
     - The VM's CD drive (the one the module worked on); empty when the VM has none.
-    - In check mode, what it would be (C(vbd_uuid) is empty for a drive not created yet).
+    - In check mode, what it would be (C(vbd_uuid) is empty for a drive not created yet, and
+      C(userdevice) too for a VM that does not exist yet).
   returned: always
   type: dict
   contains:
@@ -117,7 +126,7 @@ changes:
 from ansible_collections.xenserver.provisioning.plugins.module_utils import _cdrom
 from ansible_collections.xenserver.provisioning.plugins.module_utils._client import NULL_REF, XenServerError
 from ansible_collections.xenserver.provisioning.plugins.module_utils._module import ChangeSet, XenServerModule
-from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import require_vm
+from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import not_created_yet, require_vm
 
 
 class Plan(object):
@@ -138,6 +147,22 @@ class Plan(object):
             self.add("plug", "plug")
 
 
+def not_created_yet_result(xs):
+    """Check mode, for a VM an earlier task would create: it has no CD drive yet (the ISO is
+    still looked up, so a wrong one fails as it would)."""
+    p = xs.params
+    changes = ChangeSet()
+    iso = _cdrom.find_iso(xs.client, p["iso"])[1]["name_label"] if p["state"] == "inserted" else ""
+    facts = {}
+    if p["state"] != "absent":
+        changes.compare("cd_drive", "absent", "present")
+        changes.compare("iso", "", iso or None)
+        changes.action("create")
+        facts = {"userdevice": "", "iso": iso, "empty": not iso, "vbd_uuid": "", "attached": False}
+    would = "add a CD drive%s" % (" with %s in it" % iso if iso else "") if changes.changed else "change nothing"
+    return xs.result(changes, cdrom=facts, msg=not_created_yet(p["name"], would))
+
+
 def run(xs):
     p = xs.params
     if p["iso"] is not None and p["state"] != "inserted":
@@ -145,7 +170,9 @@ def run(xs):
     if p["iso"] is not None and not p["iso"].strip():
         xs.fail("iso must name an ISO, got '%s'" % p["iso"])
     client = xs.client
-    ref, record = require_vm(client, name=p["name"], uuid=p["uuid"])
+    ref, record = require_vm(client, name=p["name"], uuid=p["uuid"], check_mode=xs.check_mode)
+    if ref is None:
+        return not_created_yet_result(xs)
     drives = _cdrom.cd_drives(client, ref)
     names = _cdrom.disc_names(client, drives)
 

@@ -47,6 +47,15 @@ extends_documentation_fragment:
   - xenserver.provisioning.connection
   - xenserver.provisioning.attributes
   - xenserver.provisioning.vm_identity
+attributes:
+  check_mode:
+    details:
+      - In check mode a VM named by O(name) that does not exist is the VM an earlier task of the
+        run would create (M(xenserver.provisioning.vm) creates nothing in check mode); it is taken
+        to have no config drive, so the whole drive is reported as the change (C(changed=true);
+        its C(instance-id) is empty unless O(meta_data) gives one, as the VM's uuid is not known
+        yet), and C(msg) starts with C(the VM does not exist yet (check mode)).
+        A VM named by O(uuid) must exist.
 options:
   user_data:
     description:
@@ -231,7 +240,7 @@ from ansible_collections.xenserver.provisioning.plugins.module_utils import _tra
 from ansible_collections.xenserver.provisioning.plugins.module_utils._client import (
     NULL_REF, XenServerError, find_created)
 from ansible_collections.xenserver.provisioning.plugins.module_utils._module import ChangeSet, XenServerModule
-from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import require_vm
+from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import not_created_yet, require_vm
 from ansible_collections.xenserver.provisioning.plugins.module_utils._vm_lifecycle import PROVISIONAL
 
 # other_config of the drive's VDI
@@ -412,7 +421,9 @@ def run(xs):
     p = xs.params
     _check_inputs(xs)
     client = xs.client
-    vm_ref, vm = require_vm(client, name=p["name"], uuid=p["uuid"])
+    vm_ref, vm = require_vm(client, name=p["name"], uuid=p["uuid"], check_mode=xs.check_mode)
+    if vm_ref is None:
+        return _not_created_yet_result(xs)
     current = _drive(client, vm_ref, vm["name_label"])
     changes = ChangeSet()
     leftovers = _leftovers(client, vm)
@@ -486,6 +497,32 @@ def run(xs):
     _attach(client, vm_ref, vdi, device)
     facts["vdi_uuid"] = client.call("VDI.get_uuid", vdi)
     return xs.result(changes, note="", upload=stats, cloud_init=facts)
+
+
+def _not_created_yet_result(xs):
+    """Check mode, for a VM an earlier task would create: it has no config drive yet, so the
+    whole drive is the change (its instance-id, the VM's uuid by default, is not known yet)."""
+    p = xs.params
+    changes = ChangeSet()
+    if p["state"] == "absent":
+        return xs.result(changes, cloud_init={}, note="", upload={},
+                         msg=not_created_yet(p["name"], "change nothing (a new VM has no cloud-init drive)"))
+    if p["sr"]:
+        _sr(xs.client, p["sr"], None)       # a wrong SR fails as it would
+    meta = dict(p["meta_data"] or {})
+    files = seed.render(p["name"], meta.get("instance-id") or "", p["user_data"], meta, p["network_config"])
+    shown, network = _shown(p, files)
+    changes.compare("state", "absent", "present")
+    for key in ("meta-data", "user-data", "network-config"):
+        changes.compare(key, "", shown[key])
+    changes.action("build and upload the cloud-init drive")
+    changes.action("attach it")
+    sha = seed.content_sha256(seed.render(p["name"], "", p["user_data"], meta, p["network_config"]))
+    facts = {"vdi_uuid": "", "userdevice": "", "instance_id": meta.get("instance-id") or "", "sha256": sha,
+             "user_data": shown["user-data"], "network_config": network, "meta_data": _meta(files),
+             "booted": False, "attached": False}
+    return xs.result(changes, note="", upload={}, cloud_init=facts,
+                     msg=not_created_yet(p["name"], "attach a cloud-init drive"))
 
 
 def _meta(files):

@@ -25,6 +25,14 @@ extends_documentation_fragment:
   - xenserver.provisioning.attributes
   - xenserver.provisioning.vm_identity
 attributes:
+  check_mode:
+    details:
+      - In check mode a VM named by O(name) that does not exist is the VM an earlier task of the
+        run would create (M(xenserver.provisioning.vm) creates nothing in check mode); the module
+        reports the power operations it would do to it, halted as a new VM is, with
+        C(changed=true) and a C(msg) that starts with C(the VM does not exist yet (check mode)).
+        A VM named by O(uuid) must exist.
+      - In check mode the module never waits.
   idempotent:
     support: partial
     details: O(state=restarted) always restarts the VM and reports a change.
@@ -84,8 +92,6 @@ options:
     type: int
     default: 300
 notes:
-  - In check mode a VM that does not exist yet (an earlier task in check mode would have created
-    it) is not an error; the module reports the change as if the VM existed, halted, and warns.
   - On failure after a power change (for example a timeout waiting for an IP), the result still
     has RV(power_state), RV(changes) and C(changed=true).
 seealso:
@@ -162,7 +168,7 @@ changes:
 from ansible_collections.xenserver.provisioning.plugins.module_utils import _power
 from ansible_collections.xenserver.provisioning.plugins.module_utils._client import XenServerError
 from ansible_collections.xenserver.provisioning.plugins.module_utils._module import ChangeSet, XenServerModule
-from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import find_vm
+from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import not_created_yet, require_vm
 
 # wait_for conditions a VM left in a given state can never meet.
 NEVER = {
@@ -190,14 +196,10 @@ def run(xs):
     except ValueError as err:
         xs.fail(str(err))
     client = xs.client
-    ref, record = find_vm(client, name=p["name"], uuid=p["uuid"])
+    ref, record = require_vm(client, name=p["name"], uuid=p["uuid"], check_mode=xs.check_mode)
     label = p["name"] or p["uuid"]
     if ref is None:
-        if not xs.check_mode:
-            raise XenServerError("no VM %s" % ("with uuid '%s'" % p["uuid"] if p["uuid"] else "named '%s'" % label))
-        # An earlier task in check mode (e.g. vm) would have created it: say what would happen.
-        xs.module.warn("VM '%s' does not exist; check mode assumes an earlier task creates it (halted)" % label)
-        current = "halted"
+        current = "halted"      # as vm leaves the VM it creates
     else:
         label = record["name_label"]
         current = record["power_state"].lower()
@@ -217,7 +219,12 @@ def run(xs):
             changes.action(step)
         state = _power.predicted_state(current, p["state"]) if p["state"] else current
         ip = _power.current_ip(client, record) if record and not steps else ""
-        return xs.result(changes, power_state=state, ip=ip, uuid=uuid)
+        extra = {}
+        if ref is None:
+            extra["msg"] = not_created_yet(label, "%s%s" % (
+                ", ".join(steps) if steps else "leave it %s" % current,
+                (" and wait for %s" % p["wait_for"]) if p["wait_for"] else ""))
+        return xs.result(changes, power_state=state, ip=ip, uuid=uuid, **extra)
 
     try:
         if steps:

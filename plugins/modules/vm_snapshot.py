@@ -24,6 +24,15 @@ extends_documentation_fragment:
   - xenserver.provisioning.connection
   - xenserver.provisioning.attributes
   - xenserver.provisioning.vm_identity
+attributes:
+  check_mode:
+    details:
+      - In check mode a VM named by O(name) that does not exist is the VM an earlier task of the
+        run would create (M(xenserver.provisioning.vm) creates nothing in check mode); it is taken
+        to have no snapshots, so O(state=present) and O(state=reverted) report a change
+        (C(changed=true); a revert is to a snapshot an earlier task would take) and
+        O(state=absent) none, and C(msg) starts with C(the VM does not exist yet (check mode)).
+        A VM named by O(uuid) must exist.
 options:
   snapshot:
     description:
@@ -112,7 +121,7 @@ from ansible_collections.xenserver.provisioning.plugins.module_utils import _sna
 from ansible_collections.xenserver.provisioning.plugins.module_utils._claim import claim
 from ansible_collections.xenserver.provisioning.plugins.module_utils._client import XenServerError
 from ansible_collections.xenserver.provisioning.plugins.module_utils._module import ChangeSet, XenServerModule
-from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import require_vm
+from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import not_created_yet, require_vm
 
 
 def run(xs):
@@ -121,7 +130,9 @@ def run(xs):
     if not name.strip():
         xs.fail("snapshot must name a snapshot, got '%s'" % name)
     client = xs.client
-    vm_ref, vm = require_vm(client, name=p["name"], uuid=p["uuid"])
+    vm_ref, vm = require_vm(client, name=p["name"], uuid=p["uuid"], check_mode=xs.check_mode)
+    if vm_ref is None:
+        return not_created_yet_result(xs)
     snapshots = _snapshot.snapshots_of(client, vm_ref)
     snap_ref, snap = _snapshot.find(snapshots, name, vm["name_label"])
     if not xs.check_mode and state != "reverted" and (snap is None) == (state == "present"):
@@ -132,6 +143,26 @@ def run(xs):
             snap_ref, snap = _snapshot.find(snapshots, name, vm["name_label"])
             return converge(xs, vm_ref, vm, snapshots, snap_ref, snap)
     return converge(xs, vm_ref, vm, snapshots, snap_ref, snap)
+
+
+def not_created_yet_result(xs):
+    """Check mode, for a VM an earlier task would create: it has no snapshots yet; a revert is
+    to one an earlier task of the run would take (the run fails there if none does)."""
+    name, state = xs.params["snapshot"], xs.params["state"]
+    changes = ChangeSet()
+    listed = []
+    if state == "present":
+        changes.compare("snapshots", [], [name])
+        changes.action("snapshot")
+        listed = [{"name": name, "uuid": "", "time": ""}]
+        would = "take snapshot '%s'" % name
+    elif state == "reverted":
+        changes.compare("reverted_to", "", name)
+        changes.action("revert")
+        would = "revert it to snapshot '%s', if an earlier task takes it" % name
+    else:
+        would = "change nothing (a new VM has no snapshot)"
+    return xs.result(changes, snapshots=listed, msg=not_created_yet(xs.params["name"], would))
 
 
 def converge(xs, vm_ref, vm, snapshots, snap_ref, snap):

@@ -32,6 +32,13 @@ extends_documentation_fragment:
   - xenserver.provisioning.connection
   - xenserver.provisioning.attributes
   - xenserver.provisioning.vm_identity
+attributes:
+  check_mode:
+    details:
+      - In check mode a VM named by O(name) that does not exist is the VM an earlier task of the
+        run would create (M(xenserver.provisioning.vm) creates nothing in check mode); it is taken
+        to have no C(vm-data) keys, so every key of O(data) is reported set (C(changed=true)), and
+        C(msg) starts with C(the VM does not exist yet (check mode)). A VM named by O(uuid) must exist.
 options:
   state:
     description:
@@ -130,7 +137,7 @@ changes:
 """
 
 from ansible_collections.xenserver.provisioning.plugins.module_utils._module import ChangeSet, XenServerModule
-from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import require_vm
+from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import not_created_yet, require_vm
 from ansible_collections.xenserver.provisioning.plugins.module_utils._xenstore import (
     XenstoreKeyError,
     normalize_data,
@@ -162,7 +169,9 @@ def run(xs):
     except XenstoreKeyError as err:
         xs.fail(str(err))
     client = xs.client
-    ref, record = require_vm(client, name=p["name"], uuid=p["uuid"])
+    ref, record = require_vm(client, name=p["name"], uuid=p["uuid"], check_mode=xs.check_mode)
+    if ref is None:
+        record = dict(xenstore_data={}, power_state="Halted")     # the VM an earlier task would create
     current = record["xenstore_data"]
     new = plan(current, present, absent, exclusive)
     before, after = vm_data(current), vm_data(new)
@@ -173,13 +182,18 @@ def run(xs):
     if changes.changed and not xs.check_mode:
         # Key by key, so that other writers' keys survive; pushed to a running guest.
         shown = write(client, ref, current, present, absent, exclusive, live=live)
+    keys_set = sorted(k for k, v in after.items() if before.get(k) != v)
+    extra = {}
+    if ref is None:
+        extra["msg"] = not_created_yet(p["name"], "set %s" % ", ".join(keys_set) if keys_set else "change nothing")
     return xs.result(
         changes,
         xenstore_data=shown,
-        keys_set=sorted(k for k, v in after.items() if before.get(k) != v),
+        keys_set=keys_set,
         keys_removed=sorted(k for k in before if k not in after),
         live=live,
         power_state=record["power_state"].lower(),
+        **extra
     )
 
 

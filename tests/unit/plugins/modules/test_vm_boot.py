@@ -217,3 +217,26 @@ def test_by_uuid_and_missing(pool, run_module):
     assert result["changed"] is True
     result = run_module("vm_boot", uuid="00000000-0000-0000-0000-000000000000", pv_args="a")
     assert result["failed"] and "no VM with uuid '00000000-0000-0000-0000-000000000000'" in result["msg"]
+
+
+def test_check_mode_on_a_vm_not_created_yet(pool, run_module):
+    """An earlier task in check mode would create the VM: every option given is a change, and
+    nothing is asked but the lookup. Outside check mode, or by uuid, it fails as before."""
+    before = pool.state()
+    pool.mark()
+    result = run_module("vm_boot", check_mode=True, diff=True, name="new01", pv_bootloader="eliloader",
+                        install_repository="http://192.0.2.1/centos/5/os/x86_64", pv_args="console=xvc0")
+    assert not result.get("failed") and result["changed"] is True
+    assert result["msg"].startswith("the VM does not exist yet (check mode): VM 'new01' would be created")
+    assert result["changes"]["fields"] == ["PV_args", "PV_bootloader", "other_config:install-repository"]
+    assert result["diff"]["after"]["PV_bootloader"] == "eliloader" and result["boot"] == {}
+    assert [c for c in pool.calls() if not c.startswith("session.")] == ["VM.get_all_records_where"]
+    assert pool.state() == before
+    result = run_module("vm_boot", check_mode=True, name="new01", pv_args="console=xvc0", hvm_boot_order="zz")
+    assert result["failed"] and "zz" in result["msg"]       # bad input still fails
+    result = run_module("vm_boot", name="new01", pv_args="console=xvc0")
+    assert result["failed"] and result["error_code"] == "NOT_FOUND" and "no VM named 'new01'" in result["msg"]
+    result = run_module("vm_boot", check_mode=True, uuid="00000000-0000-0000-0000-000000000000", pv_args="a")
+    assert result["failed"] and result["error_code"] == "NOT_FOUND"
+    result = run_module("vm_boot", check_mode=True, name="no such template", template=True, pv_args="a")
+    assert result["failed"] and "no template named 'no such template'" in result["msg"]

@@ -251,3 +251,24 @@ def test_missing_vm_and_uuid_lookup(pool, run_module):
     vm = make_vm(pool, "byuuid")
     result = run_module("vm_cdrom", uuid=pool.api.VM.get_uuid(vm), iso="xs-tools.iso")
     assert result["changed"] and cds(pool, vm) == {"3": "xs-tools.iso"}
+
+
+def test_check_mode_on_a_vm_not_created_yet(pool, run_module):
+    """An earlier task in check mode would create the VM: it has no CD drive yet; the ISO is
+    looked up all the same (a wrong one fails naming it)."""
+    before = pool.state()
+    result = run_module("vm_cdrom", check_mode=True, name="new01", iso="xs-tools.iso")
+    assert not result.get("failed") and result["changed"] is True
+    assert result["msg"].endswith("then this task would add a CD drive with xs-tools.iso in it")
+    assert result["changes"] == {"fields": ["cd_drive", "iso"], "actions": ["create"], "needs_halt": []}
+    assert result["cdrom"] == {"userdevice": "", "iso": "xs-tools.iso", "empty": False, "vbd_uuid": "",
+                               "attached": False}
+    result = run_module("vm_cdrom", check_mode=True, name="new01", state="ejected")
+    assert result["changed"] is True and result["changes"]["fields"] == ["cd_drive"]
+    result = run_module("vm_cdrom", check_mode=True, name="new01", state="absent")
+    assert result["changed"] is False and result["cdrom"] == {}
+    result = run_module("vm_cdrom", check_mode=True, name="new01", iso="no-such.iso")
+    assert result["failed"] and result["error_code"] == "ISO_NOT_FOUND" and "no-such.iso" in result["msg"]
+    result = run_module("vm_cdrom", check_mode=True, uuid="00000000-0000-0000-0000-000000000000", iso="xs-tools.iso")
+    assert result["failed"] and result["error_code"] == "NOT_FOUND"
+    assert pool.state() == before

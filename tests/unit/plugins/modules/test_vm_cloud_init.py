@@ -323,3 +323,23 @@ def test_a_masked_key_hides_everything_under_it(pool, run_module):
     assert shown["ubuntu_pro"] == {"token": "********", "enable": ["********"]}
     assert shown["write_files"] == [{"path": "/etc/app.conf", "content": "********"}]
     assert shown["hostname"] == "nested"
+
+
+def test_check_mode_on_a_vm_not_created_yet(pool, run_module):
+    """An earlier task in check mode would create the VM: the whole drive is the change, its
+    secrets masked; a wrong SR fails naming it."""
+    before = pool.state()
+    result = run_module("vm_cloud_init", check_mode=True, diff=True, name="new01",
+                        user_data={"hostname": "new01", "password": "s3cret"})
+    assert not result.get("failed") and result["changed"] is True
+    assert result["msg"].endswith("then this task would attach a cloud-init drive")
+    assert result["changes"]["fields"] == ["meta-data", "state", "user-data"]
+    assert "s3cret" not in json.dumps(result) and "hostname: new01" in result["cloud_init"]["user_data"]
+    assert result["cloud_init"]["vdi_uuid"] == "" and result["cloud_init"]["instance_id"] == ""
+    result = run_module("vm_cloud_init", check_mode=True, name="new01", state="absent")
+    assert not result.get("failed") and result["changed"] is False
+    result = run_module("vm_cloud_init", check_mode=True, name="new01", user_data={}, sr="no such SR")
+    assert result["failed"] and result["error_code"] == "SR_NOT_FOUND"
+    result = run_module("vm_cloud_init", check_mode=True, uuid="00000000-0000-0000-0000-000000000000", user_data={})
+    assert result["failed"] and result["error_code"] == "NOT_FOUND"
+    assert pool.state() == before

@@ -477,8 +477,23 @@ def test_check_mode_on_a_vm_not_created_yet(pool, run_module):
     assert not result.get("failed") and result["changed"] is True
     assert result["power_state"] == "running" and result["ip"] == "" and result["uuid"] == ""
     assert result["changes"]["actions"] == ["start"]
-    assert any("does not exist" in w for w in warnings(result))
+    assert result["msg"] == ("the VM does not exist yet (check mode): VM 'new01' would be created by an earlier "
+                             "task, and then this task would start and wait for ip")
+    assert not warnings(result)
     assert pool.state() == before
+
+
+def test_check_mode_by_uuid_needs_the_vm(pool, run_module):
+    """A uuid names a VM that exists: not found, it fails in check mode too."""
+    result = run_module("vm_power", check_mode=True, uuid="00000000-0000-0000-0000-000000000000", state="running")
+    assert result["failed"] and result["error_code"] == "NOT_FOUND"
+    assert "no VM with uuid '00000000-0000-0000-0000-000000000000'" in result["msg"]
+
+
+def test_check_mode_on_a_vm_not_created_yet_refuses_what_a_new_vm_cannot_do(pool, run_module):
+    """A new VM is halted: suspending it fails as it would in the real run."""
+    result = run_module("vm_power", check_mode=True, name="new01", state="suspended")
+    assert result["failed"] and "suspend" in result["msg"]
 
 
 def test_check_mode_never_waits(pool, run_module):

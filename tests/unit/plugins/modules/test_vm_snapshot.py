@@ -147,3 +147,22 @@ def test_bad_input_fails_before_any_change(pool, run_module, options, words):
     for word in words:
         assert word in result["msg"]
     assert pool.state() == before
+
+
+def test_check_mode_on_a_vm_not_created_yet(pool, run_module):
+    """An earlier task in check mode would create the VM: it has no snapshots yet."""
+    before = pool.state()
+    result = run_module("vm_snapshot", check_mode=True, name="new01", snapshot="installed")
+    assert not result.get("failed") and result["changed"] is True
+    assert result["msg"].endswith("then this task would take snapshot 'installed'")
+    assert result["changes"]["actions"] == ["snapshot"]
+    assert result["snapshots"] == [{"name": "installed", "uuid": "", "time": ""}]
+    result = run_module("vm_snapshot", check_mode=True, name="new01", snapshot="installed", state="reverted")
+    assert not result.get("failed") and result["changed"] is True and result["changes"]["actions"] == ["revert"]
+    result = run_module("vm_snapshot", check_mode=True, name="new01", snapshot="installed", state="absent")
+    assert not result.get("failed") and result["changed"] is False and result["snapshots"] == []
+    result = run_module("vm_snapshot", check_mode=True, name="new01", snapshot=" ")
+    assert result["failed"] and "snapshot must name a snapshot" in result["msg"]
+    result = run_module("vm_snapshot", check_mode=True, uuid="00000000-0000-0000-0000-000000000000", snapshot="s")
+    assert result["failed"] and result["error_code"] == "NOT_FOUND"
+    assert pool.state() == before

@@ -157,3 +157,23 @@ def test_missing_vm_and_missing_data(pool, run_module):
     assert result["failed"] and "data" in result["msg"]
     result = run_module("vm_xenstore_data", name="nope", state="absent")
     assert result["failed"] and "keys" in result["msg"]
+
+
+def test_check_mode_on_a_vm_not_created_yet(pool, run_module):
+    """An earlier task in check mode would create the VM: every key is set on a VM that has none."""
+    before = pool.state()
+    result = run_module("vm_xenstore_data", check_mode=True, diff=True, name="new01",
+                        data={"role": "web", "hostname": "web01"})
+    assert not result.get("failed") and result["changed"] is True
+    assert result["msg"] == ("the VM does not exist yet (check mode): VM 'new01' would be created by an earlier "
+                             "task, and then this task would set vm-data/hostname, vm-data/role")
+    assert result["keys_set"] == ["vm-data/hostname", "vm-data/role"] and result["power_state"] == "halted"
+    assert result["diff"] == {"before": {"xenstore_data": {}},
+                              "after": {"xenstore_data": {"vm-data/hostname": "web01", "vm-data/role": "web"}}}
+    result = run_module("vm_xenstore_data", check_mode=True, name="new01", state="absent", keys=["role"])
+    assert not result.get("failed") and result["changed"] is False and result["msg"].endswith("change nothing")
+    result = run_module("vm_xenstore_data", check_mode=True, name="new01", data={"../escape": "x"})
+    assert result["failed"] and "../escape" in result["msg"]
+    result = run_module("vm_xenstore_data", check_mode=True, uuid="00000000-0000-0000-0000-000000000000", data={"a": "1"})
+    assert result["failed"] and result["error_code"] == "NOT_FOUND"
+    assert pool.state() == before
