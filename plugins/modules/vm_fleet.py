@@ -225,6 +225,10 @@ class VMTask(object):
         self.params = params
         self.check_mode = check_mode
         self.notes = []
+        # What converge has found and done so far: a failure still reports it.
+        self.ref = None
+        self.changes = ChangeSet()
+        self.entry = dict(name=params["name"], uuid="", power_state="", ip="", failed=False)
 
 
 def converge(task):
@@ -232,10 +236,10 @@ def converge(task):
     Returns (result entry, diff)."""
     p, client = task.params, task.client
     records = Records(client)
-    changes = ChangeSet()
-    entry = dict(name=p["name"], uuid="", power_state="", ip="", failed=False)
+    changes, entry = task.changes, task.entry
     # vm's step: create, update or remove (a create or removal under the claim on the name)
     ref, facts, _removed, _kept = lifecycle.settle(task, records, changes)
+    task.ref = ref
     if p["state"] == "absent":
         return entry, changes
     current = records.get(ref) if ref is not None else None
@@ -310,15 +314,14 @@ class Fleet(object):
                     self.results[index] = self._failure(params, login_error, ChangeSet(), [])
                     continue
                 task = VMTask(client, params, self.xs.check_mode)
-                changes = ChangeSet()
                 try:
                     entry, changes = converge(task)
                 except XenServerError as err:
-                    self.results[index] = self._failure(params, err, changes, task.notes)
+                    self.results[index] = self._failure(params, err, task.changes, task.notes, task=task)
                     continue
                 except Exception as err:  # a bug of ours: still reported for this VM only
-                    self.results[index] = self._failure(params, "unexpected error: %s" % err, changes, task.notes,
-                                                        exception=traceback.format_exc())
+                    self.results[index] = self._failure(params, "unexpected error: %s" % err, task.changes,
+                                                        task.notes, task=task, exception=traceback.format_exc())
                     continue
                 self.results[index] = (entry, changes, task.notes)
         finally:
@@ -326,9 +329,16 @@ class Fleet(object):
                 client.logout()
 
     @staticmethod
-    def _failure(params, err, changes, notes, **extra):
+    def _failure(params, err, changes, notes, task=None, **extra):
         entry = dict(name=params["name"], uuid="", power_state="", ip="", failed=True,
                      msg="VM '%s': %s" % (params["name"], err), **extra)
+        if task is not None and task.ref is not None:
+            # The VM is there (a wait that timed out, a failed start): its uuid and where it is now.
+            entry["uuid"] = task.entry["uuid"]
+            try:
+                entry["power_state"] = task.client.call("VM.get_power_state", task.ref).lower()
+            except XenServerError:
+                entry["power_state"] = task.entry["power_state"]
         return entry, changes, notes
 
     def run(self):

@@ -132,3 +132,16 @@ def test_one_vm_full_provision_calls(pool, run_module):
 # runs never make one VM twice), 5 calls more: the pool, its ticket added and removed, the
 # lookup again under the claim, the provisioned disk's holder marker.
 ONE_VM_CALLS = 27
+
+
+def test_a_wait_that_fails_reports_the_change_and_where_the_vm_is(pool, run_module):
+    """The VM was made and started before its wait timed out: the entry says so (changed, its
+    uuid and power state from the pool), and the other VM is not held up."""
+    result = run_module("vm_fleet", vms=[spec("silent", wait_for="ip", wait_timeout=1), spec("fine")])
+    assert result["failed"] and result["failed_vms"] == ["silent"] and result["changed"] is True
+    silent, fine = result["vms"]
+    ref, record = pool.vm("silent")
+    assert silent["failed"] and silent["changed"] is True and "wait_timeout" in silent["msg"]
+    assert silent["uuid"] == record["uuid"] and silent["power_state"] == "running" == record["power_state"].lower()
+    assert "start" in silent["changes"]["actions"] and "power_state" in silent["changes"]["fields"]
+    assert not fine["failed"] and fine["power_state"] == "running" and fine["uuid"] == pool.vm("fine")[1]["uuid"]
