@@ -8,7 +8,8 @@ each trial the pool is read through the SDK: VMs of that name, VMs under a provi
 disks no VBD uses that were not there before, claim tickets left; and every run's outcome.
 Then KILLS trials of a run killed (SIGKILL) while it holds the claim (the pool holds the
 answer of its VDI.create), followed by four runs: the time from the kill until the last ends,
-against the dead run's lease plus one uncontended create.
+against the dead run's lease plus one provision (four runs creating another VM of the same
+shape without a dead holder: one creates, three converge).
 
     .venv/bin/python benchmarks/concurrency.py                 # the full counts, ~5 minutes
     .venv/bin/python benchmarks/concurrency.py --trials 2      # fewer
@@ -38,6 +39,7 @@ SETTINGS = [
     ("20 ms, 5 % resets", 20, "reset=0.025,reset_after=0.025,seed=%d"),
 ]
 LEASE = 2.0
+CREATING = ("VM.clone", "VM.provision", "VIF.create", "VDI.create", "VBD.create")
 
 
 def settings_rows(trials, runs):
@@ -47,6 +49,7 @@ def settings_rows(trials, runs):
             server = cr.Server(latency_ms=latency, faults=faults % (len(rows) + 1) if faults else "")
             try:
                 found = [cr.trial(server, module, "race-%d" % t, runs) for t in range(trials)]
+                injected = server.faults()
             finally:
                 server.close()
             row = dict(setting=label, module=module, trials=trials, runs=runs * trials,
@@ -58,12 +61,18 @@ def settings_rows(trials, runs):
                        orphans=sum(f["orphans"] for f in found), tickets=sum(f["tickets"] for f in found),
                        slowest_s=round(max(f["seconds"] for f in found), 2),
                        mean_s=round(sum(f["seconds"] for f in found) / len(found), 2),
-                       failures=[m for f in found for m in f["failures"]][:5])
+                       failures=[m for f in found for m in f["failures"]][:5],
+                       resets_before=sum(1 for f, _m in injected if f == "reset"),
+                       resets_after=sum(1 for f, _m in injected if f == "reset_after"),
+                       resets_of_claim_calls=sum(1 for _f, m in injected if "gui_config" in m),
+                       lost_creates=sum(1 for f, m in injected if f == "reset_after" and m in CREATING))
             rows.append(row)
             print("%-18s %-8s one VM in %2d/%d trials, %3d/%d runs ok, %d changed, extra VMs %d, provisional %d, "
-                  "orphan VDIs %d, tickets %d, slowest trial %.2f s" % (
+                  "orphan VDIs %d, tickets %d, slowest trial %.2f s; resets %d before / %d after (%d of claim "
+                  "calls, %d lost answers of creating calls)" % (
                       label, module, row["trials_one_vm"], trials, row["ok"], row["runs"], row["changed"],
-                      row["extra_vms"], row["provisional"], row["orphans"], row["tickets"], row["slowest_s"]),
+                      row["extra_vms"], row["provisional"], row["orphans"], row["tickets"], row["slowest_s"],
+                      row["resets_before"], row["resets_after"], row["resets_of_claim_calls"], row["lost_creates"]),
                   flush=True)
     return rows
 
@@ -77,8 +86,10 @@ def kill_rows(kills):
             api = server.api()
             task = cr.vm_task("killed", template="base", disks=disks + [{"size_gb": 1, "name": "extra"}])
             cr.Run("vm", cr.module_args(server, "vm", cr.vm_task("base", disks=disks))).result()
+            # "One provision": four runs creating a VM without a dead holder (one creates, three
+            # converge), from the first start to the last end.
             started = time.monotonic()
-            cr.Run("vm", cr.module_args(server, "vm", dict(task, name="alone"))).result()
+            cr.concurrent(server, "vm", dict(task, name="alone"), runs=4)
             one_create = time.monotonic() - started
             before = cr.unused_disks(api)
             victim = cr.Run("vm", cr.module_args(server, "vm", task), env={"XENSERVER_CLAIM_LEASE": str(LEASE)})
@@ -95,7 +106,7 @@ def kill_rows(kills):
                        vms=found["vms"], provisional=found["provisional"], orphans=found["orphans"],
                        tickets=found["tickets"])
             rows.append(row)
-            print("killed holder %d: lease %.1f s + one create %.2f s; the 4 others done %.2f s after the kill; "
+            print("killed holder %d: lease %.1f s + one provision %.2f s; the 4 others done %.2f s after the kill; "
                   "%d/4 ok, %d VM, %d provisional, %d orphan VDIs" % (
                       k + 1, LEASE, one_create, took, row["ok"], row["vms"], row["provisional"], row["orphans"]),
                   flush=True)
@@ -109,6 +120,7 @@ def main():
     parser.add_argument("--trials", type=int, default=10)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--kills", type=int, default=3)
+    parser.add_argument("--kills-only", action="store_true", help="only the killed-holder trials")
     parser.add_argument("--without-claim", action="store_true",
                         help="switch the claim off in the runs (to see the race it prevents)")
     parser.add_argument("--output", default=os.path.join(BENCH, "concurrency.json"))
@@ -119,15 +131,21 @@ def main():
         _vm_lifecycle._needs_claim = lambda *_args: False
     load = os.getloadavg()
     started = time.monotonic()
-    rows = settings_rows(args.trials, args.runs)
+    rows = settings_rows(args.trials, args.runs) if not args.kills_only else []
     kills = kill_rows(args.kills) if not args.without_claim else []
     result = dict(claim=not args.without_claim, trials=args.trials, runs=args.runs, settings=rows, kills=kills,
                   seconds=round(time.monotonic() - started, 1), load_before=load, load_after=os.getloadavg())
+    if args.kills_only and os.path.exists(args.output):
+        with open(args.output) as handle:
+            kept = json.load(handle)
+        kept.update(kills=kills, kills_load=[load, result["load_after"]])
+        result = dict(kept, seconds=result["seconds"])
     if not args.without_claim:
         with open(args.output, "w") as handle:
             json.dump(result, handle, indent=1, sort_keys=True)
             handle.write("\n")
     print("%.0f s, load %.1f -> %.1f" % (result["seconds"], load[0], result["load_after"][0]))
+    return result
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ milliseconds of each other without paying for five interpreters. The simulator i
 through the SDK: VMs by name, provisional names, disks no VBD uses.
 """
 import contextlib
+import http.client
 import importlib
 import io
 import json
@@ -16,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+import xmlrpc.client
 
 import XenAPI
 
@@ -55,8 +57,10 @@ class Server(object):
         bin_dir = os.path.dirname(sys.executable)
         args = [os.path.join(bin_dir, "xapisim"), "serve", "--port", "0", "--clock-speed", "1000",
                 "--latency-ms", str(latency_ms)]
+        self.fault_log = None
         if faults:
-            args += ["--faults", faults]
+            self.fault_log = "/tmp/xapisim-faults-%d-%d.jsonl" % (os.getpid(), id(self))
+            args += ["--faults", faults, "--fault-log", self.fault_log]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.proc.stdout.readline()
         assert line.startswith("xapisim listening on "), (line, self.proc.poll())
@@ -64,10 +68,18 @@ class Server(object):
         self.session = None
 
     def api(self):
+        """The SDK, for reading the pool; a read the server's faults drop is sent again."""
         if self.session is None:
             self.session = XenAPI.Session(self.url)
             self.session.xenapi.login_with_password("root", "xenroot", "1.0", "concurrency")
-        return self.session.xenapi
+        return _Reads(self.session.xenapi)
+
+    def faults(self):
+        """[(fault, method)] injected so far, from the fault log."""
+        if not self.fault_log or not os.path.exists(self.fault_log):
+            return []
+        with open(self.fault_log) as handle:
+            return [(entry["fault"], entry["method"]) for entry in map(json.loads, handle)]
 
     def close(self):
         if self.session is not None:
@@ -78,6 +90,26 @@ class Server(object):
         self.proc.terminate()
         self.proc.wait(10)
         self.proc.stdout.close()
+        if self.fault_log and os.path.exists(self.fault_log):
+            os.unlink(self.fault_log)
+
+
+class _Reads(object):
+    """session.xenapi whose calls (reads only) are sent again when a fault drops them."""
+
+    def __init__(self, target):
+        self._target = target
+
+    def __getattr__(self, name):
+        return _Reads(getattr(self._target, name))
+
+    def __call__(self, *args):
+        for _attempt in range(50):
+            try:
+                return self._target(*args)
+            except (OSError, http.client.HTTPException, xmlrpc.client.ProtocolError):
+                time.sleep(0.02)
+        return self._target(*args)
 
 
 class Run(object):
