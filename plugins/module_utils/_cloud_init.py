@@ -198,7 +198,8 @@ def check_network_config(config):
 
 
 def _interface(value, where):
-    """An address with its prefix (192.0.2.10/24); the network and broadcast address refused."""
+    """An address with its prefix (192.0.2.10/24); the network and broadcast address, a /0 and
+    addresses no host is given (loopback, unspecified, multicast, reserved) refused."""
     try:
         iface = ipaddress.ip_interface(str(value))
     except ValueError as err:
@@ -206,6 +207,14 @@ def _interface(value, where):
     if "/" not in str(value):
         raise ValueError("%s: %r has no prefix (write it as %s/24, or the prefix your network has)"
                          % (where, value, value))
+    if iface.network.prefixlen == 0:
+        raise ValueError("%s: %s is a /0 network (every address); give the prefix of the guest's network"
+                         % (where, value))
+    ip = iface.ip
+    for test, what in ((ip.is_loopback, "a loopback"), (ip.is_unspecified, "the unspecified"),
+                       (ip.is_multicast, "a multicast"), (iface.version == 4 and ip.is_reserved, "a reserved")):
+        if test:
+            raise ValueError("%s: %s is %s address, not one a guest can be given" % (where, value, what))
     net = iface.network
     if net.num_addresses > 2 and iface.ip == net.network_address:
         raise ValueError("%s: %s is the network address of %s, not a host address" % (where, value, net))

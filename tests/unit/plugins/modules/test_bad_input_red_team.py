@@ -191,3 +191,18 @@ def test_install_profile_refuses_a_static_address_no_host_can_have(pool, run_mod
     result = refused(pool, run_module, "install_profile", dict(distro="rhel", version="5.1", network=network),
                      [ip])
     assert "network" in result["msg"]
+
+
+@SETTINGS
+@given(address=st.one_of(not_host_addresses, st.sampled_from(["::1/128", "ff02::1/64", "::/0", "2001:db8::5/0",
+                                                               "::/64"])),
+       version=st.sampled_from([1, 2]))
+def test_vm_cloud_init_refuses_a_static_address_no_host_can_have(pool, run_module, address, version):
+    if version == 2:
+        config = {"version": 2, "ethernets": {"eth0": {"addresses": [address]}}}
+    else:
+        config = {"version": 1, "config": [{"type": "physical", "name": "eth0",
+                                            "subnets": [{"type": "static", "address": address}]}]}
+    result = refused(pool, run_module, "vm_cloud_init", dict(name=existing_vm(pool), network_config=config),
+                     [address])
+    assert "network_config" in result["msg"], result["msg"]
