@@ -236,12 +236,10 @@ import json
 from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.xenserver.provisioning.plugins.module_utils import _cloud_init as seed
-from ansible_collections.xenserver.provisioning.plugins.module_utils import _transfer
-from ansible_collections.xenserver.provisioning.plugins.module_utils._client import (
-    NULL_REF, XenServerError, find_created)
+from ansible_collections.xenserver.provisioning.plugins.module_utils import _volume_drive as drives
+from ansible_collections.xenserver.provisioning.plugins.module_utils._client import NULL_REF
 from ansible_collections.xenserver.provisioning.plugins.module_utils._module import ChangeSet, XenServerModule
 from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import not_created_yet, require_vm
-from ansible_collections.xenserver.provisioning.plugins.module_utils._vm_lifecycle import PROVISIONAL
 
 # other_config of the drive's VDI
 MARK_KEY = "xenserver.provisioning:cloud-init"          # the VM's uuid: this VDI is its config drive
@@ -253,22 +251,6 @@ ID_KEY = "xenserver.provisioning:cloud-init-instance-id"
 DRIVE_NAME = "%s cloud-init"
 
 
-def _drive(client, vm_ref, vm_name):
-    """(vbd_ref, vbd, vdi_ref, vdi) of the VM's config drive, or None."""
-    vbds = client.call("VBD.get_all_records_where", 'field "VM"="%s" and field "type"="Disk"' % vm_ref)
-    found = []
-    for vbd_ref, vbd in vbds.items():
-        if vbd["VDI"] == NULL_REF:
-            continue
-        vdi = client.call("VDI.get_record", vbd["VDI"])
-        if MARK_KEY in vdi["other_config"]:
-            found.append((vbd_ref, vbd, vbd["VDI"], vdi))
-    if len(found) > 1:
-        raise XenServerError("VM '%s' has %d cloud-init drives (devices %s); remove all but one" % (
-            vm_name, len(found), ", ".join(sorted(f[1]["userdevice"] for f in found))), code="AMBIGUOUS")
-    return found[0] if found else None
-
-
 def _start_time(client, vm_record):
     """The VM's last boot time as xapi keeps it (VM_metrics.start_time), as text."""
     metrics = vm_record["metrics"]
@@ -277,82 +259,12 @@ def _start_time(client, vm_record):
     return str(client.call("VM_metrics.get_start_time", metrics))
 
 
-def _sr(client, wanted, vm_ref):
-    if wanted:
-        found = client.call("SR.get_all_records_where", 'field "name__label"="%s" or field "uuid"="%s"'
-                            % (wanted, wanted)) if '"' not in wanted else {}
-        found = [r for r, v in found.items() if v["content_type"] != "iso"]
-        if len(found) != 1:
-            raise XenServerError("sr '%s': %s" % (wanted, "no storage repository for disks has this name or uuid"
-                                 if not found else "%d SRs are named so; give the uuid" % len(found)),
-                                 code="SR_NOT_FOUND")
-        return found[0]
-    disks = client.call("VBD.get_all_records_where", 'field "VM"="%s" and field "type"="Disk"' % vm_ref)
-    for _ref, vbd in sorted(disks.items(), key=lambda item: item[1]["userdevice"]):
-        if vbd["VDI"] != NULL_REF:
-            return client.call("VDI.get_SR", vbd["VDI"])
-    return client.call("pool.get_default_SR", client.call("pool.get_all")[0])
-
-
-def _device(client, vm_ref):
-    """The next free device; 3 is left for the CD drive XenServer puts there, while others are free."""
-    allowed = sorted(client.call("VM.get_allowed_VBD_devices", vm_ref), key=lambda d: (len(d), d))
-    if not allowed:
-        raise XenServerError("the VM has no free device for a disk (VM.get_allowed_VBD_devices is empty)",
-                             code="NO_FREE_DEVICE")
-    others = [d for d in allowed if d != "3"]
-    return (others or allowed)[0]
-
-
 def _shown(p, files):
     """(the files as diffs and results show them, the network-config as a dict): secrets masked."""
     user_data, _secrets = seed.shown_user_data(p["user_data"], p["masked_keys"])
     network, _secrets = seed.masked(p["network_config"] or {}, p["masked_keys"])
     return {"meta-data": files["meta-data"], "user-data": user_data,
             "network-config": seed.dump(network) if network else ""}, network
-
-
-def _upload_drive(xs, vm, files, sr_ref, other_config):
-    """A new VDI holding the seed (provisional name until uploaded), returned with the stats."""
-    client = xs.client
-    data = seed.build_iso(files)
-    final = DRIVE_NAME % vm["name_label"]
-    provisional = PROVISIONAL % final
-    vdi = client.call("VDI.create", {
-        "name_label": provisional, "name_description": "cloud-init NoCloud seed (cidata)", "SR": sr_ref,
-        "virtual_size": str(_transfer.rounded(len(data), 1024 * 1024)), "type": "user", "sharable": False,
-        "read_only": False, "other_config": {}, "xenstore_data": {}, "sm_config": {}, "tags": []},
-        recover=find_created(client, "VDI", 'field "name__label"="%s" and field "SR"="%s"' % (provisional, sr_ref),
-                             keep=lambda r: not r["VBDs"]))
-    try:
-        stats = _transfer.upload(client, vdi, data, "raw", "the cloud-init drive of VM '%s'" % vm["name_label"])
-        for key, value in sorted(other_config.items()):
-            client.call("VDI.add_to_other_config", vdi, key, value)
-        client.call("VDI.set_name_label", vdi, final)
-    except XenServerError as err:
-        try:
-            client.call("VDI.destroy", vdi)
-        except XenServerError:
-            pass    # a later run finds it by its provisional name
-        raise
-    return vdi, stats
-
-
-def _leftovers(client, vm):
-    provisional = PROVISIONAL % (DRIVE_NAME % vm["name_label"])
-    if '"' in provisional:
-        refs = client.call("VDI.get_by_name_label", provisional)
-        return [r for r in refs if not client.call("VDI.get_VBDs", r)]
-    found = client.call("VDI.get_all_records_where", 'field "name__label"="%s"' % provisional)
-    return [r for r, v in found.items() if not v["VBDs"]]
-
-
-def _attach(client, vm_ref, vdi, device):
-    return client.call("VBD.create", {
-        "VM": vm_ref, "VDI": vdi, "userdevice": device, "bootable": False, "mode": "RO", "type": "Disk",
-        "empty": False, "unpluggable": True, "other_config": {}, "qos_algorithm_type": "",
-        "qos_algorithm_params": {}},
-        recover=find_created(client, "VBD", 'field "VM"="%s" and field "userdevice"="%s"' % (vm_ref, device)))
 
 
 def _drive_facts(vbd, vdi, booted):
@@ -424,9 +336,9 @@ def run(xs):
     vm_ref, vm = require_vm(client, name=p["name"], uuid=p["uuid"], check_mode=xs.check_mode)
     if vm_ref is None:
         return _not_created_yet_result(xs)
-    current = _drive(client, vm_ref, vm["name_label"])
+    current = drives.find(client, vm_ref, vm["name_label"], MARK_KEY, "cloud-init drive")
     changes = ChangeSet()
-    leftovers = _leftovers(client, vm)
+    leftovers = drives.leftovers(client, DRIVE_NAME % vm["name_label"])
     for ref in leftovers:
         changes.action("destroy a half-made cloud-init drive an earlier run left (%s)" % ref)
         if not xs.check_mode:
@@ -436,7 +348,7 @@ def run(xs):
         if current is None:
             return xs.result(changes, cloud_init={}, note="", upload={})
         vbd_ref, vbd, vdi_ref, vdi = current[0], current[1], current[2], current[3]
-        _needs_detach(vm, vbd, "removed")
+        drives.needs_detach(vm, vbd, "cloud-init drive", "removed")
         changes.compare("state", "present", "absent")
         changes.action("detach and destroy the cloud-init drive (%s)" % vdi["uuid"])
         if not xs.check_mode:
@@ -462,7 +374,7 @@ def run(xs):
                     "instance-id, so that cloud-init runs again at the next boot"
                     % (vm["name_label"], vdi["other_config"].get(ID_KEY, "")))
             return xs.result(changes, note=note, upload={}, cloud_init=_drive_facts(vbd, vdi, booted))
-        _needs_detach(vm, vbd, "replaced")
+        drives.needs_detach(vm, vbd, "cloud-init drive", "replaced")
         if booted:
             generation += 1     # replaced after the first boot: a new instance for cloud-init
     instance_id = meta.get("instance-id") or (vm["uuid"] if generation == 0 else "%s-%d" % (vm["uuid"], generation))
@@ -473,11 +385,11 @@ def run(xs):
         changes.compare(key, before.get(key, ""), shown[key])
     if current is None:
         changes.compare("state", "absent", "present")
-        device = _device(client, vm_ref)
-        sr_ref = _sr(client, p["sr"], vm_ref)
+        device = drives.free_device(client, vm_ref)
+        sr_ref = drives.disk_sr(client, p["sr"], vm_ref)
     else:
         device = current[1]["userdevice"]
-        sr_ref = _sr(client, p["sr"], vm_ref) if p["sr"] else current[3]["SR"]
+        sr_ref = drives.disk_sr(client, p["sr"], vm_ref) if p["sr"] else current[3]["SR"]
     changes.action("build and upload the cloud-init drive")
     if current is not None:
         changes.action("detach and destroy the old drive (%s)" % current[3]["uuid"])
@@ -489,12 +401,14 @@ def run(xs):
         return xs.result(changes, note="", upload={}, cloud_init=facts)
     other_config = {MARK_KEY: vm["uuid"], SHA_KEY: sha, GEN_KEY: str(generation), BOOT_KEY: start_time,
                     ID_KEY: instance_id, SHOWN_KEY: json.dumps(shown, sort_keys=True)}
-    vdi, stats = _upload_drive(xs, vm, files, sr_ref, other_config)
+    vdi, stats = drives.upload(client, seed.build_iso(files), DRIVE_NAME % vm["name_label"],
+                               "cloud-init NoCloud seed (cidata)", sr_ref, other_config,
+                               "the cloud-init drive of VM '%s'" % vm["name_label"])
     if current is not None:
         # The new drive is complete before the old one goes.
         client.call("VBD.destroy", current[0])
         client.call("VDI.destroy", current[2])
-    _attach(client, vm_ref, vdi, device)
+    drives.attach(client, vm_ref, vdi, device)
     facts["vdi_uuid"] = client.call("VDI.get_uuid", vdi)
     return xs.result(changes, note="", upload=stats, cloud_init=facts)
 
@@ -508,7 +422,7 @@ def _not_created_yet_result(xs):
         return xs.result(changes, cloud_init={}, note="", upload={},
                          msg=not_created_yet(p["name"], "change nothing (a new VM has no cloud-init drive)"))
     if p["sr"]:
-        _sr(xs.client, p["sr"], None)       # a wrong SR fails as it would
+        drives.disk_sr(xs.client, p["sr"], None)       # a wrong SR fails as it would
     meta = dict(p["meta_data"] or {})
     files = seed.render(p["name"], meta.get("instance-id") or "", p["user_data"], meta, p["network_config"])
     shown, network = _shown(p, files)
@@ -534,14 +448,6 @@ def _old_shown(vdi):
         return json.loads(vdi["other_config"].get(SHOWN_KEY, "{}"))
     except ValueError:
         return {}
-
-
-def _needs_detach(vm, vbd, what):
-    """A drive the running VM has attached can only be changed with the VM halted."""
-    if vbd is not None and vbd["currently_attached"]:
-        raise XenServerError("VM '%s' is %s with its cloud-init drive attached: the drive can be %s only while "
-                             "the VM is halted (hot-unplugging a disk needs PV drivers); halt it first"
-                             % (vm["name_label"], vm["power_state"].lower(), what), code="VM_NEEDS_HALT")
 
 
 def main():
