@@ -47,6 +47,7 @@ _PACKAGE = re.compile(r"^(?:-|@\^?)?[A-Za-z0-9_+*][A-Za-z0-9._+*-]{0,199}$")
 # A tz database name: Area/Location components of letters, digits, '.', '_', '+', '-' (not first).
 _ZONE_PART = r"[A-Za-z0-9_][A-Za-z0-9._+-]{0,63}"
 _TIMEZONE = re.compile(r"^%s(?:/%s){0,3}$" % (_ZONE_PART, _ZONE_PART))
+# (Each is used with fullmatch: "$" alone would let a trailing line break through.)
 # RFC 1123: labels of letters, digits and '-' (not first or last), 1-63 long, 253 in all.
 _LABEL = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 NAME_MAX = 255
@@ -65,7 +66,7 @@ def hostname_problem(name):
     """Why ``name`` is not an RFC 1123 host name, or None."""
     if not isinstance(name, str) or not name or len(name) > 253:
         return "is not a host name (1 to 253 characters)"
-    bad = [label for label in name.split(".") if not _LABEL.match(label)]
+    bad = [label for label in name.split(".") if not _LABEL.fullmatch(label)]
     if bad:
         return ("is not an RFC 1123 host name: label %s is not 1-63 letters, digits and '-' "
                 "(not first or last)" % _shown(bad[0]))
@@ -107,16 +108,16 @@ def answer_values(name, root_password_hash, packages=None, timezone="UTC", hostn
     elif _control_characters(name):
         problems.append("VM name %s holds a line break or control character (%s)"
                         % (_shown(name), ", ".join("U+%04X" % ord(c) for c in _control_characters(name))))
-    if not isinstance(root_password_hash, str) or not CRYPT_HASH.match(root_password_hash):
+    if not isinstance(root_password_hash, str) or not CRYPT_HASH.fullmatch(root_password_hash):
         shape = "holds a blank or line break" if isinstance(root_password_hash, str) and re.search(
             r"\s", root_password_hash) else "is not one"
         problems.append("root password hash %s crypt(3) hash: give exactly one, %s" % (shape, CRYPT_FORMS))
     packages = list(packages or [])
     for package in packages:
-        if not isinstance(package, str) or not _PACKAGE.match(package):
+        if not isinstance(package, str) or not _PACKAGE.fullmatch(package):
             problems.append("package %s is not a package name (-name to leave one out, @group, @^environment; "
                             "letters, digits and ._+-*, no blanks)" % _shown(package))
-    if not isinstance(timezone, str) or not _TIMEZONE.match(timezone):
+    if not isinstance(timezone, str) or not _TIMEZONE.fullmatch(timezone):
         problems.append("time zone %s is not a tz database name (UTC, Europe/Berlin, America/New_York)"
                         % _shown(timezone))
     if hostname is None and not problems:

@@ -1,7 +1,7 @@
 """Helpers for the role tests: paths, ansible-playbook's environment, and install_guest's answer
 files rendered by ansible-playbook itself (one run for every case a test asks for).
 
-    render_answers(out, cases)   cases: [{id, distro, version, arch, profile, vars?}];
+    render_answers(out, cases)   cases: [{id, distro, version, arch, profile, vars?, template?}];
                                  returns {id: text of the rendered kickstart / AutoYaST file}
 """
 import importlib.util
@@ -69,11 +69,22 @@ RENDER = """
       loop_control:
         label: "{{{{ item.id }}}}"
       register: answers
+      ignore_errors: true     # a template that refuses a value: its message is the case's result
 
     - name: Write them
+      vars:
+        done: "{{{{ answers.results | selectattr('ansible_facts', 'defined') | list }}}}"
       ansible.builtin.copy:
-        content: "{{{{ dict(answers.results | map(attribute='item.id') | zip(answers.results | map(attribute='ansible_facts.answer'))) | to_json }}}}"
+        content: "{{{{ dict(done | map(attribute='item.id') | zip(done | map(attribute='ansible_facts.answer'))) | to_json }}}}"
         dest: "{out}/rendered.json"
+        mode: "0644"
+
+    - name: Write what was refused
+      vars:
+        refused: "{{{{ answers.results | rejectattr('ansible_facts', 'defined') | list }}}}"
+      ansible.builtin.copy:
+        content: "{{{{ dict(refused | map(attribute='item.id') | zip(refused | map(attribute='msg'))) | to_json }}}}"
+        dest: "{out}/refused.json"
         mode: "0644"
 
     - name: The first as the role's template task renders it
@@ -98,8 +109,10 @@ def profile(distro, version, arch, network=None, variables=None):
     return result
 
 
-def render_answers(out, cases):
-    """Render every case with install_guest's own templates through ansible-playbook."""
+def render_answers(out, cases, refused=None):
+    """Render every case with install_guest's own templates (or a case's ``template``) through
+    ansible-playbook. A template that refuses a case fails the test, unless ``refused`` (a dict)
+    is given: it receives {id: the render's error message} of those."""
     cases = [dict(case, vars=dict(BASE_VARS, **case.get("vars", {}))) for case in cases]
     (out / "cases.json").write_text(json.dumps(cases))
     (out / "render.yml").write_text(RENDER.format(role=ROLE, out=out))
@@ -108,5 +121,10 @@ def render_answers(out, cases):
                             cwd=ROOT, env=ENV, capture_output=True, text=True, check=False)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     rendered = json.loads((out / "rendered.json").read_text())
+    errors = json.loads((out / "refused.json").read_text())
+    if refused is None:
+        assert not errors, errors
+    else:
+        refused.update(errors)
     assert (out / "first.answer").read_text() == rendered[cases[0]["id"]]
     return rendered
