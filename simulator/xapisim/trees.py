@@ -297,13 +297,14 @@ def sample_kickstart(finish="reboot", extra=""):
 
 
 def sample_autoyast(final="reboot"):
-    """A minimal AutoYaST profile; ``final`` is "reboot" (the default) or "halt"."""
+    """A minimal AutoYaST profile; ``final`` is "reboot" (the default) or "halt" (stage 1 ends
+    with a power-off, general/mode/halt)."""
     halt = "true" if final == "halt" else "false"
     return ('<?xml version="1.0"?>\n<!DOCTYPE profile>\n'
             '<profile xmlns="http://www.suse.com/1.0/yast2ns" '
             'xmlns:config="http://www.suse.com/1.0/configns">\n'
             '  <general><mode><confirm config:type="boolean">false</confirm>'
-            '<final_halt config:type="boolean">%s</final_halt></mode></general>\n'
+            '<halt config:type="boolean">%s</halt></mode></general>\n'
             '</profile>\n' % halt)
 
 

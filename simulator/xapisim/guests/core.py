@@ -331,6 +331,8 @@ class GuestCore:
                 request = self._system_up(vm)
             else:
                 self._publish_metrics(vm)
+                if self._stage2_done(vm):       # AutoYaST's final_halt (install.py)
+                    request = {"mode": "poweroff"}
             self._maybe_install_tools(vm)
             self._changed()
         self._commit()

@@ -21,7 +21,7 @@ import urllib.request
 
 from .. import trees
 from ..errors import XapiError
-from .install import INSTALL_SECONDS, _answer_finish, _answer_network
+from .install import INSTALL_SECONDS, _answer_finish, _answer_network, _autoyast_final_halt
 from .pygrub import _PygrubFailed
 
 REPOSITORY = re.compile(r"^(cdrom$|https?://|ftp://|nfs:)")
@@ -317,6 +317,7 @@ class EliloaderBoot:
             state.update(stage="installing", remaining=INSTALL_SECONDS,
                          answer={"kind": "kickstart" if match.group(1) == "ks" else "autoyast",
                                  "url": match.group(2), "finish": finish,
+                                 "final_halt": match.group(1) == "autoyast" and _autoyast_final_halt(text),
                                  "network": _answer_network(match.group(1), text)})
             self._changed()
         self._commit()

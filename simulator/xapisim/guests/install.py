@@ -7,6 +7,9 @@ import xml.dom.minidom
 from .. import trees
 
 INSTALL_SECONDS = 300.0         # the installer's work
+# YaST's flag on the installed disk: stage 2 runs at the next boot (the simulator also notes
+# final_halt in it).
+STAGE2_PENDING = "/var/lib/YaST2/runme_at_boot"
 # Where the installer writes eth0's static configuration, per install flow.
 IFCFG_ETH0 = {"rhlike": "/etc/sysconfig/network-scripts/ifcfg-eth0",
               "sleslike": "/etc/sysconfig/network/ifcfg-eth0"}
@@ -20,12 +23,15 @@ class Installer:
                 return False
             state = self.state(vm)
             vdi = self._target_vdi(vm)
+            answer = state.get("answer", {})
             if vdi is not None:
                 self.disks()[vdi] = _installed_system(state.get("tree"), state.get("flow", "rhlike"),
                                                       state.get("arch", "i386"))
-                self.disks()[vdi].update(_ifcfg_files(state.get("flow", "rhlike"),
-                                                      state.get("answer", {}).get("network")))
-            finish = state.get("answer", {}).get("finish", "wait")
+                self.disks()[vdi].update(_ifcfg_files(state.get("flow", "rhlike"), answer.get("network")))
+                if answer.get("kind") == "autoyast":
+                    # YaST's stage 2 runs at the installed system's first boot (runme_at_boot)
+                    self.disks()[vdi][STAGE2_PENDING] = "final_halt\n" if answer.get("final_halt") else ""
+            finish = answer.get("finish", "wait")
             state.update(stage="installer-finished")
             state.pop("remaining", None)
             self._changed()
@@ -35,6 +41,14 @@ class Installer:
         elif finish == "poweroff":
             self._guest_poweroff(vm, domid)
         return False
+
+    def _stage2_done(self, vm):
+        """The installed system is up: an AutoYaST install's stage 2 has run (the pending flag
+        goes). True when its profile says final_halt: the system powers off now (SLES 11 on)."""
+        files = self._boot_files(vm)
+        if STAGE2_PENDING not in files:
+            return False
+        return files.pop(STAGE2_PENDING) == "final_halt\n"
 
 
 # --- installed systems -------------------------------------------------------------------------
@@ -121,8 +135,10 @@ def _answer_finish(kind, text):
     Kickstart: a ``reboot`` line reboots; ``poweroff``, ``shutdown`` or ``halt`` power the VM
     off (a halted Xen PV domain is shut down); none of them: the installer waits on its last
     screen for a key press (RHEL 5 anaconda's default), so the VM stays Running.
-    AutoYaST: ``<final_halt>true</final_halt>`` powers off; otherwise it reboots (SLES's
-    installer always reboots into the installed system at the end of stage 1).
+    AutoYaST (SUSE's AutoYaST guide, general/mode): ``<halt>true</halt>`` powers the machine off
+    at the end of stage 1 instead of rebooting into stage 2 (SLES 10 and later); otherwise it
+    reboots into the installed system, where stage 2 runs. ``<final_halt>`` (SLES 11 and later)
+    acts at the end of stage 2, not here (see _autoyast_final_halt).
     """
     if kind == "ks":
         if not text.strip():
@@ -134,16 +150,32 @@ def _answer_finish(kind, text):
             if word in ("poweroff", "shutdown", "halt"):
                 return "poweroff"
         return "wait"
+    mode = _autoyast_mode(text)
+    if mode is None:
+        return None
+    return "poweroff" if mode.get("halt") == "true" else "reboot"
+
+
+def _autoyast_mode(text):
+    """{element: text} of an AutoYaST profile's general/mode; None if it is not a profile."""
     try:
         doc = xml.dom.minidom.parseString(text)
     except Exception:
         return None
     if doc.documentElement.tagName != "profile":
         return None
-    for node in doc.getElementsByTagName("final_halt"):
-        if node.firstChild is not None and node.firstChild.data.strip() == "true":
-            return "poweroff"
-    return "reboot"
+    mode = {}
+    for general in doc.documentElement.getElementsByTagName("general"):
+        for node in general.getElementsByTagName("mode"):
+            for child in node.childNodes:
+                if child.nodeType == child.ELEMENT_NODE:
+                    mode[child.tagName] = "".join(t.data for t in child.childNodes if t.nodeType == t.TEXT_NODE).strip()
+    return mode
+
+
+def _autoyast_final_halt(text):
+    """Whether an AutoYaST profile halts the machine at the end of stage 2 (``final_halt``)."""
+    return (_autoyast_mode(text) or {}).get("final_halt") == "true"
 
 
 def _answer_network(kind, text):

@@ -14,7 +14,8 @@ that is not itself a volume (an ISO), writing a system (xapisim.images format) t
 under the firmware it was installed from, with the answer file's hostname and static network,
 then does what the answer file says: kickstart ``reboot`` (``--eject`` ejects the CD first),
 ``poweroff``/``shutdown`` power off, ``halt`` or nothing halts (the domain stays running);
-AutoYaST ``<final_halt>`` powers off, otherwise (``<final_reboot>``, the default) it reboots.
+AutoYaST ``<halt>`` powers off at the end of stage 1, otherwise it reboots (``<final_halt>`` acts at the
+end of stage 2, which the simulator models for the PV installed system only).
 """
 import ipaddress
 import re

@@ -42,6 +42,8 @@ def tree_dir(tmp_path_factory):
                   "--gateway 10.1.2.1 --nameserver 10.1.2.2 --hostname web\n"))
     (directory / "answers" / "sles-static.xml").write_text(trees.sample_autoyast("reboot").replace(
         "</profile>", STATIC_NETWORKING + "</profile>"))
+    (directory / "answers" / "sles-final-halt.xml").write_text(trees.sample_autoyast("reboot").replace(
+        "</mode>", '<final_halt config:type="boolean">true</final_halt></mode>'))
     return directory
 
 
@@ -272,13 +274,29 @@ def test_sles_two_rounds_with_eliloader(pool, x, repo, template, tree, flavour):
     assert pool.sim.guests.inspect(vm).get("round") is None
 
 
+def test_sles_final_halt_powers_off_at_the_end_of_stage_two_not_stage_one(pool, x, repo):
+    """SUSE's AutoYaST guide: final_halt (SLES 11 on) halts once stage 2 is done; stage 1 still
+    reboots (only <halt> powers off there). Stage 2 runs at the installed system's first boot."""
+    vm = new_vm(x, "SUSE Linux Enterprise Server 10 SP1 x64", repo.url + "/sles-10sp1-x86_64",
+                "autoyast=%s/answers/sles-final-halt.xml" % repo.url)
+    x.VM.start(vm, False, True)
+    guest = pool.sim.guests.wait(vm, stage_is("booted", None))
+    assert guest.get("round") == 2 or guest.get("stage") is None     # rebooted into round 2, not halted
+    wait_power(x, vm, "Halted")                                       # then stage 2 ended with final_halt
+    assert x.VM.get_PV_bootloader(vm) == "pygrub"
+    x.VM.start(vm, False, True)                                       # stage 2 is done: it stays up
+    pool.sim.guests.wait(vm, stage_is("booted"))
+    time.sleep(0.05)
+    assert x.VM.get_power_state(vm) == "Running"
+
+
 def test_sles_without_round_two_does_not_boot_until_the_args_are_set(pool, x, repo, fails):
     """What a role that does round 2 itself needs: pygrub alone fails on YaST's menu.lst;
     PV_bootloader_args --kernel/--ramdisk (guest paths) make it boot."""
     vm = new_vm(x, "SUSE Linux Enterprise Server 10 SP1 x64", repo.url + "/sles-10sp1-x86_64",
                 "autoyast=%s/answers/sles-halt.xml" % repo.url)
     x.VM.start(vm, False, True)
-    wait_power(x, vm, "Halted")                                   # final_halt
+    wait_power(x, vm, "Halted")                                   # halt after stage 1
     assert x.VM.get_other_config(vm)["install-round"] == "2"
     files = pool.sim.guests.disk_files(vm)
     assert "/boot/vmlinuz-xen" in files and "/boot/initrd-xen" in files

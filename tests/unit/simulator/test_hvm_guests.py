@@ -353,7 +353,7 @@ def test_kickstart_halt_and_missing_kickstart(pool, session, x, image_dir):
 
 def test_autoyast_on_the_boot_medium_powers_off_and_the_system_boots(pool, session, x, tmp_path):
     profile = (b'<?xml version="1.0"?>\n<profile xmlns="http://www.suse.com/1.0/yast2ns">'
-               b'<general><mode><confirm>false</confirm><final_halt>true</final_halt></mode></general>'
+               b'<general><mode><confirm>false</confirm><halt>true</halt></mode></general>'
                b'<networking><dns><hostname>sles1</hostname></dns></networking></profile>\n')
     files = images.installer_files("sles-15", "yast", "SLE-15-SP6-Full-x86_64")
     files["/autoinst.xml"] = profile
@@ -364,7 +364,7 @@ def test_autoyast_on_the_boot_medium_powers_off_and_the_system_boots(pool, sessi
     assert (x.SR.get_type(library), x.SR.get_content_type(library)) == ("iso", "iso")
     vm = installer_vm(x, medium, "sles1", order="cd")
     x.VM.start(vm, False, True)
-    pool.sim.guests.wait(vm, lambda s: s.get("stage") is None)     # final_halt: powered off
+    pool.sim.guests.wait(vm, lambda s: s.get("stage") is None)     # halt: powered off after stage 1
     assert x.VM.get_power_state(vm) == "Halted"
     x.VM.start(vm, False, True)                 # order "cd": the installed disk boots first
     guest = pool.sim.guests.wait(vm, booted)
