@@ -190,7 +190,7 @@ def module_args(server, module, task):
 
 def concurrent(server, module, task, runs=5, env=None):
     """``runs`` runs of one task at once: [(result, seconds)]."""
-    started = [Run(module, module_args(server, module, task), env) for _ in range(runs)]
+    started = [Run(module, module_args(server, module, task), env) for _run in range(runs)]
     results = [run.result() for run in started]
     return [(result, run.ended - run.started) for run, result in zip(started, results)]
 

@@ -86,7 +86,7 @@ def test_five_runs_take_one_snapshot():
         made = cr.Run("vm", cr.module_args(server, "vm", cr.vm_task("snapped"))).result()
         assert made["changed"] and not made.get("failed"), made
         args = dict(cr.module_args(server, "vm", {}), name="snapped", snapshot="before-upgrade")
-        runs = [cr.Run("vm_snapshot", args) for _ in range(5)]
+        runs = [cr.Run("vm_snapshot", args) for _run in range(5)]
         results = [run.result() for run in runs]
         assert all(not r.get("failed") for r in results) and sum(r["changed"] for r in results) == 1, results
         vm = api.VM.get_by_name_label("snapped")[0]

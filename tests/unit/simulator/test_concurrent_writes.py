@@ -17,7 +17,7 @@ def _session(url):
 
 def _race(url, add, threads=20):
     """``add(api, i)`` from ``threads`` sessions released at once: [(i, None or error details)]."""
-    sessions = [_session(url) for _ in range(threads)]
+    sessions = [_session(url) for _session_number in range(threads)]
     barrier = threading.Barrier(threads)
     outcomes = []
 
