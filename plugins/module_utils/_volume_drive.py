@@ -5,8 +5,8 @@
 # PRIVATE: internal to xenserver.provisioning; not a public API.
 
 """A small volume built on the controller, uploaded into its own VDI and attached to a VM as a
-read-only disk: the cloud-init seed (vm_cloud_init, label ``cidata``) and the installers' answer
-volume (vm_answer_drive, label ``OEMDRV``). A disk, not the CD drive, which the VM keeps for an ISO.
+disk (read-only on PV guests, read-write on HVM ones, as xapi requires): the cloud-init seed
+(vm_cloud_init, label ``cidata``) and the installers' answer volume (vm_answer_drive, label ``OEMDRV``). A disk, not the CD drive, which the VM keeps for an ISO.
 
 The VDI is found again by a key of its other_config (``mark_key``: the VM's uuid); it is named
 provisionally until its upload succeeded, so a failed upload never leaves a half volume under
@@ -102,10 +102,17 @@ def leftovers(client, name):
     return [r for r, v in found.items() if not v["VBDs"]]
 
 
-def attach(client, vm_ref, vdi, device):
-    """``vdi`` as the VM's read-only, non-bootable disk ``device``."""
+def drive_mode(vm):
+    """RO for a PV guest; RW for an HVM one: xapi refuses to plug a read-only disk into an HVM
+    guest (DISK_VBD_MUST_BE_READWRITE_FOR_HVM, CA-83260 in xapi_vbd.ml) and qemu opens emulated
+    disks read-write (xenopsd device.ml), so, as Xen Orchestra's config drive, it is writable."""
+    return "RW" if vm.get("HVM_boot_policy") else "RO"
+
+
+def attach(client, vm_ref, vm, vdi, device):
+    """``vdi`` as the VM's non-bootable disk ``device`` (read-only where the VM allows it)."""
     return client.call("VBD.create", {
-        "VM": vm_ref, "VDI": vdi, "userdevice": device, "bootable": False, "mode": "RO", "type": "Disk",
+        "VM": vm_ref, "VDI": vdi, "userdevice": device, "bootable": False, "mode": drive_mode(vm), "type": "Disk",
         "empty": False, "unpluggable": True, "other_config": {}, "qos_algorithm_type": "",
         "qos_algorithm_params": {}},
         recover=find_created(client, "VBD", 'field "VM"="%s" and field "userdevice"="%s"' % (vm_ref, device)))

@@ -195,6 +195,9 @@ def _vbd_plug(call, vbd):
             raise XapiError("VM_BAD_POWER_STATE", record["VM"], "running", state.lower())
         if record["currently_attached"]:
             raise XapiError("DEVICE_ALREADY_ATTACHED", vbd)
+        if record["type"] != "CD" and record["mode"] == "RO" and db.get("VM", record["VM"])["HVM_boot_policy"]:
+            # xapi_vbd.ml (CA-83260): an HVM guest's disks must be read-write.
+            raise XapiError("DISK_VBD_MUST_BE_READWRITE_FOR_HVM", vbd)
         db.update("VBD", vbd, currently_attached=True)
         if record["type"] == "CD" and not record["empty"] and record["VDI"] != NULL_REF:
             # A drive hot-plugged with a disc in it: to the guest, a disc was inserted.

@@ -252,3 +252,24 @@ def test_vif_plug_unplug_destroy(api, fails):
     x.VM.hard_shutdown(vm)
     assert x.VIF.get_currently_attached(hot) is False
     x.VIF.destroy(hot)                                       # halted: always allowed
+
+
+def test_a_read_only_disk_cannot_be_plugged_into_an_hvm_guest(api, fails):
+    """xapi_vbd.ml (CA-83260): an HVM guest's Disk VBDs must be read-write; a PV guest's may be RO."""
+    x = api
+    vm = new_vm(x)
+    x.VM.start(vm, False, False)
+    pv_ro = x.VBD.create(disk(vm, new_vdi(x), device="2", mode="RO"))
+    x.VBD.plug(pv_ro)
+    assert x.VBD.get_currently_attached(pv_ro) is True
+    x.VM.hard_shutdown(vm)
+    x.VM.set_HVM_boot_policy(vm, "BIOS order")
+    x.VM.set_PV_kernel(vm, "")
+    x.VM.start(vm, False, False)
+    hvm_ro = x.VBD.create(disk(vm, new_vdi(x), device="4", mode="RO"))
+    with fails("DISK_VBD_MUST_BE_READWRITE_FOR_HVM", hvm_ro):
+        x.VBD.plug(hvm_ro)
+    assert x.VBD.get_currently_attached(hvm_ro) is False
+    hvm_rw = x.VBD.create(disk(vm, new_vdi(x), device="5"))
+    x.VBD.plug(hvm_rw)
+    assert x.VBD.get_currently_attached(hvm_rw) is True

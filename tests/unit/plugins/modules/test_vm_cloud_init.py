@@ -95,7 +95,8 @@ def test_create_check_mode_idempotent_and_the_guest_applies_it(pool, run_module,
     assert result["changed"] and not result.get("failed"), result
     assert "PUT /import_raw_vdi" in pool.calls()
     (vbd, vdi), = drives(pool, vm)
-    assert vbd["mode"] == "RO" and vbd["type"] == "Disk" and vbd["userdevice"] == "1" and not vbd["bootable"]
+    # read-write: web1 is HVM, and xapi refuses read-only disks for HVM guests
+    assert vbd["mode"] == "RW" and vbd["type"] == "Disk" and vbd["userdevice"] == "1" and not vbd["bootable"]
     assert vdi["name_label"] == "web1 cloud-init" and result["cloud_init"]["vdi_uuid"] == vdi["uuid"]
     files = seed_files(pool, vdi["uuid"])
     assert yaml.safe_load(files["meta-data"]) == {"instance-id": uuid, "local-hostname": "web1"}
