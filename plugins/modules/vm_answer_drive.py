@@ -13,7 +13,8 @@ short_description: Give a XenServer VM an installer's answer-file volume (OEMDRV
 version_added: 0.2.0
 description:
   - Builds a small ISO 9660 volume labelled O(label) (default C(OEMDRV)) holding O(files), uploads
-    it into its own VDI named C(<vm> answer drive) and attaches it to the VM as a read-only disk;
+    it into its own VDI named C(<vm> answer drive) and attaches it to the VM as a disk (read-write: the VM is HVM, and xapi refuses read-only disks
+    for HVM guests);
     the VM's CD drive stays free for the installer ISO.
   - Anaconda (RHEL, CentOS Stream, Rocky Linux, AlmaLinux, Oracle Linux 7 and later) reads
     C(ks.cfg) from the root of a volume labelled C(OEMDRV) when no C(inst.ks=) is given (Red Hat,
@@ -183,7 +184,7 @@ def run(xs):
     if current is not None:
         client.call("VBD.destroy", current[0])      # the new drive is complete before the old one goes
         client.call("VDI.destroy", current[2])
-    drives.attach(client, vm_ref, vdi, device)
+    drives.attach(client, vm_ref, vm, vdi, device)
     return xs.result(changes, drive=_facts({"userdevice": device}, client.call("VDI.get_record", vdi),
                                            p["label"], files, sha), upload=stats)
 

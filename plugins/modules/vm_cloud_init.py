@@ -14,7 +14,8 @@ version_added: 0.2.0
 description:
   - Builds a cloud-init NoCloud seed for one VM, an ISO 9660 volume labelled C(cidata) holding
     C(meta-data), C(user-data) and C(network-config), uploads it into a small disk (VDI) named
-    C(<vm> cloud-init) and attaches it to the VM as a read-only disk. The VM's CD drive stays free
+    C(<vm> cloud-init) and attaches it to the VM as a disk (read-only on a PV VM; read-write on an HVM VM, since xapi
+    refuses read-only disks for HVM guests). The VM's CD drive stays free
     for an ISO.
   - The volume is built on the host the module runs on, with the Python library C(pycdlib), with
     Rock Ridge and Joliet names, as C(genisoimage -J -R -V cidata) makes it; cloud-init mounts it
@@ -408,7 +409,7 @@ def run(xs):
         # The new drive is complete before the old one goes.
         client.call("VBD.destroy", current[0])
         client.call("VDI.destroy", current[2])
-    drives.attach(client, vm_ref, vdi, device)
+    drives.attach(client, vm_ref, vm, vdi, device)
     facts["vdi_uuid"] = client.call("VDI.get_uuid", vdi)
     return xs.result(changes, note="", upload=stats, cloud_init=facts)
 
