@@ -63,14 +63,15 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Fifty web servers, started
+# One inventory host per VM (group web), each with its entry in group_vars/web.yml:
+#   vm: {name: "{{ inventory_hostname }}", template: CentOS 5 (64-bit), memory_mb: 1024, vcpus: 1,
+#        power_state: running, wait_for: running}
+- name: Every web server of the play, started, in one task
   xenserver.provisioning.vm_fleet:
     hostname: pool-master.example.com
     password: "{{ xenserver_password }}"
     parallel: 10
-    vms: "{{ query('sequence', 'start=1 end=50 format=web%02d') | map('community.general.dict_kv', 'name')
-             | map('combine', {'template': 'CentOS 5 (64-bit)', 'memory_mb': 1024, 'vcpus': 1,
-                               'power_state': 'running', 'wait_for': 'running'}) }}"
+    vms: "{{ ansible_play_hosts | map('extract', hostvars, 'vm') | list }}"
   delegate_to: localhost
   run_once: true
 
