@@ -42,10 +42,18 @@ options:
     description: The VM's uuid.
     type: str
   route:
-    description: The install route, as xenserver.provisioning.install_profile answers it (RV(install_profile#module:route)).
+    description:
+      - The install route, as xenserver.provisioning.install_profile answers it.
+      - Give it, or O(distro) and O(version) to have it told from the release as install_profile tells it.
     type: str
-    required: true
     choices: [eliloader, iso]
+  distro:
+    description: The distribution (as install_profile takes it), with O(version), instead of O(route).
+    type: str
+    choices: [rhel, centos, sles, centos_stream, rocky, almalinux, oracle]
+  version:
+    description: The release (as install_profile takes it), with O(distro). An unknown one fails naming it.
+    type: str
 seealso:
   - module: xenserver.provisioning.install_profile
   - module: xenserver.provisioning.vm_answer_drive
@@ -96,6 +104,11 @@ marker:
   description: The VM's C(other_config:xenserver.provisioning:install) (C(created), C(installer), C(installed), C(cut-short)), or empty.
   returned: always
   type: str
+marker_key:
+  description: The C(other_config) key of the marker, for the roles that write it.
+  returned: always
+  type: str
+  sample: "xenserver.provisioning:install"
 media:
   description: What of the install is still attached (ISO route): ISOs in drives, answer drives, a CD-first boot order.
   returned: always
@@ -106,6 +119,11 @@ tools_iso:
   returned: always
   type: dict
   sample: {name: guest-tools.iso, uuid: 6c2b5b0e-58ad-4b4b-8d8a-0d2b7c5c2b4f}
+route:
+  description: The install route the phase is for.
+  returned: always
+  type: str
+  sample: iso
 vm:
   description: The VM's facts as xenserver.provisioning.vm_info returns them (each disk also says C(answer_drive)); empty when absent.
   returned: always
@@ -113,6 +131,7 @@ vm:
 """
 
 from ansible_collections.xenserver.provisioning.plugins.module_utils import _install_phase as phases
+from ansible_collections.xenserver.provisioning.plugins.module_utils import _profiles as profiles
 from ansible_collections.xenserver.provisioning.plugins.module_utils._client import NULL_REF
 from ansible_collections.xenserver.provisioning.plugins.module_utils._module import ChangeSet, XenServerModule
 from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import find_vm, vm_facts
@@ -135,19 +154,30 @@ def _mark_answer_drives(client, facts):
                 disk["answer_drive"] = phases.ANSWER_DRIVE_KEY in client.call("VDI.get_other_config", vdi)
 
 
+def route_of(p):
+    """The route given, or the one install_profile answers for the distro and version."""
+    if p["route"]:
+        return p["route"]
+    return profiles.route_of(p["distro"], profiles.normalize_version(p["distro"], p["version"]))
+
+
 def run(xs):
     p = xs.params
+    try:
+        route = route_of(p)
+    except profiles.ProfileError as err:
+        xs.fail(str(err), error_code="INVALID_VALUE")
     client = xs.client
     ref, record = find_vm(client, name=p["name"], uuid=p["uuid"])
     facts = None
     if ref is not None:
         facts = vm_facts(client, ref, record)
         _mark_answer_drives(client, facts)
-    phase, reason = phases.phase_of(facts, p["route"])
+    phase, reason = phases.phase_of(facts, route)
     return xs.result(ChangeSet(), exists=facts is not None, phase=phase, reason=reason,
                      next_step=phases.NEXT_STEP[phase], install_ahead=phase in phases.INSTALL_AHEAD,
-                     marker=(facts or {}).get("other_config", {}).get(phases.MARKER_KEY, ""),
-                     media=phases.install_media(facts) if facts and p["route"] == phases.ROUTE_ISO else [],
+                     marker=(facts or {}).get("other_config", {}).get(phases.MARKER_KEY, ""), marker_key=phases.MARKER_KEY,
+                     media=phases.install_media(facts) if facts and route == phases.ROUTE_ISO else [], route=route,
                      tools_iso=tools_iso(client), vm=facts or {})
 
 
@@ -156,10 +186,13 @@ def main():
         argument_spec=dict(
             name=dict(type="str"),
             uuid=dict(type="str"),
-            route=dict(type="str", required=True, choices=[phases.ROUTE_PV, phases.ROUTE_ISO]),
+            route=dict(type="str", choices=[phases.ROUTE_PV, phases.ROUTE_ISO]),
+            distro=dict(type="str", choices=sorted(profiles.DISTROS)),
+            version=dict(type="str"),
         ),
-        mutually_exclusive=[("name", "uuid")],
-        required_one_of=[("name", "uuid")],
+        mutually_exclusive=[("name", "uuid"), ("route", "distro")],
+        required_one_of=[("name", "uuid"), ("route", "distro")],
+        required_together=[("distro", "version")],
     )
     xs.run(run)
 

@@ -196,7 +196,8 @@ def test_answer_drive_made_idempotent_replaced_removed(pool, run_module):
     assert images.iso_file(io.BytesIO(data), "/ks.cfg").decode() == files["ks.cfg"]
     vbd = pool.api.VBD.get_all_records_where('field "VDI"="%s"' % pool.api.VDI.get_by_uuid(made["drive"]["vdi_uuid"]))
     (record,) = vbd.values()
-    assert record["mode"] == "RO" and record["type"] == "Disk" and not record["bootable"]
+    # read-write: xapi plugs no read-only disk into an HVM guest (DISK_VBD_MUST_BE_READWRITE_FOR_HVM)
+    assert record["mode"] == "RW" and record["type"] == "Disk" and not record["bootable"]
 
     pool.mark()
     again = run_module("vm_answer_drive", name="drive01", files=files)
@@ -222,3 +223,12 @@ def test_answer_drive_bad_input_changes_nothing(pool, run_module, options, named
     before = pool.state()
     result = run_module("vm_answer_drive", name="drive-bad", **options)
     assert result["failed"] and named in result["msg"] and pool.state() == before
+
+
+def test_route_from_the_release(pool, run_module):
+    pv_vm(pool, "by-release")
+    assert run_module("install_phase", name="by-release", distro="rhel", version="5.1")["route"] == "eliloader"
+    result = run_module("install_phase", name="by-release", distro="rocky", version="9")
+    assert result["route"] == "iso" and result["phase"] == "foreign"
+    bad = run_module("install_phase", name="by-release", distro="rhel", version="3")
+    assert bad["failed"] and "'3'" in bad["msg"] and bad["error_code"] == "INVALID_VALUE"
