@@ -137,12 +137,14 @@ class Claim(object):
         n, gui, token = 1, None, ""
         first_seen = {}     # (ticket, holder) -> when this run first saw it
         while not self._add(client, n):
-            n = None
+            # Taken: what the pool holds now comes from the next event.from (the ticket that
+            # beat this run's add is an event after the token), never from an older view.
+            n, fresh = None, False
             while n is None:
                 now = time.monotonic()
                 remaining = self.wait - (now - started)     # for the event.from below
                 tickets = self.tickets(gui) if gui is not None else None
-                if tickets is not None:
+                if tickets is not None and fresh:
                     if not tickets:
                         n = 1
                         break
@@ -177,6 +179,7 @@ class Claim(object):
                         gui = snapshot.get("gui_config") or {}
                 if gui is None:
                     gui = client.call("pool.get_gui_config", self.pool)
+                fresh = True
         self.ticket = n
         self.waited = time.monotonic() - started
         self._forget_older(gui)

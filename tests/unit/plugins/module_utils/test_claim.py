@@ -177,3 +177,31 @@ def test_the_lease_from_the_environment(monkeypatch):
         with pytest.raises(XenServerError) as err:
             _claim.lease_from_env()
         assert err.value.code == "INVALID_VALUE" and bad in str(err.value)
+
+
+def test_waiters_racing_to_take_over_a_dead_ticket_take_turns(url):
+    """Eight waiters see one dead ticket expire at once; one takes it over, the others lose
+    the add, look again (on events) and wait their turn: never two inside."""
+    c = client(url)
+    pool = c.call("pool.get_all")[0]
+    dead = json.dumps({"request": "dead-request", "host": "gone", "pid": 1, "lease": 1.0})
+    c.call("pool.add_to_gui_config", pool, _claim.claim_key("vm", "x") + ":1", dead)
+    inside, most = [0], [0]
+    lock = threading.Lock()
+
+    def work():
+        with _claim.claim(client(url), "vm", "x", lease=10):
+            with lock:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            time.sleep(0.05)
+            with lock:
+                inside[0] -= 1
+
+    threads = [threading.Thread(target=work) for _number in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert most[0] == 1 and not any(t.is_alive() for t in threads)
+    assert tickets(c) == {}
