@@ -75,3 +75,15 @@ def test_fleet_through_ansible_runner_converges_then_changes_nothing(tmp_path):
             ok_hosts = set(e["event_data"]["host"] for e in events if e["event"] == "runner_on_ok")
             assert set(HOSTS) <= ok_hosts
             shutil.rmtree(str(data_dir / "artifacts"), ignore_errors=True)
+
+
+def test_stray_output_is_found():
+    """The check on the event stream is real: a warning in stdout, a deprecation in a result and
+    a failed task are each found; a plain ok event is not."""
+    events = [{"event": "runner_on_ok", "stdout": "ok: [demo-rhel-web]", "event_data": {"res": {"changed": False}}},
+              {"event": "verbose", "stdout": "[WARNING]: Found variable using reserved name: name"},
+              {"event": "runner_on_ok", "stdout": "ok: [x]", "event_data": {"res": {"deprecations": [{"msg": "old"}]}}},
+              {"event": "runner_on_failed", "stdout": "fatal: [x]: FAILED!"}]
+    found = stray_output(events)
+    assert len(found) == 3 and "[WARNING]" in found[0] and "old" in found[1] and "FAILED" in found[2]
+    assert stray_output(events[:1]) == []
