@@ -117,8 +117,8 @@ def require_vm(client, name=None, uuid=None, check_mode=False, template=False):
     but (None, None) for one an earlier task would create (check mode, by name: see above)."""
     ref, record = find_vm(client, name=name, uuid=uuid, template=template)
     if ref is None and not (check_mode and name and not uuid and not template):
-        raise XenServerError("no %s %s" % ("template" if template else "VM", "with uuid '%s'" % uuid if uuid
-                                            else "named '%s'" % name), code="NOT_FOUND")
+        which = "with uuid '%s'" % uuid if uuid else "named '%s'" % name
+        raise XenServerError("no %s %s" % ("template" if template else "VM", which), code="NOT_FOUND")
     return ref, record
 
 
