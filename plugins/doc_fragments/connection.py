@@ -16,6 +16,8 @@ options:
       - The pool master (or any pool member; the module follows C(HOST_IS_SLAVE) to the master).
       - A bare host name means C(https://<hostname>); a URL keeps its scheme and port,
         for example C(http://127.0.0.1:41234) for a test server on this machine.
+      - A URL with credentials (C(http://user:password@host)) is refused; give them as O(username) and
+        O(password). They are kept out of the task's result.
       - If not set, the environment variable E(XENSERVER_HOST) is used; one of the two is required.
     type: str
     aliases: [host, pool]
@@ -43,6 +45,7 @@ options:
   ca_path:
     description:
       - A PEM file with the CA (or the pool's own self-signed certificate) to trust.
+      - A path that is missing, a directory, empty or holds no PEM certificate fails the task, naming it.
       - If not set, the environment variable E(XENSERVER_CA_PATH) is used.
     type: path
   reconnect_timeout:

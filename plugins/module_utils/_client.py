@@ -373,9 +373,9 @@ class XenServerClient(object):
                 first_failure = first_failure or time.time()
                 if err.errcode not in HTTP_RETRY or self._spent(first_failure):
                     # 400 Bad Request is what a TLS-only server answers a plain HTTP request with.
+                    gave_up = self._gave_up(refused, first_failure)
                     raise (err.errcode == 400 and self._wrong_scheme()) or XenServerError(
-                        "login to %s: it answered HTTP %s %s%s" % (self.where, err.errcode, err.errmsg,
-                                                                 self._gave_up(refused, first_failure)),
+                        "login to %s: it answered HTTP %s %s%s" % (self.where, err.errcode, err.errmsg, gave_up),
                         code="HTTP_%s" % err.errcode)
                 self._pause(refused)
                 refused += 1

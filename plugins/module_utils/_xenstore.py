@@ -193,7 +193,7 @@ def write(client, ref, current, present=None, absent=(), exclusive=False, live=F
     if not live:
         return new
     after = new
-    for _ in range(3):
+    for _round in range(3):
         now = client.call("VM.get_xenstore_data", ref)
         if not _holds(now, sets, removes):
             for key in removes:

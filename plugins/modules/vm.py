@@ -37,6 +37,7 @@ options:
   name:
     description:
       - The VM's name. Required to create a VM.
+      - At most 255 characters, not empty or only whitespace, without control characters.
       - Fails, naming their uuids, if several VMs have this name (templates and snapshots are
         not counted); use O(uuid) then.
       - With O(uuid), the VM is renamed to O(name).
@@ -110,6 +111,7 @@ options:
     description:
       - The VM's disks, in userdevice order (CD drives do not count). The first entry is the
         VM's first disk, and so on. Entries past the VM's last disk are new disks.
+      - At most 255 (devices 0 to 254, as C(VM.get_allowed_VBD_devices) allows).
       - Existing disks only grow; a smaller size fails, naming it. Disks the list does not
         name are left alone.
       - Growing a disk needs the VM halted; a new disk is hot-plugged into a running VM.
@@ -131,7 +133,8 @@ options:
         type: str
   networks:
     description:
-      - The VM's NICs; entry I(i) is the VIF with device I(i).
+      - The VM's NICs; entry I(i) is the VIF with device I(i). At most 16 (devices 0 to 15, as
+        C(VM.get_allowed_VIF_devices) allows).
       - Missing VIFs are created (hot-plugged into a running VM). A VIF on another network is
         moved to the wanted one (live). A different MAC needs a new VIF and so a halted VM.
         VIFs the list does not name are left alone.
@@ -143,7 +146,9 @@ options:
         type: str
         required: true
       mac:
-        description: The MAC address; default is one XenServer generates.
+        description:
+          - The MAC address; default is one XenServer generates.
+          - A unicast address (not broadcast, multicast or all zeros), each MAC once in the list.
         type: str
   other_config:
     description:
@@ -225,7 +230,7 @@ options:
     type: bool
     default: false
   shutdown_timeout:
-    description: Seconds to wait for a shutdown or start the module makes.
+    description: Seconds to wait for a shutdown or start the module makes; at most 604800 (a week).
     type: int
     default: 120
   keep_disks:

@@ -70,7 +70,7 @@ options:
   shutdown_timeout:
     description:
       - Seconds a clean shutdown or clean reboot may take before the module gives up (or falls
-        back to a hard one, see O(hard_shutdown_fallback)).
+        back to a hard one, see O(hard_shutdown_fallback)); at most 604800 (a week).
     type: int
     default: 120
   wait_for:
@@ -88,7 +88,7 @@ options:
     type: str
     choices: [running, halted, ip, guest_agent, pv_drivers]
   wait_timeout:
-    description: Seconds to wait for O(wait_for) before failing.
+    description: Seconds to wait for O(wait_for) before failing; at most 604800 (a week).
     type: int
     default: 300
 notes:

@@ -69,7 +69,7 @@ def _module(master, tmp_path, module, **options):
     path = tmp_path / ("args-%s.json" % module)
     path.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
     proc = subprocess.run([sys.executable, "-m", "ansible_collections.xenserver.provisioning.plugins.modules." + module,
-                           str(path)], capture_output=True, text=True, timeout=300,
+                           str(path)], capture_output=True, text=True, timeout=300, check=False,
                           env=dict(os.environ, PYTHONPATH=COLLECTIONS), cwd=str(tmp_path))
     return json.loads(proc.stdout)
 

@@ -11,7 +11,8 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from test_bad_input import SETTINGS, TEMPLATE, existing_vm, fast_backoff, refused  # noqa: F401 (a fixture)
+# fast_backoff: the autouse fixture (refused connections are retried without real waiting)
+from test_bad_input import SETTINGS, TEMPLATE, existing_vm, fast_backoff, refused  # noqa: F401 pylint: disable=unused-import
 
 MODULES = {"vm": dict(name="x", template=TEMPLATE), "vm_info": dict(name="x"),
            "vm_power": dict(name="x", state="running"), "vm_boot": dict(name="x", pv_args="x"),
@@ -107,8 +108,8 @@ def vm_red_team_option():
                        {"network": NETWORK, "mac": _mac((0, 0x16, 0x3e) + t).upper()}])),     # the same MAC twice
         st.tuples(st.just("networks"), st.integers(min_value=17, max_value=64).map(
             lambda n: [{"network": NETWORK}] * n)),
-        st.tuples(st.just("shutdown_timeout"), st.one_of(st.just(2 ** 63), st.integers(min_value=604801,
-                                                                                     max_value=2 ** 62))),
+        st.tuples(st.just("shutdown_timeout"),
+                  st.one_of(st.just(2 ** 63), st.integers(min_value=604801, max_value=2 ** 62))),
     )
 
 
@@ -183,7 +184,7 @@ not_host_addresses = st.one_of(
 @SETTINGS
 @given(address=not_host_addresses, with_netmask=st.booleans())
 def test_install_profile_refuses_a_static_address_no_host_can_have(pool, run_module, address, with_netmask):
-    ip, _, prefix = address.partition("/")
+    ip, _slash, prefix = address.partition("/")
     if with_netmask and prefix != "0":
         network = {"address": ip, "netmask": str(ipaddress.IPv4Network("0.0.0.0/%s" % prefix).netmask)}
     else:
@@ -194,8 +195,8 @@ def test_install_profile_refuses_a_static_address_no_host_can_have(pool, run_mod
 
 
 @SETTINGS
-@given(address=st.one_of(not_host_addresses, st.sampled_from(["::1/128", "ff02::1/64", "::/0", "2001:db8::5/0",
-                                                               "::/64"])),
+@given(address=st.one_of(not_host_addresses,
+                         st.sampled_from(["::1/128", "ff02::1/64", "::/0", "2001:db8::5/0", "::/64"])),
        version=st.sampled_from([1, 2]))
 def test_vm_cloud_init_refuses_a_static_address_no_host_can_have(pool, run_module, address, version):
     if version == 2:

@@ -104,8 +104,8 @@ PATHS = [
     ("install_profile", "a profile", None, dict(distro="rhel", version="5.1"), False),
 ]
 IMAGE_PATHS = [
-    ("vm_template", "from an image", None, dict(name="rocky9", image="Rocky-9-GenericCloud.x86_64.raw",
-                                                  base_template="Rocky Linux 9"), False),
+    ("vm_template", "from an image", None,
+     dict(name="rocky9", image="Rocky-9-GenericCloud.x86_64.raw", base_template="Rocky Linux 9"), False),
     ("vm_template", "`state: absent`", _template, dict(name="rocky9", state="absent"), False),
     ("vm_cloud_init", "a config drive", _cloud_vm, dict(name="web", user_data={"users": [{"name": "ops"}]}), False),
     ("vm_answer_drive", "an answer drive", _halted, dict(name="web", files={"ks.cfg": "text\npoweroff\n"}), False),
@@ -150,8 +150,8 @@ def test_each_path_needs_the_role_the_readme_names(pool, run_module, image_dir, 
     because = sorted(set(m for m in calls if below and below[0] not in roles_of(m)))
     print("RBAC %s | %s | %s | %s" % (module, path, derived, ", ".join(because)))
     table = readme_table()
-    assert (module, path) in table, "README's RBAC table has no row for %s: %s (it needs `%s`)" % (module, path,
-                                                                                                  derived)
+    assert (module, path) in table, \
+        "README's RBAC table has no row for %s: %s (it needs `%s`)" % (module, path, derived)
     assert table[(module, path)] == derived, (
         "README says %s: %s needs `%s`; its calls need `%s` (because of %s)"
         % (module, path, table[(module, path)], derived, ", ".join(because)))
@@ -163,7 +163,8 @@ def test_the_table_has_no_row_without_a_path():
     assert rows and rows <= derived, sorted(rows - derived)
     # every module of the collection has a row
     present = set(name[:-3] for name in os.listdir(MODULES) if name.endswith(".py") and not name.startswith("_"))
-    assert present <= set(m for m, _ in rows), sorted(present - set(m for m, _ in rows))
+    listed = set(row[0] for row in rows)
+    assert present <= listed, sorted(present - listed)
 
 
 USERS = {"root": ("xenroot", "pool-admin"), "vmadmin": ("vmadmin-pw", "vm-admin"),
