@@ -251,7 +251,7 @@ def converge(task):
         before = current["xenstore_data"] if current else {}
         new = xenstore_plan(before, p["xenstore_data"])
         if changes.compare("xenstore_data", vm_data(before), vm_data(new)) and not task.check_mode:
-            xenstore_write(client, ref, before, p["xenstore_data"], live=power in ("running", "paused"))
+            xenstore_write(client, ref, before, p["xenstore_data"], live=power == "running")
     # vm_power's step
     steps = _power.plan(power, p["power_state"]) if p["power_state"] else []
     if steps:

@@ -19,10 +19,11 @@ description:
     changed.
   - Each key is written on its own (C(VM.add_to_xenstore_data), C(VM.remove_from_xenstore_data)),
     so tasks writing other keys of the same VM at the same time keep theirs.
-  - On a running (or paused) VM the change reaches the guest at once (the module then reads the
+  - On a running VM the change reaches the guest at once (the module then reads the
     map afresh and writes it with C(VM.set_xenstore_data), the call that also updates the live
     xenstore, and reads it again to check its keys are there); on a halted VM the guest sees it
-    when it next starts.
+    when it next starts. XenServer pushes vm-data to a running VM only: a paused or suspended
+    guest sees the change only after its next start.
   - Keys and values are checked before anything is written, and a bad one fails the task
     naming it. A key outside C(vm-data) is refused, because XenServer drops such keys silently
     when it starts the VM.
@@ -121,7 +122,7 @@ keys_removed:
   sample: []
 live:
   description:
-    - Whether the change reaches the guest's xenstore at once (the VM is running or paused).
+    - Whether the change reaches the guest's xenstore at once (the VM is running).
     - False when nothing changed, or when the VM is halted or suspended (it sees the keys when it next starts).
   returned: success
   type: bool
@@ -147,7 +148,7 @@ from ansible_collections.xenserver.provisioning.plugins.module_utils._xenstore i
     write,
 )
 
-LIVE_STATES = ("Running", "Paused")
+LIVE_STATES = ("Running",)     # xapi pushes vm-data to a Running VM only (message_forwarding.ml)
 
 
 def wanted_change(params):

@@ -593,7 +593,9 @@ def _set_xenstore(call, vm, value):
     db = call.db
     with db.lock:
         db.update("VM", vm, xenstore_data=dict(value))
-        if db.get("VM", vm)["power_state"] in ("Running", "Paused"):
+        # message_forwarding.ml set_xenstore_data: the live push (xenopsd VM.set_xsdata) is made
+        # for a Running VM only; a paused guest keeps its vm-data as it was.
+        if db.get("VM", vm)["power_state"] == "Running":
             call.sim.guests.push_vm_data(vm, value)
 
 

@@ -75,13 +75,17 @@ def test_running_guest_sees_the_change_live_and_other_keys_survive(pool, run_mod
     assert result["changed"] is False and result["live"] is False
 
 
-def test_paused_guest_is_live_too(pool, run_module):
+def test_a_paused_guest_is_not_live(pool, run_module):
+    """xapi pushes vm-data only to a Running VM (message_forwarding.ml set_xenstore_data): the
+    record changes, the paused guest's xenstore does not, and the module says so."""
     vm = _make_vm(pool, "xs03", running=True)
     pool.api.VM.pause(vm)
+    pool.mark()
     result = run_module("vm_xenstore_data", name="xs03", data={"role": "db"})
-    assert result["live"] is True
+    assert result["changed"] is True and result["live"] is False and result["power_state"] == "paused"
+    assert pool.calls() == [LOGIN, FIND, "VM.add_to_xenstore_data", LOGOUT]
     pool.api.VM.unpause(vm)
-    assert _guest(pool, vm, "vm-data/role") == "db"
+    assert pool.api.VM.get_xenstore_data(vm)["vm-data/role"] == "db" and _guest(pool, vm, "vm-data/role") is None
 
 
 def test_halted_vm_gets_the_keys_when_it_starts(pool, run_module):
