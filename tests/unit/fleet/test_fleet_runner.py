@@ -1,7 +1,7 @@
 """playbooks/fleet.yml through ansible-runner, as AWX / Automation Platform run it (a job runs
 ansible-runner in the execution environment and keeps its event stream): VMs of the demo
-inventory, against an embedded simulator and the sample install trees. Two VMs (RHEL, and SLES with its two install rounds) in parallel keep it short: about 50 s of CPU
-for both runs.
+inventory, against an embedded simulator and the sample install trees. Two VMs (RHEL, and SLES
+with its two install rounds) in parallel keep it short: about 50 s of CPU for both runs.
 
 The event stream is what AWX shows and keeps: every host ends ok, the first run changes each VM
 and a second run nothing, and no event carries a warning, a deprecation, an error or a traceback.
