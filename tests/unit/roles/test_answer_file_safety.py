@@ -28,7 +28,7 @@ from pykickstart.version import makeVersion
 from xapisim import trees
 from xapisim.embedded import embedded
 
-from role_render import BASE_VARS, ENV, PLAYBOOK, ROLE, ROOT, ROOT_HASH, answers, profile, render_answers
+from role_render import BASE_VARS, ENV, PLAYBOOK, ROOT, ROOT_HASH, answers, profile, render_answers
 from test_install_guest_runs import printed_once
 
 # The last commit whose kickstart template wrote the values as they came (before _answers.py).
@@ -236,18 +236,19 @@ def test_two_vms_whose_names_made_one_file_name_get_their_own(tmp_path, pool_and
     assert rc == 0, output[-6000:] + errors[-2000:]
     answers_dir = tmp_path / "trees" / "answers"
     for name, root_hash, network in vms:
+        address = network["address"].partition("/")[0]
         (ref,) = api.VM.get_by_name_label(name)
         digest, url = api.VM.get_other_config(ref)["xenserver.provisioning.answer-file"].split(" ")
         file_name = url.rsplit("/", 1)[1]
         assert file_name == "web_01-%s.ks" % hashlib.sha256(name.encode()).hexdigest()[:16]
         text = (answers_dir / file_name).read_text()
         assert re.search(r"(?m)^rootpw --iscrypted %s$" % re.escape(root_hash), text)
-        assert re.search(r"(?m)^network .*--ip %s " % re.escape(network["address"].split("/")[0]), text)
+        assert re.search(r"(?m)^network .*--ip %s " % re.escape(address), text)
         assert digest.startswith("sha256:")
         # what the simulated installer fetched and wrote: this VM's own file and address
         guest = pool.sim.guests.inspect(ref)
         files = pool.sim.guests.disk_files(ref)
-        assert "IPADDR=%s\n" % network["address"].split("/")[0] in files["/etc/sysconfig/network-scripts/ifcfg-eth0"]
+        assert "IPADDR=%s\n" % address in files["/etc/sysconfig/network-scripts/ifcfg-eth0"]
         assert api.VM.get_power_state(ref) == "Running", guest
     marks = {api.VM.get_other_config(api.VM.get_by_name_label(name)[0])["xenserver.provisioning.answer-file"]
              for name, _h, _n in vms}
