@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 import XenAPI
@@ -102,23 +103,30 @@ def test_from_nothing_to_a_verified_guest_then_no_change(bed, role):
     assert rc == 0 and changed(output) == 0, output[-6000:]
 
 
-def _hand_install_until(bed, role, name, stop):
-    """What the role's first steps make, done by hand with the modules (a first run cut short):
-    the VM with the role's marker, the answer drive, the ISO, CD first, the installer started;
-    ``stop`` 'installer': pulled the plug while the installer runs; 'installed': the installer
-    powered the VM off and the role saw it, then stopped before the first boot."""
-    rc, output = run(bed, role, name, timeout=1, xs_tools=False)
-    # timeout 1 s: the role gives up at its first wait, the installer's; the VM is mid-install or done
-    assert rc != 0 and "step 'install' did not finish in 1 s" in output, output[-4000:]
+def _cut_short(bed, role, name, stop):
+    """A first run cut short. It is given a volume that is no installer as its ISO, so the VM
+    runs and boots nothing, and the role gives up at its wait for the installer (timeout 1 s),
+    leaving the VM as the role had it: its marker, the answer drive, CD first, started.
+    ``stop`` 'installer': the plug pulled in the installer (hard shutdown).
+    'installed': then, as if that run had gone on, the real ISO inserted, the installer run to
+    its end (it powers the VM off) and the install marked ended: halted before its first boot."""
     _pool, api, _tmp = bed
+    rc, output = run(bed, role, name, timeout=1, xs_tools=False, iso="OEMDRV-kickstart.iso")
+    assert rc != 0 and "step 'install' did not finish in 1 s" in output, output[-4000:]
     (ref,) = api.VM.get_by_name_label(name)
     assert api.VM.get_other_config(ref)[MARKER] == "installer"
-    if stop == "installer":
-        if api.VM.get_power_state(ref) == "Running":
-            api.VM.hard_shutdown(ref)
-    else:
+    api.VM.hard_shutdown(ref)
+    if stop == "installed":
+        (cd,) = [v for v in api.VM.get_VBDs(ref) if api.VBD.get_type(v) == "CD"]
+        api.VBD.eject(cd)
+        api.VBD.insert(cd, api.VDI.get_by_name_label(ISOS[role][1])[0])
+        api.VM.start(ref, False, False)
+        deadline = time.time() + 30
+        while api.VM.get_power_state(ref) != "Halted" and time.time() < deadline:
+            time.sleep(0.05)
         api.VM.remove_from_other_config(ref, MARKER)
         api.VM.add_to_other_config(ref, MARKER, "installed")
+    assert api.VM.get_power_state(ref) == "Halted"
     return ref
 
 
@@ -126,16 +134,11 @@ def _hand_install_until(bed, role, name, stop):
 def test_interrupted_install_resumes_and_finishes(bed, stop):
     _pool, api, _tmp = bed
     name = "rhel-cut-%s" % stop
-    ref = _hand_install_until(bed, "rhel_install", name, stop)
-    if stop == "installed":
-        # the installer ends by itself (poweroff): halted before its first boot, media still in
-        for _ in range(200):
-            if api.VM.get_power_state(ref) == "Halted":
-                break
-            import time
-            time.sleep(0.05)
-    assert api.VM.get_power_state(ref) == "Halted"
+    ref = _cut_short(bed, "rhel_install", name, stop)
     rc, output = run(bed, "rhel_install", name)
     assert rc == 0, output[-6000:]
     check_installed(api, name, "rhel")
-    assert api.VM.get_uuid(ref) == api.VM.get_uuid(api.VM.get_by_name_label(name)[0])
+    assert api.VM.get_by_name_label(name) == [ref]
+    # the installer ran once more only for the VM cut short in it
+    installs = len(re.findall(r"Start the installer and wait until it powers the VM off\] \**\n(?:changed|ok):", output))
+    assert installs == (1 if stop == "installer" else 0), output[-6000:]
