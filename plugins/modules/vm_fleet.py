@@ -103,7 +103,10 @@ vms:
       description: The VM's name.
       type: str
     uuid:
-      description: Its uuid (empty when it would be created in check mode, or was removed).
+      description:
+        - Its uuid (empty when it would be created in check mode, or was removed).
+        - For a VM that failed after it was found or made (a failed start, a wait that timed out),
+          its uuid all the same, with RV(vms[].changed) and RV(vms[].changes) saying what was done.
       type: str
     changed:
       description: Whether this VM changed.
@@ -112,7 +115,7 @@ vms:
       description: As the C(changes) of M(xenserver.provisioning.vm) (C(fields), C(actions), C(needs_halt)).
       type: dict
     power_state:
-      description: The VM's power state after the run.
+      description: The VM's power state after the run (for a VM that failed, as the pool reports it then).
       type: str
     ip:
       description: The IP address the wait saw (with C(wait_for=ip)), otherwise empty.
