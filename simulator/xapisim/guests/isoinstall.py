@@ -7,7 +7,7 @@ under BIOS, grub.cfg under UEFI). It looks for its answer file as the vendors do
             ``ks.cfg`` at the root of a volume labelled ``OEMDRV`` (anaconda's automatic load).
   YaST      ``autoyast=`` (or ``autoyast2=``): http(s):// or ftp:// URL, ``cd:/<path>``,
             ``device:///<path>`` (every device searched); without it, ``autoinst.xml`` at the
-            root of the boot medium.
+            root of the boot medium, else at the root of a disk labelled ``OEMDRV`` (linuxrc).
 No answer file (or one it cannot read): the installer waits for its user, forever
 ("installer-waiting-for-answer-file"). Else it installs (INSTALL_SECONDS) onto the first disk
 that is not itself a volume (an ISO), writing a system (xapisim.images format) that boots
@@ -27,7 +27,7 @@ from ..model import NULL_REF
 from .eliloader import KERNEL_BOOT_SECONDS, _NotFound
 from .install import INSTALL_SECONDS, _answer_finish
 
-ANSWER_FILES = {"anaconda": ("ks", "ks.cfg", "OEMDRV"), "yast": ("autoyast", "autoinst.xml", None)}
+ANSWER_FILES = {"anaconda": ("ks", "ks.cfg", "OEMDRV"), "yast": ("autoyast", "autoinst.xml", "OEMDRV")}
 CONSOLE = {"anaconda": "Starting installer, one moment...", "yast": "Loading Installation System"}
 
 
@@ -97,7 +97,12 @@ class IsoInstaller:
             return source, text, None if text is not None else "no kickstart (inst.ks= or an OEMDRV volume)"
         medium = self.state(vm)["installer"]["medium_vdi"]
         text = self._read_volumes(vm, "/" + default_name, only=medium)
-        return "cd:/" + default_name, text, None if text is not None else "no AutoYaST profile (autoyast=)"
+        if text is not None:
+            return "cd:/" + default_name, text, None
+        # linuxrc also loads /autoinst.xml from a disk labelled OEMDRV (openSUSE/linuxrc, linuxrc_and_autoyast.md)
+        text = self._read_volumes(vm, "/" + default_name, label=default_label)
+        source = "label://%s/%s" % (default_label, default_name)
+        return source, text, None if text is not None else "no AutoYaST profile (autoyast=, autoinst.xml on the medium or OEMDRV)"
 
     def _read_volumes(self, vm, path, types=("Disk", "CD"), label=None, only=None):
         """``path`` on the first attached ISO 9660 volume (by userdevice) of ``types`` with
