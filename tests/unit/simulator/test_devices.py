@@ -225,6 +225,29 @@ def test_vif_create_fields(api, fails):
         x.VIF.create(vif(vm, NULL, "2"))
 
 
+def test_vif_create_checks_device_and_mac_as_xapi_does(api, fails):
+    """xapi_vif_helpers.ml create: the device must be an unsigned number (INVALID_DEVICE), the
+    MAC six hex pairs (MAC_INVALID, helpers.ml is_valid_MAC), a device in use is compared as a
+    number; a device past VM.get_allowed_VIF_devices (0-15) is not refused by VIF.create."""
+    x = api
+    vm = new_vm(x)
+    network = x.network.get_all()[0]
+    for device in ("eth0", "-1", "1.5", ""):
+        with fails("INVALID_DEVICE", device):
+            x.VIF.create(vif(vm, network, device))
+    for mac in ("00:16:3e", "zz:16:3e:00:00:01", "00-16-3e-00-00-01", "00:16:3e:00:00:01\n"):
+        bad = vif(vm, network, "0")
+        bad["MAC"] = mac
+        with fails("MAC_INVALID", mac):
+            x.VIF.create(bad)
+    x.VIF.create(vif(vm, network, "7"))
+    with fails("DEVICE_ALREADY_EXISTS", "07"):
+        x.VIF.create(vif(vm, network, "07"))
+    x.VIF.create(vif(vm, network, "16"))
+    assert "16" not in x.VM.get_allowed_VIF_devices(vm) and "7" not in x.VM.get_allowed_VIF_devices(vm)
+    assert len(x.VM.get_allowed_VIF_devices(vm)) == 15
+
+
 def test_vif_plug_unplug_destroy(api, fails):
     x = api
     vm = new_vm(x)
