@@ -6,7 +6,8 @@
 
 """A small volume built on the controller, uploaded into its own VDI and attached to a VM as a
 disk (read-only on PV guests, read-write on HVM ones, as xapi requires): the cloud-init seed
-(vm_cloud_init, label ``cidata``) and the installers' answer volume (vm_answer_drive, label ``OEMDRV``). A disk, not the CD drive, which the VM keeps for an ISO.
+(vm_cloud_init, label ``cidata``) and the installers' answer volume (vm_answer_drive, label
+``OEMDRV``). A disk, not the CD drive, which the VM keeps for an ISO.
 
 The VDI is found again by a key of its other_config (``mark_key``: the VM's uuid); it is named
 provisionally until its upload succeeded, so a failed upload never leaves a half volume under

@@ -13,8 +13,8 @@ short_description: Give a XenServer VM an installer's answer-file volume (OEMDRV
 version_added: 0.2.0
 description:
   - Builds a small ISO 9660 volume labelled O(label) (default C(OEMDRV)) holding O(files), uploads
-    it into its own VDI named C(<vm> answer drive) and attaches it to the VM as a disk (read-write: the VM is HVM, and xapi refuses read-only disks
-    for HVM guests);
+    it into its own VDI named C(<vm> answer drive) and attaches it to the VM as a disk (read-write, since the VM is HVM and xapi refuses read-only
+    disks for HVM guests);
     the VM's CD drive stays free for the installer ISO.
   - Anaconda (RHEL, CentOS Stream, Rocky Linux, AlmaLinux, Oracle Linux 7 and later) reads
     C(ks.cfg) from the root of a volume labelled C(OEMDRV) when no C(inst.ks=) is given (Red Hat,

@@ -22,7 +22,7 @@ description:
   - On a running VM the change reaches the guest at once (the module then reads the
     map afresh and writes it with C(VM.set_xenstore_data), the call that also updates the live
     xenstore, and reads it again to check its keys are there); on a halted VM the guest sees it
-    when it next starts. XenServer pushes vm-data to a running VM only: a paused or suspended
+    when it next starts. XenServer pushes vm-data to a running VM only; a paused or suspended
     guest sees the change only after its next start.
   - Keys and values are checked before anything is written, and a bad one fails the task
     naming it. A key outside C(vm-data) is refused, because XenServer drops such keys silently

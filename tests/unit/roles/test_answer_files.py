@@ -62,7 +62,7 @@ def newest_of_each_major(distro):
         key = [int(n) for n in re.findall("[0-9]+", version)]
         if key > majors.get(key[0], ([], None))[0]:
             majors[key[0]] = (key, (version, arches[-1]))
-    return [release for _, release in majors.values()]
+    return [release for _major, release in majors.values()]
 
 
 def case(distro, version, arch, variant, network, variables):

@@ -133,7 +133,7 @@ def net_convert(text, tmp_path, kind, distro):
                         "--output-kind", kind, "--distro", distro, "--directory", str(out), cwd=tmp_path)
     assert result.returncode == 0, "cloud-init net-convert refused:\n%s\n%s%s" % (text, result.stdout, result.stderr)
     return {os.path.relpath(os.path.join(d, f), str(out)): open(os.path.join(d, f)).read()
-            for d, _, files in os.walk(str(out)) for f in files}
+            for d, _dirs, files in os.walk(str(out)) for f in files}
 
 
 def seed_files(name, user_data, network_config, meta_data=None):

@@ -70,7 +70,7 @@ def test_resize_needs_restart_if_needed_and_a_failure_prints_once(tmp_path):
         session.xenapi.login_with_password("root", "xenroot", "2.21", "test_install_guest_runs")
         api = session.xenapi
         try:
-            rc, output, _ = run(tmp_path, pool, web)
+            rc, output, _err = run(tmp_path, pool, web)
             assert rc == 0, output[-4000:]
             ref = api.VM.get_by_name_label("rhel-resize")[0]
             before = api.VM.get_record(ref)
@@ -90,7 +90,7 @@ def test_resize_needs_restart_if_needed_and_a_failure_prints_once(tmp_path):
             assert unchanged["power_state"] == "Running" and unchanged["domid"] == before["domid"]
 
             # With it: shut down, resized, started again; the role ends with the guest reporting.
-            rc, output, _ = run(tmp_path, pool, web, rhel_install_memory_mb=2048, rhel_install_restart_if_needed=True)
+            rc, output, _err = run(tmp_path, pool, web, rhel_install_memory_mb=2048, rhel_install_restart_if_needed=True)
             assert rc == 0, output[-4000:]
             after = api.VM.get_record(ref)
             assert after["memory_static_max"] == str(2048 * MIB) and after["memory_dynamic_max"] == str(2048 * MIB)

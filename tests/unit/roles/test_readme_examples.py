@@ -63,7 +63,7 @@ def strings_and_keys(node):
 
 
 def test_every_public_role_has_an_example():
-    assert {role for role in PUBLIC if any(role in source for source, _ in EXAMPLES)} == set(PUBLIC)
+    assert {role for role in PUBLIC if any(role in source for source, _block in EXAMPLES)} == set(PUBLIC)
 
 
 @pytest.mark.parametrize("source,block", EXAMPLES, ids=lambda v: v if v.endswith(".md") else "")
@@ -100,4 +100,4 @@ def test_the_filter_check_is_real():
 def test_no_example_computes_the_hash_with_password_hash():
     """password_hash exists as a filter but needs passlib at run time (or Python's crypt module,
     gone in Python 3.13), which the collection does not require: the examples give a ready hash."""
-    assert not any(re.search(r"\|\s*(ansible\.builtin\.)?password_hash", block) for _, block in EXAMPLES)
+    assert not any(re.search(r"\|\s*(ansible\.builtin\.)?password_hash", block) for _source, block in EXAMPLES)

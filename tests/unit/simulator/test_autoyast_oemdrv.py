@@ -3,7 +3,7 @@ entry (autoyast=) nor its medium names one, as linuxrc does (openSUSE/linuxrc,
 linuxrc_and_autoyast.md); one on the medium wins over it."""
 from xapisim import images, isolib
 
-from test_hvm_guests import MiB, attach, booted, installer_vm, iso, new_vdi, pool, session, x  # noqa: F401
+from test_hvm_guests import MiB, attach, booted, installer_vm, iso, new_vdi, pool, session, x  # noqa: F401  pylint: disable=unused-import
 
 
 def profile(hostname):

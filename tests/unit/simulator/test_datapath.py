@@ -173,7 +173,7 @@ def test_256_mib_round_trip_byte_for_byte_streamed(serve, tmp_path):
     x = session.xenapi
     vdi = new_vdi(x, size)
     task = x.task.create("upload", "256 MiB")
-    status, headers, _ = put(served.url, {"session_id": session._session, "vdi": vdi, "task_id": task},
+    status, headers, _body = put(served.url, {"session_id": session._session, "vdi": vdi, "task_id": task},
                              pattern(size), length=size)
     assert (status, headers["task-id"]) == (200, task)
     record = x.task.get_record(task)
@@ -244,7 +244,7 @@ def test_fixed_vhd_import(data_pool):
     pool, session, _log = data_pool
     vdi = new_vdi(session.xenapi, 4 * MiB)
     disk = os.urandom(MiB) + bytes(MiB) + os.urandom(MiB)
-    status, _headers, _ = put(pool.url, {"session_id": session._session, "vdi": vdi, "format": "vhd"},
+    status, _headers, _body = put(pool.url, {"session_id": session._session, "vdi": vdi, "format": "vhd"},
                               disk + fixed_vhd_footer(len(disk)))
     assert status == 200
     assert export_bytes(pool.url, {"session_id": session._session, "vdi": vdi})[1] == disk + bytes(MiB)
@@ -334,7 +334,7 @@ def test_bad_import_leaves_the_pool_unchanged(data_pool, case):
     query = {k: v for k, v in query.items() if v is not None}
     tasks_before = set(x.task.get_all())
     before = pool_state(pool.sim)
-    status, answer_headers, _ = put(pool.url, query, body, headers=headers)
+    status, answer_headers, _body = put(pool.url, query, body, headers=headers)
     assert status == want_status
     assert pool_state(pool.sim) == before
     assert set(x.task.get_all()) == tasks_before            # no task made or left behind
@@ -387,7 +387,7 @@ def test_bad_exports(data_pool):
     vdi = new_vdi(x, MiB)
     viewer = login(pool.url, "viewer", "pw")
     task = viewer.xenapi.task.create("export", "")
-    status, _ = export_bytes(pool.url, {"session_id": viewer._session, "vdi": vdi, "task_id": task})
+    status, _body = export_bytes(pool.url, {"session_id": viewer._session, "vdi": vdi, "task_id": task})
     assert status == 403
     assert x.task.get_record(task)["error_info"] == ["RBAC_PERMISSION_DENIED", "http/get_export_raw_vdi", DENIED]
     assert export_bytes(pool.url, {"session_id": session._session})[0] == 500          # no vdi
@@ -410,14 +410,14 @@ def test_import_into_an_sr_makes_a_vdi(data_pool):
     x = session.xenapi
     sr = x.SR.get_by_name_label("Local storage")[0]
     task = x.task.create("import", "")
-    status, headers, _ = put(pool.url, {"session_id": session._session, "sr_id": sr, "task_id": task},
+    status, headers, _body = put(pool.url, {"session_id": session._session, "sr_id": sr, "task_id": task},
                              b"\x03" * (2 * MiB))
     assert status == 200
     vdi = x.task.get_result(task)[len("<value>"):-len("</value>")]
     record = x.VDI.get_record(vdi)
     assert (record["name_label"], record["virtual_size"], record["SR"]) == ("Imported VDI", str(2 * MiB), sr)
     assert export_bytes(pool.url, {"session_id": session._session, "vdi": vdi})[1] == b"\x03" * (2 * MiB)
-    status, _headers, _ = put(pool.url, {"session_id": session._session, "sr_uuid": x.SR.get_uuid(sr)}, b"\x04" * MiB)
+    status, _headers, _body = put(pool.url, {"session_id": session._session, "sr_uuid": x.SR.get_uuid(sr)}, b"\x04" * MiB)
     assert status == 200 and len(x.VDI.get_by_name_label("Imported VDI")) == 2
 
 
@@ -675,7 +675,7 @@ def test_vdi_store_writes_match_a_plain_bytearray(seed):
         elif roll < 0.8:
             with store.writer("v") as out:
                 writes = [(rnd.randrange(500000), rnd.choice([bytes, rnd.randbytes])(rnd.randrange(1, 100000)))
-                          for _ in range(rnd.randrange(1, 5))]
+                          for _run in range(rnd.randrange(1, 5))]
                 for offset, data in writes:
                     out.write(offset, data)
                 out.commit()

@@ -436,7 +436,7 @@ def test_serve_iso_dir_and_the_guest_view_shows_the_console(serve, tmp_path, ima
     vm = installer_vm(x, medium, "viewed", firmware="bios")
     x.VM.start(vm, False, True)
     view = {}
-    for _ in range(100):        # the installer waits for a kickstart that never comes
+    for _tick in range(100):        # the installer waits for a kickstart that never comes
         view = json.loads(subprocess.run(xapisim_cmd + ["guest", "--state", state, "--vm", "viewed"],
                                          capture_output=True, text=True, check=True).stdout)
         if view["stage"] == "installer-waiting-for-answer-file":

@@ -280,7 +280,7 @@ def test_vtpm_create_needs_a_halted_vm(api, fails):
 def test_vtpm_async_create(api):
     vm = new_vm(api)
     task = api.Async.VTPM.create(vm, False)
-    for _ in range(200):
+    for _tick in range(200):
         if api.task.get_status(task) != "pending":
             break
         time.sleep(0.02)

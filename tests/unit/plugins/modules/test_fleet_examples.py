@@ -35,8 +35,7 @@ def fleet_examples():
 
 def tasks_of(text):
     for item in yaml.safe_load(text):
-        for task in item.get("tasks", [item]) if isinstance(item, dict) else []:
-            yield task
+        yield from (item.get("tasks", [item]) if isinstance(item, dict) else [])
 
 
 def plugin_exists(loader, name):
