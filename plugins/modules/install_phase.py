@@ -26,8 +26,8 @@ description:
     HVM VM without the roles' marker), V(resume), V(install) (halted before the installer ran to its
     end), V(installing), V(eject) (installed, the installer ISO, answer drive or CD-first boot order
     still there), V(boot) (installed, before its first boot), V(booted).
-  - Also names the pool's tools ISO (the VDI flagged C(is_tools_iso), whatever its name:
-    C(guest-tools.iso) on XenServer 8 and XCP-ng 8.3, C(xs-tools.iso) on older pools).
+  - Also names the pool's tools ISO (the VDI flagged C(is_tools_iso), whatever its name, that is
+    C(guest-tools.iso) on XenServer 8 and XCP-ng 8.3 and C(xs-tools.iso) on older pools).
   - Changes nothing.
 author:
   - xenserver.provisioning developers (@xenserver)
@@ -110,7 +110,7 @@ marker_key:
   type: str
   sample: "xenserver.provisioning:install"
 media:
-  description: What of the install is still attached (ISO route): ISOs in drives, answer drives, a CD-first boot order.
+  description: What of the install is still attached (ISO route), that is ISOs in drives, answer drives, a CD-first boot order.
   returned: always
   type: list
   elements: str
