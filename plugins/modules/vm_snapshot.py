@@ -36,7 +36,8 @@ attributes:
 options:
   snapshot:
     description:
-      - The snapshot's name.
+      - The snapshot's name. Not empty or only whitespace, no control characters, at most 255
+        characters.
     type: str
     required: true
   state:
@@ -122,13 +123,13 @@ from ansible_collections.xenserver.provisioning.plugins.module_utils._claim impo
 from ansible_collections.xenserver.provisioning.plugins.module_utils._client import XenServerError
 from ansible_collections.xenserver.provisioning.plugins.module_utils._module import ChangeSet, XenServerModule
 from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import not_created_yet, require_vm
+from ansible_collections.xenserver.provisioning.plugins.module_utils._vm_config import check_name
 
 
 def run(xs):
     p = xs.params
     name, state = p["snapshot"], p["state"]
-    if not name.strip():
-        xs.fail("snapshot must name a snapshot, got '%s'" % name)
+    check_name(name, "snapshot")
     client = xs.client
     vm_ref, vm = require_vm(client, name=p["name"], uuid=p["uuid"], check_mode=xs.check_mode)
     if vm_ref is None:

@@ -32,6 +32,14 @@ description:
     image is uploaded and the upload's task succeeded; only then does it take O(name). A failed
     or dropped upload, or a lost answer, never leaves a half disk under O(name); the module
     removes what it made, and a later run removes what a crash left under the provisional name.
+  - >-
+    Making, replacing or removing a template holds a pool-wide claim on O(name) (as
+    M(xenserver.provisioning.vm) does for a VM), so runs at the same time make one template; a
+    second run waits for the first, looks again and converges as a rerun would (no change for
+    the same image). Every disk the module makes carries the run's request in its
+    C(other_config) (key C(xenserver.provisioning.holder)), so the disk of a killed run is
+    removed by the next run once the killed run's lease ran out. A run that finds its image in
+    place takes no claim.
 author:
   - xenserver.provisioning developers (@xenserver)
 extends_documentation_fragment:
@@ -40,7 +48,8 @@ extends_documentation_fragment:
 options:
   name:
     description:
-      - The template's name.
+      - The template's name. Not empty or only whitespace, no control characters, at most 255
+        characters.
     type: str
     required: true
   image:
@@ -213,13 +222,15 @@ changes:
 
 import os
 
-from ansible_collections.xenserver.provisioning.plugins.module_utils import _transfer
+from ansible_collections.xenserver.provisioning.plugins.module_utils import _claim, _transfer
 from ansible_collections.xenserver.provisioning.plugins.module_utils._client import (
     NOT_DONE, NULL_REF, XenServerError, find_created)
 from ansible_collections.xenserver.provisioning.plugins.module_utils._module import ChangeSet, XenServerModule
 from ansible_collections.xenserver.provisioning.plugins.module_utils._records import Records
 from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import find_vm, nearest_template_names
-from ansible_collections.xenserver.provisioning.plugins.module_utils._vm_lifecycle import PROVISIONAL, classify_disks
+from ansible_collections.xenserver.provisioning.plugins.module_utils._vm_config import check_name
+from ansible_collections.xenserver.provisioning.plugins.module_utils._vm_lifecycle import (
+    PROVISIONAL, classify_disks, mark_disks, remove_stale_disks)
 
 SHA_KEY = "xenserver.provisioning:image-sha256"
 BASE_KEY = "xenserver.provisioning:base-template"
@@ -295,12 +306,15 @@ def _facts(client, ref, record):
             "firmware": record["HVM_boot_params"].get("firmware", "bios") if record["HVM_boot_policy"] else "bios"}
 
 
-def _remove(client, ref, record):
-    """Destroy the template, then the disks only it uses; returns them (without refs)."""
+def _remove(client, ref, record, holder=None):
+    """Destroy the template, then the disks only it uses; returns them (without refs). Under a
+    claim its disks get the holder's marker first: a run killed between the two destroys leaves
+    disks the claim's next holder removes."""
     records = Records(client)
     records.put("VM", {ref: record})
     records.vm_devices(ref)
     owned, _kept = classify_disks(records, ref, keep_disks=False)
+    mark_disks(client, records, [d["ref"] for d in owned], holder)
     client.call("VM.destroy", ref)
     for disk in owned:
         client.call("VDI.destroy", disk["ref"])
@@ -315,9 +329,10 @@ def _plan_removal(client, ref, record):
     return [dict((k, v) for k, v in d.items() if k != "ref") for d in owned]
 
 
-def _make(xs, image, base_ref, base, sr_ref, description, provisional, gone):
+def _make(xs, image, base_ref, base, sr_ref, description, provisional, gone, holder):
     """Clone the base, upload the image into a new VDI, attach it: all under the provisional
-    name. Returns (template ref, upload stats). A failure removes what was made."""
+    name. Returns (template ref, upload stats). A failure removes what was made. The VDI carries
+    the claim's holder marker from its VDI.create, so a killed run's disk is found by the next."""
     client = xs.client
     ref = vdi = None
 
@@ -335,7 +350,8 @@ def _make(xs, image, base_ref, base, sr_ref, description, provisional, gone):
         vdi = client.call("VDI.create", {
             "name_label": provisional, "name_description": description, "SR": sr_ref,
             "virtual_size": str(_transfer.rounded(image["virtual_size"])), "type": "user", "sharable": False,
-            "read_only": False, "other_config": {}, "xenstore_data": {}, "sm_config": {}, "tags": []},
+            "read_only": False, "other_config": {_claim.HOLDER_KEY: holder} if holder else {}, "xenstore_data": {},
+            "sm_config": {}, "tags": []},
             recover=find_created(client, "VDI", 'field "name__label"="%s" and field "SR"="%s"'
                                  % (provisional, sr_ref), keep=lambda r: r["VBDs"] == [] and r["uuid"] not in gone))
         stats = _transfer.upload(client, vdi, image["path"], image["format"], "image '%s'" % image["path"])
@@ -369,11 +385,31 @@ def _discard(client, ref, vdi, name, err):
                           code=err.code, params=err.params)
 
 
+def _look(client, name, provisional):
+    """(ref, record) of the template named ``name``, the half-made templates and the loose
+    disks earlier runs left under the provisional name."""
+    found = _templates_named(client, [name, provisional])
+    ref, record = _one(found, name)
+    leftovers = sorted(((r, v) for r, v in found.items() if v["name_label"] == provisional),
+                       key=lambda i: i[1]["uuid"])
+    return ref, record, leftovers, _leftover_vdis(client, provisional)
+
+
+def _needs_claim(xs, image, look):
+    """Whether the run creates, replaces or removes a template (check mode changes nothing; a
+    rerun that finds its image in place, or fails without replace, needs no claim)."""
+    ref, record, leftovers, loose = look
+    if xs.check_mode:
+        return False
+    if xs.params["state"] == "absent":
+        return ref is not None or bool(leftovers) or bool(loose)
+    return ref is None or (xs.params["replace"] and record["other_config"].get(SHA_KEY) != image["sha256"])
+
+
 def run(xs):
     p = xs.params
     name, state = p["name"], p["state"]
-    if not name.strip():
-        xs.fail("name must name a template, got '%s'" % name)
+    check_name(name)
     image = None
     if state == "present":
         if not p["image"]:
@@ -381,19 +417,31 @@ def run(xs):
         image = _transfer.describe_image(p["image"], p["image_format"])
     client = xs.client
     provisional = PROVISIONAL % name
-    found = _templates_named(client, [name, provisional])
-    ref, record = _one(found, name)
-    leftovers = sorted(((r, v) for r, v in found.items() if v["name_label"] == provisional),
-                       key=lambda i: i[1]["uuid"])
-    loose = _leftover_vdis(client, provisional)
-    changes = ChangeSet()
-    removed = []
+    look = _look(client, name, provisional)
+    if not _needs_claim(xs, image, look):
+        return converge(xs, image, look, ChangeSet(), [], None)
+    # Creating, replacing or removing: under the claim on the name, after a second look (another
+    # run may have done it meanwhile; this one then converges as a rerun would). The disks of
+    # runs that died holding the claim go first.
+    with _claim.claim(client, "template", name) as held:
+        changes = ChangeSet()
+        stale = remove_stale_disks(xs, changes, held) if held.stale_requests else []
+        return converge(xs, image, _look(client, name, provisional), changes, stale, held.request)
+
+
+def converge(xs, image, look, changes, removed, holder):
+    """Bring the template to its state from what ``look`` found; ``holder``: the request of the
+    claim this run holds (None: no change to a template's existence is made)."""
+    p, client = xs.params, xs.client
+    name, state = p["name"], p["state"]
+    provisional = PROVISIONAL % name
+    ref, record, leftovers, loose = look
 
     def clean_leftovers():
         for left_ref, left in leftovers:
             changes.action("remove '%s' (%s), left half-made by an earlier run" % (provisional, left["uuid"]))
             if not xs.check_mode:
-                removed.extend(_remove(client, left_ref, left))
+                removed.extend(_remove(client, left_ref, left, holder))
         for vdi_ref, vdi in sorted(loose.items(), key=lambda i: i[1]["uuid"]):
             if vdi["VBDs"] and not xs.check_mode:
                 continue    # attached to a leftover template: went with it
@@ -405,12 +453,10 @@ def run(xs):
         if ref is not None:
             changes.compare("state", "present", "absent")
             changes.action("destroy template '%s'" % name)
-            if xs.check_mode:
-                removed = _plan_removal(client, ref, record)
-            else:
-                removed = _remove(client, ref, record)
-            for disk in removed:
+            disks = _plan_removal(client, ref, record) if xs.check_mode else _remove(client, ref, record, holder)
+            for disk in disks:
                 changes.action("destroy disk '%s' (%s)" % (disk["name"], disk["uuid"]))
+            removed.extend(disks)
         clean_leftovers()
         return xs.result(changes, template={}, upload={}, removed_disks=removed)
 
@@ -461,14 +507,14 @@ def run(xs):
     if xs.check_mode:
         return xs.result(changes, template=planned, upload={}, removed_disks=removed + replaced)
     gone = set(r for r, _v in leftovers)
-    new_ref, stats = _make(xs, image, base_ref, base, sr_ref, description, provisional, gone)
+    new_ref, stats = _make(xs, image, base_ref, base, sr_ref, description, provisional, gone, holder)
     try:
         if ref is not None:
-            removed.extend(_remove(client, ref, record))
+            removed.extend(_remove(client, ref, record, holder))
         client.call("VM.set_name_label", new_ref, name)     # complete: the last step
     except XenServerError as err:
         try:
-            _remove(client, new_ref, client.call("VM.get_record", new_ref))
+            _remove(client, new_ref, client.call("VM.get_record", new_ref), holder)
         except XenServerError as cleanup:
             raise XenServerError("%s; the new template could not be removed (%s); the next run removes it"
                                  % (err, cleanup), code=err.code, params=err.params)

@@ -95,3 +95,68 @@ def test_five_runs_take_one_snapshot():
         assert all(len(r["snapshots"]) == 1 for r in results)
     finally:
         server.close()
+
+
+def test_three_runs_make_one_template(tmp_path):
+    """Three vm_template runs of one template and image at once: one template, its one disk, no
+    provisional name, no claim ticket; every run ok, one changed, the others see no change."""
+    from xapisim import images
+    images.write_samples(str(tmp_path))
+    image = str(tmp_path / "Rocky-9-GenericCloud.x86_64.raw")
+    server = cr.Server(latency_ms=20)
+    try:
+        api = server.api()
+        before = cr.unused_disks(api)
+        args = dict(cr.module_args(server, "vm_template", {}), name="rocky9-race", image=image,
+                    base_template="Rocky Linux 9")
+        runs = [cr.Run("vm_template", args) for _run in range(3)]
+        results = [run.result() for run in runs]
+        assert all(not r.get("failed") for r in results), results
+        assert sum(1 for r in results if r["changed"]) == 1, results
+        assert all(r["upload"] == {} for r in results if not r["changed"]), results
+        templates = [v for v in api.VM.get_all_records().values() if v["is_a_template"]]
+        assert [v["name_label"] for v in templates].count("rocky9-race") == 1
+        assert not [v for v in templates if cr.PROVISIONAL_TAG in v["name_label"]]
+        disks = [v for v in api.VDI.get_all_records().values() if v["name_label"].startswith("rocky9-race")]
+        assert [v["name_label"] for v in disks] == ["rocky9-race"] and len(disks[0]["VBDs"]) == 1, disks
+        assert cr.HOLDER_KEY in disks[0]["other_config"]     # marked from its VDI.create
+        assert set(cr.unused_disks(api)) == set(before)
+        assert not [k for k in api.pool.get_gui_config(api.pool.get_all()[0]) if k.startswith(cr.CLAIM_PREFIX)]
+        assert len(set(r["template"]["uuid"] for r in results)) == 1, results
+    finally:
+        server.close()
+
+
+def test_a_vm_template_run_killed_holding_the_claim_leaves_nothing_after_the_next_run(tmp_path):
+    """A vm_template run killed while the pool holds the answer of its VDI.create (its disk is
+    made and marked, no VBD uses it, the provisional template is there): the next run takes the
+    claim over after the lease, removes both, and makes the one template."""
+    from xapisim import images
+    images.write_samples(str(tmp_path))
+    lease = 2.0
+    server = cr.Server(faults="delay@VDI.create=1500")
+    try:
+        api = server.api()
+        before = cr.unused_disks(api)
+        args = dict(cr.module_args(server, "vm_template", {}), name="rocky9-killed",
+                    image=str(tmp_path / "Rocky-9-GenericCloud.x86_64.raw"), base_template="Rocky Linux 9")
+        victim = cr.Run("vm_template", args, env={"XENSERVER_CLAIM_LEASE": str(lease)})
+        deadline = time.monotonic() + 20
+        while not any(cr.HOLDER_KEY in v["other_config"] for v in cr.unused_disks(api).values()):
+            assert time.monotonic() < deadline, "the run never made its disk"
+            time.sleep(0.05)
+        victim.kill()
+        assert victim.result().get("killed")
+        templates = [v["name_label"] for v in api.VM.get_all_records().values() if v["is_a_template"]]
+        assert templates.count("rocky9-killed " + cr.PROVISIONAL_TAG) == 1, templates
+        assert len(set(cr.unused_disks(api)) - set(before)) == 1
+
+        result = cr.Run("vm_template", args).result()
+        assert result["changed"] and not result.get("failed"), result
+        assert any("left by a run that died" in a for a in result["changes"]["actions"]), result["changes"]
+        templates = [v["name_label"] for v in api.VM.get_all_records().values() if v["is_a_template"]]
+        assert templates.count("rocky9-killed") == 1 and not [t for t in templates if cr.PROVISIONAL_TAG in t]
+        assert set(cr.unused_disks(api)) == set(before)
+        assert not [k for k in api.pool.get_gui_config(api.pool.get_all()[0]) if k.startswith(cr.CLAIM_PREFIX)]
+    finally:
+        server.close()

@@ -1,13 +1,15 @@
 """Bad input the red team of issue 16 found accepted or crashing, and their kin, property-based:
 an unusable ca_path, more disks or NICs than a VM has devices, empty / blank / control-character
-/ huge VM names (vm and vm_fleet), booleans for numbers, broadcast / multicast / zero /
-duplicate MACs, a static address that is a network's, a broadcast, loopback or /0 address,
-timeouts no wait should take (2**63), credentials in the hostname, reconnect_timeout out of
-range. Each run must fail naming the option or the value, without a traceback or "unexpected
-error", with no secret in the result (the invocation included), and the pool unchanged."""
+/ huge VM names (vm and vm_fleet; the template's of vm_template, the snapshot's of vm_snapshot),
+booleans for numbers, broadcast / multicast / zero / duplicate MACs, a static address that is a
+network's, a broadcast, loopback or /0 address, timeouts no wait should take (2**63),
+credentials in the hostname, reconnect_timeout out of range. Each run must fail naming the
+option or the value, without a traceback or "unexpected error", with no secret in the result
+(the invocation included), and the pool unchanged."""
 import ipaddress
 import json
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -157,6 +159,31 @@ def test_vm_fleet_refuses(pool, run_module, bad):
     entry = dict(name="fresh", template=TEMPLATE, memory_mb=512, vcpus=1, power_state="running")
     entry[option] = value
     refused(pool, run_module, "vm_fleet", dict(vms=[entry]), _needles(option, value))
+
+
+# --- the names of what vm_template and vm_snapshot make: the rule of a VM's name -------------------
+
+@pytest.fixture(scope="module")
+def raw_image(tmp_path_factory):
+    path = tmp_path_factory.mktemp("image") / "disk.raw"
+    path.write_bytes(b"\0" * (1 << 20))
+    return str(path)
+
+
+@SETTINGS
+@given(name=bad_names, state=st.sampled_from(["present", "absent"]))
+def test_vm_template_refuses_a_bad_name(pool, run_module, raw_image, name, state):
+    options = dict(name=name, state=state, image=raw_image, base_template="Rocky Linux 9")
+    result = refused(pool, run_module, "vm_template", options, ["name"])
+    assert result["msg"].startswith(("name ", "name:")), result     # the option first (XML-unsafe text: "name:")
+
+
+@SETTINGS
+@given(name=bad_names, state=st.sampled_from(["present", "absent", "reverted"]))
+def test_vm_snapshot_refuses_a_bad_name(pool, run_module, name, state):
+    result = refused(pool, run_module, "vm_snapshot", dict(name=existing_vm(pool), snapshot=name, state=state),
+                     ["snapshot"])
+    assert result["msg"].startswith(("snapshot ", "snapshot:")), result     # the option first (XML-unsafe text: "snapshot:")
 
 
 @SETTINGS

@@ -162,7 +162,7 @@ def test_check_mode_on_a_vm_not_created_yet(pool, run_module):
     result = run_module("vm_snapshot", check_mode=True, name="new01", snapshot="installed", state="absent")
     assert not result.get("failed") and result["changed"] is False and result["snapshots"] == []
     result = run_module("vm_snapshot", check_mode=True, name="new01", snapshot=" ")
-    assert result["failed"] and "snapshot must name a snapshot" in result["msg"]
+    assert result["failed"] and "snapshot ' ' is only whitespace" in result["msg"]
     result = run_module("vm_snapshot", check_mode=True, uuid="00000000-0000-0000-0000-000000000000", snapshot="s")
     assert result["failed"] and result["error_code"] == "NOT_FOUND"
     assert pool.state() == before
