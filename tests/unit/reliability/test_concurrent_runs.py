@@ -7,6 +7,7 @@ Smaller counts than benchmarks/concurrency.py (5 runs x 10 trials in each settin
 import time
 
 import pytest
+from xapisim import images
 
 import concurrent_runs as cr
 
@@ -100,7 +101,6 @@ def test_five_runs_take_one_snapshot():
 def test_three_runs_make_one_template(tmp_path):
     """Three vm_template runs of one template and image at once: one template, its one disk, no
     provisional name, no claim ticket; every run ok, one changed, the others see no change."""
-    from xapisim import images
     images.write_samples(str(tmp_path))
     image = str(tmp_path / "Rocky-9-GenericCloud.x86_64.raw")
     server = cr.Server(latency_ms=20)
@@ -131,7 +131,6 @@ def test_a_vm_template_run_killed_holding_the_claim_leaves_nothing_after_the_nex
     """A vm_template run killed while the pool holds the answer of its VDI.create (its disk is
     made and marked, no VBD uses it, the provisional template is there): the next run takes the
     claim over after the lease, removes both, and makes the one template."""
-    from xapisim import images
     images.write_samples(str(tmp_path))
     lease = 2.0
     server = cr.Server(faults="delay@VDI.create=1500")
