@@ -89,7 +89,7 @@ def render(vm_name, instance_id, user_data, meta_data, network_config):
     meta.update(meta_data or {})
     files = {"meta-data": dump(meta), "user-data": render_user_data(user_data)[0]}
     if network_config:
-        files["network-config"] = dump(network_config)
+        files["network-config"] = dump(network_file(network_config))
     return files
 
 
@@ -182,7 +182,8 @@ def shown_user_data(user_data, extra_keys=()):
 def check_network_config(config):
     """Fail (ValueError naming the value) on a network-config cloud-init would reject or that
     would give a guest an address that cannot work: a version other than 1 or 2, a bad address
-    or prefix, the network or broadcast address, a gateway outside the address's network."""
+    or prefix, the network or broadcast address, a gateway (gateway4/6, a default route's via,
+    a v1 subnet's gateway) outside the networks of the interface's addresses of its family."""
     if config is None:
         return
     if not isinstance(config, dict):
@@ -230,15 +231,67 @@ def _address(value, where):
         raise ValueError("%s: %r is not an IP address" % (where, value))
 
 
-def _gateway(value, where, interfaces):
+DEFAULT_ROUTES = {"0.0.0.0/0": 4, "::/0": 6, "default": None}
+
+
+def _enabled(value):
+    """A netplan boolean (dhcp4: true, yes, on)."""
+    return value is True or str(value).lower() in ("true", "yes", "on")
+
+
+def _gateway(value, where, interfaces, dhcp=False):
+    """A gateway must be reachable from the interface: inside the network of one of its static
+    addresses of the same family (an IPv6 link-local gateway is on every link). With no static
+    address of its family it is accepted only when that family is configured by DHCP (or RA)."""
     gateway = _address(value, where)
     same = [i for i in interfaces if i.version == gateway.version]
-    if same and not any(gateway in i.network for i in same):
+    if not same:
+        if dhcp or (gateway.version == 6 and gateway.is_link_local):
+            return gateway
+        raise ValueError("%s: %s cannot be reached: the interface has no static IPv%d address (and no DHCP) "
+                         "whose network it is in" % (where, value, gateway.version))
+    if not (gateway.version == 6 and gateway.is_link_local) and not any(gateway in i.network for i in same):
         raise ValueError("%s: %s is outside %s (the network of %s)" % (
             where, value, ", ".join(str(i.network) for i in same), ", ".join(str(i) for i in same)))
     if any(gateway == i.ip for i in same):
         raise ValueError("%s: %s is the interface's own address" % (where, value))
     return gateway
+
+
+def _default_route_family(route, spot):
+    """4 or 6 for a default route (to 0.0.0.0/0, ::/0 or default), else None. ``default`` takes
+    the family of its via, so it needs one."""
+    to = str(route.get("to", "")).strip().lower()
+    if to not in DEFAULT_ROUTES:
+        return None
+    via = route.get("via")
+    if via is None:
+        if to == "default":
+            raise ValueError("%s: a route to default needs a via (its gateway), or write to: 0.0.0.0/0 or ::/0"
+                             % spot)
+        return DEFAULT_ROUTES[to]
+    family = _address(via, spot + ".via").version
+    if DEFAULT_ROUTES[to] not in (None, family):
+        raise ValueError("%s: via %s is an IPv%d address, the route to %s is IPv%d" % (
+            spot, via, family, route["to"], DEFAULT_ROUTES[to]))
+    return family
+
+
+def network_file(config):
+    """The network-config as written on the drive: a copy of ``config`` where a version 2 route
+    ``to: default`` reads ``0.0.0.0/0`` or ``::/0`` by the family of its via (cloud-init 22.4, in
+    Debian 12 and the distros of its time, refuses ``default``; newer ones take both)."""
+    out = copy.deepcopy(config)
+    body = out.get("network", out) if set(out) == {"network"} else out
+    if str(body.get("version")) != "2":
+        return out
+    for kind in ("ethernets", "bonds", "bridges", "vlans", "wifis"):
+        for device in (body.get(kind) or {}).values():
+            for route in (device.get("routes") or []) if isinstance(device, dict) else []:
+                if isinstance(route, dict) and str(route.get("to", "")).strip().lower() == "default" \
+                        and route.get("via") is not None:
+                    route["to"] = "0.0.0.0/0" if _address(route["via"], "via").version == 4 else "::/0"
+    return out
 
 
 def _nameservers(values, where):
@@ -259,9 +312,11 @@ def _check_v2(body):
                 raise ValueError("%s must be a mapping, got %r" % (where, device))
             interfaces = [_interface(a, "%s.addresses[%d]" % (where, i))
                           for i, a in enumerate(device.get("addresses") or [])]
-            for key in ("gateway4", "gateway6"):
+            dhcp = {4: _enabled(device.get("dhcp4")),
+                    6: _enabled(device.get("dhcp6")) or _enabled(device.get("accept-ra"))}
+            for key, family in (("gateway4", 4), ("gateway6", 6)):
                 if device.get(key):
-                    _gateway(device[key], "%s.%s" % (where, key), interfaces)
+                    _gateway(device[key], "%s.%s" % (where, key), interfaces, dhcp[family])
             for index, route in enumerate(device.get("routes") or []):
                 spot = "%s.routes[%d]" % (where, index)
                 if not isinstance(route, dict):
@@ -273,6 +328,10 @@ def _check_v2(body):
                         raise ValueError("%s.to: %r is not a network" % (spot, route["to"]))
                 if route.get("via") is not None:
                     _address(route["via"], spot + ".via")
+                family = _default_route_family(route, spot)
+                # on-link: the gateway is declared reachable on the link whatever the addresses
+                if family and route.get("via") is not None and not _enabled(route.get("on-link")):
+                    _gateway(route["via"], spot + ".via", interfaces, dhcp[family])
             nameservers = device.get("nameservers") or {}
             _nameservers(nameservers.get("addresses") if isinstance(nameservers, dict) else nameservers,
                          where + ".nameservers.addresses")

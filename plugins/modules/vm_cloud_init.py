@@ -76,9 +76,19 @@ options:
       - The C(network-config), version 1 or version 2 (netplan style) as cloud-init reads it.
         When not given, there is no C(network-config) file and cloud-init's fallback applies
         (DHCP on the first NIC).
-      - Static addresses are checked before anything changes; the module fails naming the value
-        for an address that is not an address with a prefix, a network or broadcast address, a
-        gateway outside the address's network, or a nameserver that is not an IP address.
+      - Static addresses are checked before anything changes (before the pool is even
+        contacted); the module fails naming the value for an address that is not an address with
+        a prefix, a network or broadcast address, a nameserver that is not an IP address, or a
+        gateway the interface cannot reach. A gateway (version 2 C(gateway4) and C(gateway6), the
+        C(via) of a default route, that is a route C(to) C(0.0.0.0/0), C(::/0) or C(default);
+        version 1 a subnet's C(gateway)) must be inside the network of one of the interface's
+        static addresses of its family. Accepted besides - an IPv6 link-local gateway
+        (C(fe80::/10)), a gateway of a family the interface gets by DHCP (C(dhcp4), C(dhcp6),
+        C(accept-ra)) with no static address of it, and a route with C(on-link=true).
+      - A version 2 route C(to=default) is written on the drive as C(to=0.0.0.0/0) or
+        C(to=::/0), by the family of its C(via) (which it then needs), since cloud-init 22.4 (in
+        Debian 12 and other distributions of its time) refuses C(default) and newer cloud-init
+        takes both. The diff and the result show it as written.
     type: dict
   masked_keys:
     description:
@@ -263,7 +273,7 @@ def _start_time(client, vm_record):
 def _shown(p, files):
     """(the files as diffs and results show them, the network-config as a dict): secrets masked."""
     user_data, _secrets = seed.shown_user_data(p["user_data"], p["masked_keys"])
-    network, _secrets = seed.masked(p["network_config"] or {}, p["masked_keys"])
+    network, _secrets = seed.masked(seed.network_file(p["network_config"] or {}), p["masked_keys"])
     return {"meta-data": files["meta-data"], "user-data": user_data,
             "network-config": seed.dump(network) if network else ""}, network
 
@@ -303,7 +313,8 @@ def _strings(value):
 
 
 def _check_inputs(xs):
-    """Everything about the options that needs no pool, before anything is looked up."""
+    """Everything about the options that needs no pool, before the pool is contacted (the client
+    connects at its first use), so that bad input fails with no XenAPI call at all."""
     p = xs.params
     module = xs.module
     # user_data and network_config are no_log, so a failure in Ansible's own argument checks
@@ -320,14 +331,15 @@ def _check_inputs(xs):
         xs.fail(missing_required_lib("PyYAML"))
     user_data = p["user_data"]
     if user_data is not None and not isinstance(user_data, (dict, str)):
-        xs.fail("user_data must be a dict (written as #cloud-config) or a string, got a %s" % type(user_data).__name__)
+        xs.fail("user_data must be a dict (written as #cloud-config) or a string, got a %s" % type(user_data).__name__,
+                error_code="INVALID_VALUE")
     try:
         seed.render_user_data(user_data)
         seed.check_network_config(p["network_config"])
     except ValueError as err:
         xs.fail(str(err), error_code="INVALID_VALUE")
     if p["meta_data"] is not None and "instance-id" in p["meta_data"] and not str(p["meta_data"]["instance-id"]):
-        xs.fail("meta_data.instance-id must not be empty")
+        xs.fail("meta_data.instance-id must not be empty", error_code="INVALID_VALUE")
 
 
 def run(xs):

@@ -110,16 +110,21 @@ def outside_gateway(draw):
 
 
 @SETTINGS
-@given(pair=outside_gateway(), version=st.sampled_from([1, 2]))
-def test_cloud_init_refuses_a_gateway_outside_the_prefix(pool, run_module, pair, version):
+@given(pair=outside_gateway(), version=st.sampled_from([1, 2, "2-route"]), to=st.sampled_from(["default", "0.0.0.0/0"]))
+def test_cloud_init_refuses_a_gateway_outside_the_prefix(pool, run_module, pair, version, to):
+    """gateway4, a default route's via (v2) and a subnet's gateway (v1): outside the prefix fails
+    naming it, with no XenAPI call at all (the input is checked before the pool is contacted)."""
     address, gateway = pair
     if version == 2:
         config = {"version": 2, "ethernets": {"eth0": {"addresses": [address], "gateway4": gateway}}}
+    elif version == "2-route":
+        config = {"version": 2, "ethernets": {"eth0": {"addresses": [address], "routes": [{"to": to, "via": gateway}]}}}
     else:
         config = {"version": 1, "config": [{"type": "physical", "name": "eth0", "subnets": [
             {"type": "static", "address": address, "gateway": gateway}]}]}
     result = refused_early(pool, run_module, "vm_cloud_init", dict(name=target(pool), network_config=config), [gateway])
     assert "is outside" in result["msg"] and "network_config" in result["msg"]
+    assert pool.calls() == [], pool.calls()     # no login: nothing asked of the pool
 
 
 @SETTINGS

@@ -233,6 +233,27 @@ def test_a_script_is_not_shown_and_a_string_cloud_config_is_masked(pool, run_mod
     ({"network_config": {"version": 1, "config": [{"type": "physical", "name": "eth0", "subnets": [
         {"type": "static", "address": "10.0.0.5", "netmask": "255.255.255.0", "gateway": "10.0.1.1"}]}]}},
      "network_config.config[0].subnets[0].gateway: 10.0.1.1 is outside 10.0.0.0/24"),
+    ({"network_config": dict(NETWORK, ethernets={"eth0": {"addresses": ["192.0.2.50/24"], "routes": [
+        {"to": "default", "via": "198.51.100.1"}]}})},
+     "network_config.ethernets.eth0.routes[0].via: 198.51.100.1 is outside 192.0.2.0/24"),
+    ({"network_config": dict(NETWORK, ethernets={"eth0": {"addresses": ["2001:db8:1::5/64"], "routes": [
+        {"to": "::/0", "via": "2001:db8:2::1"}]}})},
+     "network_config.ethernets.eth0.routes[0].via: 2001:db8:2::1 is outside 2001:db8:1::/64"),
+    ({"network_config": dict(NETWORK, ethernets={"eth0": {"addresses": ["2001:db8:1::5/64"],
+                                                          "gateway6": "2001:db8:2::1"}})},
+     "network_config.ethernets.eth0.gateway6: 2001:db8:2::1 is outside 2001:db8:1::/64"),
+    ({"network_config": dict(NETWORK, ethernets={"eth0": {"addresses": ["192.0.2.50/24"], "routes": [
+        {"to": "0.0.0.0/0", "via": "2001:db8::1"}]}})}, "via 2001:db8::1 is an IPv6 address"),
+    ({"network_config": dict(NETWORK, ethernets={"eth0": {"addresses": ["192.0.2.50/24"], "routes": [
+        {"to": "default"}]}})}, "routes[0]: a route to default needs a via"),
+    ({"network_config": dict(NETWORK, ethernets={"eth0": {"addresses": ["2001:db8:1::5/64"],
+                                                          "gateway4": "192.0.2.1"}})},
+     "gateway4: 192.0.2.1 cannot be reached: the interface has no static IPv4 address"),
+    ({"network_config": {"version": 1, "config": [{"type": "physical", "name": "eth0", "subnets": [
+        {"type": "static", "address": "10.0.0.5/24", "gateway": "2001:db8::1"}]}]}},
+     "subnets[0].gateway: 2001:db8::1 cannot be reached"),
+    ({"user_data": [1, 2]}, "user_data must be a dict"),
+    ({"meta_data": {"instance-id": ""}}, "meta_data.instance-id must not be empty"),
     ({"network_config": {"version": 3}}, "network_config.version must be 1 or 2"),
     ({"network_config": dict(NETWORK, ethernets={"eth0": {"nameservers": {"addresses": ["dns.example"]}}})},
      "'dns.example' is not an IP address"),
@@ -244,7 +265,31 @@ def test_bad_input_fails_naming_the_value_before_anything_changes(pool, run_modu
     result = run_module("vm_cloud_init", name="bad", **options)
     assert result["failed"] and needle in result["msg"], result
     assert pool.state() == before
-    assert pool.calls() == []           # nothing asked of the pool either
+    assert pool.calls() == []           # nothing asked of the pool, not even a login
+    assert not result.get("exception"), result
+
+
+def test_default_routes_and_their_gateways_on_the_drive(pool, run_module):
+    """to: default is written as 0.0.0.0/0 or ::/0 by its via's family (cloud-init 22.4 refuses
+    default); gateways the checks accept: inside the prefix, IPv6 link-local, on-link, DHCP."""
+    vm = make_vm(pool, "routes")
+    config = {"version": 2, "ethernets": {
+        "eth0": {"addresses": ["192.0.2.50/24", "2001:db8:1::5/64"],
+                 "routes": [{"to": "default", "via": "192.0.2.1"}, {"to": "default", "via": "fe80::1"},
+                            {"to": "198.51.100.0/24", "via": "203.0.113.1"}]},
+        "eth1": {"addresses": ["10.1.0.5/24"], "routes": [{"to": "0.0.0.0/0", "via": "172.16.0.1", "on-link": True}]},
+        "eth2": {"dhcp4": True, "gateway4": "10.9.9.1"}}}
+    result = run_module("vm_cloud_init", diff=True, name="routes", network_config=config)
+    assert result["changed"] and not result.get("failed"), result
+    routes = [{"to": "0.0.0.0/0", "via": "192.0.2.1"}, {"to": "::/0", "via": "fe80::1"},
+              {"to": "198.51.100.0/24", "via": "203.0.113.1"}]
+    assert result["cloud_init"]["network_config"]["ethernets"]["eth0"]["routes"] == routes
+    (_vbd, vdi), = drives(pool, vm)
+    written = yaml.safe_load(seed_files(pool, vdi["uuid"])["network-config"])
+    assert written["ethernets"]["eth0"]["routes"] == routes
+    assert written["ethernets"]["eth1"] == config["ethernets"]["eth1"]
+    result = run_module("vm_cloud_init", name="routes", network_config=config)
+    assert result["changed"] is False, result
 
 
 def test_absent_detaches_and_destroys_and_a_missing_vm(pool, run_module):
