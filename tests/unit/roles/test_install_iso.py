@@ -142,3 +142,17 @@ def test_interrupted_install_resumes_and_finishes(bed, stop):
     # the installer ran once more only for the VM cut short in it
     installs = len(re.findall(r"Start the installer and wait until it powers the VM off\] \**\n(?:changed|ok):", output))
     assert installs == (1 if stop == "installer" else 0), output[-6000:]
+
+
+def test_a_rebuild_through_the_vendor_input(bed):
+    """rhel_install_vendor: rocky takes the pool's "Rocky Linux 9" template and Rocky's ISO."""
+    _pool, api, _tmp = bed
+    rc, output = run(bed, "rhel_install", "rocky-iso", vendor="rocky", iso="Rocky-9.4-x86_64-minimal.iso", vtpm=False)
+    assert rc == 0, output[-6000:]
+    (ref,) = api.VM.get_by_name_label("rocky-iso")
+    record = api.VM.get_record(ref)
+    guest = api.VM_guest_metrics.get_record(record["guest_metrics"])
+    assert guest["os_version"]["distro"] == "rocky" and guest["os_version"]["major"] == "9"
+    assert record["other_config"][MARKER] == "installed" and record["VTPMs"] == []
+    # cloned from the pool's template of that vendor and release (xapi records it at the clone)
+    assert record["other_config"]["base_template_name"] == "Rocky Linux 9"
