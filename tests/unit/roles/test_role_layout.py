@@ -23,8 +23,7 @@ def walk(tasks):
     for task in tasks or []:
         yield task
         for key in ("block", "rescue", "always"):
-            for inner in walk(task.get(key)):
-                yield inner
+            yield from walk(task.get(key))
 
 
 def includes(path):

@@ -174,7 +174,7 @@ def test_256_mib_round_trip_byte_for_byte_streamed(serve, tmp_path):
     vdi = new_vdi(x, size)
     task = x.task.create("upload", "256 MiB")
     status, headers, _body = put(served.url, {"session_id": session._session, "vdi": vdi, "task_id": task},
-                             pattern(size), length=size)
+                                 pattern(size), length=size)
     assert (status, headers["task-id"]) == (200, task)
     record = x.task.get_record(task)
     assert (record["status"], record["progress"], record["result"]) == ("success", 1.0, "<value>%s</value>" % vdi)
@@ -245,7 +245,7 @@ def test_fixed_vhd_import(data_pool):
     vdi = new_vdi(session.xenapi, 4 * MiB)
     disk = os.urandom(MiB) + bytes(MiB) + os.urandom(MiB)
     status, _headers, _body = put(pool.url, {"session_id": session._session, "vdi": vdi, "format": "vhd"},
-                              disk + fixed_vhd_footer(len(disk)))
+                                  disk + fixed_vhd_footer(len(disk)))
     assert status == 200
     assert export_bytes(pool.url, {"session_id": session._session, "vdi": vdi})[1] == disk + bytes(MiB)
 
@@ -411,7 +411,7 @@ def test_import_into_an_sr_makes_a_vdi(data_pool):
     sr = x.SR.get_by_name_label("Local storage")[0]
     task = x.task.create("import", "")
     status, headers, _body = put(pool.url, {"session_id": session._session, "sr_id": sr, "task_id": task},
-                             b"\x03" * (2 * MiB))
+                                 b"\x03" * (2 * MiB))
     assert status == 200
     vdi = x.task.get_result(task)[len("<value>"):-len("</value>")]
     record = x.VDI.get_record(vdi)
