@@ -40,11 +40,13 @@ demo: $(DEMO_READY)
 CLOUD_INIT := $(VENV)/cloud-init
 CLOUD_INIT_READY := $(CLOUD_INIT)/.ready
 
+# A machine with no apt lists yet (a fresh CI image) knows no package: apt-get update once, retry.
 $(CLOUD_INIT_READY): $(READY)
 	@command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null || { \
 	    echo "make: the cloud-init tests need Debian's cloud-init package: apt-get and dpkg-deb are missing" >&2; exit 1; }
 	rm -rf $(CLOUD_INIT) && mkdir -p $(CLOUD_INIT)/download
-	cd $(CLOUD_INIT)/download && apt-get download -q cloud-init || { \
+	cd $(CLOUD_INIT)/download && { apt-get download -q cloud-init || \
+	    { apt-get update -q && apt-get download -q cloud-init; }; } || { \
 	    echo "make: 'apt-get download cloud-init' failed (run 'apt-get update' if apt knows no cloud-init package);" \
 	         "the cloud-init tests need it in $(CLOUD_INIT)" >&2; exit 1; }
 	dpkg-deb -x $(CLOUD_INIT)/download/cloud-init_*.deb $(CLOUD_INIT)/root
