@@ -139,7 +139,7 @@ ee-check: $(READY)
 $(COMPAT_READY): requirements.txt simulator/pyproject.toml
 	$(PYTHON) -m venv $(COMPAT_VENV)
 	$(COMPAT_VENV)/bin/pip install -q "ansible-core==$(COMPAT_CORE).*" -r requirements.txt \
-	    pytest pytest-xdist hypothesis pyyaml -e ./simulator
+	    pytest pytest-xdist hypothesis pyyaml "ansible-runner>=2.4" -e ./simulator
 	touch $@
 
 compat: $(COMPAT_READY)
