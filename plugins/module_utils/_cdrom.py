@@ -15,7 +15,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
+
+from ansible_collections.xenserver.provisioning.plugins.module_utils import _transfer
 from ansible_collections.xenserver.provisioning.plugins.module_utils._client import NULL_REF, XenServerError, find_created
+from ansible_collections.xenserver.provisioning.plugins.module_utils._vm_lifecycle import PROVISIONAL
 
 # XenServer puts a VM's CD drive on device 3 (xe vm-install, XenCenter) when it is free.
 PREFERRED_DEVICE = "3"
@@ -71,6 +75,87 @@ def find_iso(client, iso):
         raise XenServerError("%d ISOs are named '%s' (%s); give the uuid of the one you mean as iso" % (
             len(matches), iso, ", ".join(where)), code="ISO_AMBIGUOUS")
     return matches[0]
+
+
+# An ISO 9660 volume has its first volume descriptor ("CD001") at byte 32769 (ECMA-119 8.1).
+ISO9660_MAGIC = (32769, b"CD001")
+
+
+def iso_file_facts(path):
+    """{path, name (its base name), size, sha256} of a local installer ISO to upload; fails
+    naming the file (and changing nothing) when it is missing, not a file or not an ISO 9660 image."""
+    if not os.path.exists(path):
+        raise XenServerError("iso_file '%s' does not exist (it is read on the host the module runs on)" % path,
+                             code="ISO_FILE_NOT_FOUND")
+    if not os.path.isfile(path):
+        raise XenServerError("iso_file '%s' is not a regular file" % path, code="ISO_FILE_INVALID")
+    offset, magic = ISO9660_MAGIC
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            found = handle.read(len(magic))
+    except (IOError, OSError) as err:
+        raise XenServerError("iso_file '%s' cannot be read: %s" % (path, err), code="ISO_FILE_INVALID")
+    if found != magic:
+        raise XenServerError("iso_file '%s' is not an ISO 9660 image (no 'CD001' at byte %d)" % (path, offset),
+                             code="ISO_FILE_INVALID")
+    return {"path": path, "name": os.path.basename(path), "size": os.path.getsize(path),
+            "sha256": _transfer.file_sha256(path)}
+
+
+def upload_sr(client, wanted):
+    """The disk SR an ISO file is uploaded to: the one named (or with uuid) ``wanted``, else the
+    pool's default SR. xapi lets a CD drive hold a VDI of any SR (xapi_vbd.ml assert_ok_to_insert)."""
+    if wanted:
+        found = client.call("SR.get_all_records_where", 'field "name__label"="%s" or field "uuid"="%s"'
+                            % (wanted, wanted)) if '"' not in wanted else {}
+        found = [r for r, v in found.items() if v["content_type"] != "iso"]
+        if len(found) != 1:
+            raise XenServerError("sr '%s': %s" % (wanted, "no storage repository for disks has this name or uuid"
+                                 if not found else "%d SRs are named so; give the uuid" % len(found)),
+                                 code="SR_NOT_FOUND")
+        return found[0]
+    sr = client.call("pool.get_default_SR", client.call("pool.get_all")[0])
+    if sr == NULL_REF:
+        raise XenServerError("the pool has no default SR; give sr", code="SR_NOT_FOUND")
+    return sr
+
+
+def find_uploaded(client, sr_ref, image):
+    """(vdi_ref, vdi) of an earlier upload of ``image`` to the SR (its name and sha256), or None: one call."""
+    if '"' in image["name"]:
+        refs = client.call("VDI.get_by_name_label", image["name"])
+        found = dict((r, client.call("VDI.get_record", r)) for r in refs)
+    else:
+        found = client.call("VDI.get_all_records_where", 'field "name__label"="%s" and field "SR"="%s"'
+                            % (image["name"], sr_ref))
+    matches = sorted(((r, v) for r, v in found.items() if v["SR"] == sr_ref and not v.get("is_a_snapshot")
+                      and v["other_config"].get(_transfer.IMAGE_SHA_KEY) == image["sha256"]),
+                     key=lambda item: item[1]["uuid"])
+    return matches[0] if matches else None
+
+
+def upload_iso(client, image, sr_ref):
+    """A new VDI on ``sr_ref`` holding the ISO file ``image``; returns its ref. It is named
+    provisionally until the upload succeeded, so a failed one never leaves a VDI under its name."""
+    provisional = PROVISIONAL % image["name"]
+    vdi = client.call("VDI.create", {
+        "name_label": provisional, "name_description": "ISO uploaded from %s" % image["path"], "SR": sr_ref,
+        "virtual_size": str(_transfer.rounded(image["size"])), "type": "user", "sharable": False,
+        "read_only": False, "other_config": {}, "xenstore_data": {}, "sm_config": {}, "tags": []},
+        recover=find_created(client, "VDI", 'field "name__label"="%s" and field "SR"="%s"' % (provisional, sr_ref),
+                             keep=lambda r: not r["VBDs"]))
+    try:
+        _transfer.upload(client, vdi, image["path"], "raw", "iso_file '%s'" % image["path"])
+        client.call("VDI.add_to_other_config", vdi, _transfer.IMAGE_SHA_KEY, image["sha256"])
+        client.call("VDI.set_name_label", vdi, image["name"])
+    except XenServerError:
+        try:
+            client.call("VDI.destroy", vdi)
+        except XenServerError:
+            pass    # left under its provisional name, never taken for the ISO
+        raise
+    return vdi
 
 
 def free_device(client, vm_ref):

@@ -48,6 +48,8 @@ from ansible_collections.xenserver.provisioning.plugins.module_utils._client imp
 )
 
 CHUNK = 1024 * 1024
+# other_config key of an uploaded VDI (and vm_template's template): the sha256 of the file it holds.
+IMAGE_SHA_KEY = "xenserver.provisioning:image-sha256"
 SECTOR = 512
 VHD_COOKIE = b"conectix"
 VHD_TYPES = {2: "fixed", 3: "dynamic", 4: "differencing"}

@@ -36,7 +36,25 @@ options:
       - The ISO to insert, by name (the VDI's name label, for example V(xs-tools.iso)) or uuid.
       - It must be on a storage repository whose content type is C(iso). Fails naming the ISO if
         there is none, or several with this name (then give the uuid).
-      - Required with O(state=inserted), not allowed with the other states.
+      - With O(state=inserted) one of O(iso) and O(iso_file) is required; neither is allowed with the other states.
+    type: str
+  iso_file:
+    description:
+      - A local ISO file (on the host the module runs on, for example an installer ISO) to insert
+        instead of an ISO of a library. Mutually exclusive with O(iso).
+      - It is uploaded once (raw, over xapi's C(PUT /import_raw_vdi)) into a VDI on O(sr) named by
+        the file's base name, with the file's sha256 in its C(other_config) (key
+        C(xenserver.provisioning:image-sha256)). A later run finds that VDI by name and sha256 and
+        uploads nothing; a different file with the same name is uploaded into a new VDI.
+      - Until its upload succeeded the VDI is named C(<name> [xenserver.provisioning: being created]),
+        and a failed upload removes it, so a half-uploaded ISO is never inserted.
+      - Fails naming the file, before anything changes, when it does not exist, is not a regular
+        file or is not an ISO 9660 image. The whole file is read each run to compute its sha256.
+    type: path
+  sr:
+    description:
+      - The storage repository (for disks; name or uuid) O(iso_file) is uploaded to. Default the pool's default SR.
+      - Only used with O(iso_file).
     type: str
   state:
     description:
@@ -69,6 +87,11 @@ EXAMPLES = r"""
     password: "{{ xenserver_password }}"
     name: web01
     iso: xs-tools.iso
+
+- name: Insert an installer ISO from the controller (uploaded once into the pool's default SR)
+  xenserver.provisioning.vm_cdrom:
+    name: web01
+    iso_file: /srv/isos/Rocky-9.4-x86_64-dvd.iso
 
 - name: Eject it again
   xenserver.provisioning.vm_cdrom:
@@ -117,7 +140,7 @@ changes:
   description:
     - What changed (or would change in check mode). C(fields) lists V(cd_drive) (V(present) or
       V(absent)) and V(iso) when they changed; C(actions) lists the XenAPI calls made, in order
-      (V(create), V(plug), V(eject), V(insert), V(destroy)).
+      (V(upload) of O(iso_file), V(create), V(plug), V(eject), V(insert), V(destroy)).
   returned: always
   type: dict
   sample: {fields: [iso], actions: [eject, insert], needs_halt: []}
@@ -147,12 +170,22 @@ class Plan(object):
             self.add("plug", "plug")
 
 
-def not_created_yet_result(xs):
+# The VDI an upload of iso_file makes, in the planned calls before it exists.
+UPLOADED = object()
+
+
+def not_created_yet_result(xs, image):
     """Check mode, for a VM an earlier task would create: it has no CD drive yet (the ISO is
     still looked up, so a wrong one fails as it would)."""
     p = xs.params
     changes = ChangeSet()
-    iso = _cdrom.find_iso(xs.client, p["iso"])[1]["name_label"] if p["state"] == "inserted" else ""
+    iso = ""
+    if image is not None:
+        iso = image["name"]
+        if _cdrom.find_uploaded(xs.client, _cdrom.upload_sr(xs.client, p["sr"]), image) is None:
+            changes.action("upload")
+    elif p["state"] == "inserted":
+        iso = _cdrom.find_iso(xs.client, p["iso"])[1]["name_label"]
     facts = {}
     if p["state"] != "absent":
         changes.compare("cd_drive", "absent", "present")
@@ -169,10 +202,15 @@ def run(xs):
         xs.fail("iso ('%s') is only used with state: inserted, not state: %s" % (p["iso"], p["state"]))
     if p["iso"] is not None and not p["iso"].strip():
         xs.fail("iso must name an ISO, got '%s'" % p["iso"])
+    if p["iso_file"] is not None and p["state"] != "inserted":
+        xs.fail("iso_file ('%s') is only used with state: inserted, not state: %s" % (p["iso_file"], p["state"]))
+    if p["sr"] is not None and p["iso_file"] is None:
+        xs.fail("sr ('%s') is only used with iso_file" % p["sr"])
+    image = _cdrom.iso_file_facts(p["iso_file"]) if p["iso_file"] is not None else None
     client = xs.client
     ref, record = require_vm(client, name=p["name"], uuid=p["uuid"], check_mode=xs.check_mode)
     if ref is None:
-        return not_created_yet_result(xs)
+        return not_created_yet_result(xs, image)
     drives = _cdrom.cd_drives(client, ref)
     names = _cdrom.disc_names(client, drives)
 
@@ -211,12 +249,18 @@ def run(xs):
                 plan.add("eject", "VBD.eject", vbd_ref)
             after = ""
     else:   # inserted
-        drive = next(((r, v) for r, v in drives if disc(v) == p["iso"]), None)
+        drive = None if image else next(((r, v) for r, v in drives if disc(v) == p["iso"]), None)
         if drive is None:
-            vdi_ref, vdi = _cdrom.find_iso(client, p["iso"])
+            if image:
+                sr_ref = _cdrom.upload_sr(client, p["sr"])
+                vdi_ref, vdi = _cdrom.find_uploaded(client, sr_ref, image) or (UPLOADED, {"name_label": image["name"]})
+            else:
+                vdi_ref, vdi = _cdrom.find_iso(client, p["iso"])
             drive = next(((r, v) for r, v in drives if v["VDI"] == vdi_ref and not v["empty"]), None)
             if drive is None:
                 after = vdi["name_label"]
+                if vdi_ref is UPLOADED:
+                    plan.add("upload", "upload")
                 if drives:
                     drive = drives[0]
                     changes.compare("iso", disc(drive[1]), after)
@@ -229,7 +273,7 @@ def run(xs):
                     changes.compare("iso", "", after)
                     plan.create(record, vdi_ref)
         if drive is not None and not after:
-            after = disc(drive[1]) or p["iso"]
+            after = disc(drive[1]) or p["iso"] or image["name"]
 
     facts = {}
     if drive is not None:
@@ -240,8 +284,12 @@ def run(xs):
         return xs.result(changes, cdrom=facts)
 
     vbd_ref = None
+    uploaded = None
     for method, args in plan.calls:
-        if method == "create":
+        args = tuple(uploaded if a is UPLOADED else a for a in args)
+        if method == "upload":
+            uploaded = _cdrom.upload_iso(client, image, sr_ref)
+        elif method == "create":
             vbd_ref = _cdrom.create_drive(client, ref, new_device, *args)
             if record["power_state"] == "Running" and record["HVM_boot_policy"]:
                 xs.module.warn("VM '%s' is an HVM guest: it sees the new CD drive (device %s) only after "
@@ -260,9 +308,12 @@ def main():
         identifies_vm=True,
         argument_spec=dict(
             iso=dict(type="str"),
+            iso_file=dict(type="path"),
+            sr=dict(type="str"),
             state=dict(type="str", default="inserted", choices=["inserted", "ejected", "present", "absent"]),
         ),
-        required_if=[("state", "inserted", ["iso"])],
+        mutually_exclusive=[("iso", "iso_file")],
+        required_if=[("state", "inserted", ["iso", "iso_file"], True)],
     )
     xs.run(run)
 

@@ -232,7 +232,7 @@ from ansible_collections.xenserver.provisioning.plugins.module_utils._vm_config 
 from ansible_collections.xenserver.provisioning.plugins.module_utils._vm_lifecycle import (
     PROVISIONAL, classify_disks, mark_disks, remove_stale_disks)
 
-SHA_KEY = "xenserver.provisioning:image-sha256"
+SHA_KEY = _transfer.IMAGE_SHA_KEY
 BASE_KEY = "xenserver.provisioning:base-template"
 
 

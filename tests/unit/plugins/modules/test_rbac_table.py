@@ -109,6 +109,7 @@ IMAGE_PATHS = [
     ("vm_template", "`state: absent`", _template, dict(name="rocky9", state="absent"), False),
     ("vm_cloud_init", "a config drive", _cloud_vm, dict(name="web", user_data={"users": [{"name": "ops"}]}), False),
     ("vm_answer_drive", "an answer drive", _halted, dict(name="web", files={"ks.cfg": "text\npoweroff\n"}), False),
+    ("vm_cdrom", "upload `iso_file`", _halted, dict(name="web", iso_file="rhel-9.4-x86_64-boot.iso"), False),
 ]
 
 
@@ -120,6 +121,8 @@ def _derive(pool, run_module, image_dir, module, setup, options, check_mode):
             setup(pool, run_module)
     if module == "vm_template" and "image" in options:
         options = dict(options, image=str(image_dir / options["image"]))
+    if "iso_file" in options:
+        options = dict(options, iso_file=str(image_dir / options["iso_file"]))
     pool.mark()
     result = run_module(module, check_mode=check_mode, **options)
     assert not result.get("failed"), result

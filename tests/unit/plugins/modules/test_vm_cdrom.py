@@ -272,3 +272,74 @@ def test_check_mode_on_a_vm_not_created_yet(pool, run_module):
     result = run_module("vm_cdrom", check_mode=True, uuid="00000000-0000-0000-0000-000000000000", iso="xs-tools.iso")
     assert result["failed"] and result["error_code"] == "NOT_FOUND"
     assert pool.state() == before
+
+
+# --- iso_file: a local ISO uploaded once into a disk SR ------------------------------------
+
+def test_iso_file_is_uploaded_once_and_boots(pool, run_module, tmp_path):
+    from xapisim import images
+    path = images.write_iso(str(tmp_path / "rhel-9.4-x86_64-boot.iso"), *images.ISOS["rhel-9.4-x86_64-boot.iso"])
+    vm = make_vm(pool, "inst01")
+    before = pool.state()
+    result = run_module("vm_cdrom", check_mode=True, diff=True, name="inst01", iso_file=path)
+    assert result["changed"] and result["changes"]["actions"] == ["upload", "create"]
+    assert result["diff"]["after"] == {"cd_drive": "present", "iso": "rhel-9.4-x86_64-boot.iso"}
+    assert pool.state() == before
+
+    pool.mark()
+    result = run_module("vm_cdrom", name="inst01", iso_file=path)
+    assert result["changed"] and result["changes"]["actions"] == ["upload", "create"]
+    assert result["cdrom"]["iso"] == "rhel-9.4-x86_64-boot.iso"
+    assert pool.calls().count("VDI.create") == 1
+    vdis = pool.api.VDI.get_by_name_label("rhel-9.4-x86_64-boot.iso")
+    assert len(vdis) == 1
+    vdi = pool.api.VDI.get_record(vdis[0])
+    default_sr = pool.api.pool.get_default_SR(pool.api.pool.get_all()[0])
+    assert vdi["SR"] == default_sr and pool.api.SR.get_content_type(default_sr) != "iso"
+    assert vdi["other_config"]["xenserver.provisioning:image-sha256"] == images_sha256(path)
+    assert cds(pool, vm) == {"3": "rhel-9.4-x86_64-boot.iso"}
+    assert not pool.api.VDI.get_by_name_label("rhel-9.4-x86_64-boot.iso [xenserver.provisioning: being created]")
+
+    # the simulated firmware boots the installer from the uploaded VDI
+    pool.api.VM.set_HVM_boot_params(vm, {"order": "dc"})
+    pool.sim.guests.hvm_boot(vm, pool.sim.db.get("VM", vm))
+    assert pool.sim.guests.state(vm)["stage"] == "iso-installer", pool.sim.guests.state(vm)["console"]
+
+    pool.mark()
+    result = run_module("vm_cdrom", name="inst01", iso_file=path)
+    assert result["changed"] is False and result["cdrom"]["iso"] == "rhel-9.4-x86_64-boot.iso"
+    rerun = pool.calls()
+    assert "VDI.create" not in rerun and "task.create" not in rerun and len(rerun) <= 8, rerun
+    pool.mark()
+    assert run_module("vm_cdrom", name="inst01", iso_file=path)["changed"] is False
+    assert pool.calls() == rerun        # a rerun costs the same calls, every time
+
+    # another file with the same name: a new VDI, swapped in
+    images.write_iso(path, *images.ISOS["Rocky-9.4-x86_64-minimal.iso"])
+    result = run_module("vm_cdrom", name="inst01", iso_file=path)
+    assert result["changed"] and result["changes"]["actions"] == ["upload", "eject", "insert"]
+    assert len(pool.api.VDI.get_by_name_label("rhel-9.4-x86_64-boot.iso")) == 2
+    assert run_module("vm_cdrom", name="inst01", iso_file=path)["changed"] is False
+
+
+def images_sha256(path):
+    import hashlib
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+@pytest.mark.parametrize("kind, code", [("missing", "ISO_FILE_NOT_FOUND"), ("directory", "ISO_FILE_INVALID"),
+                                        ("not-an-iso", "ISO_FILE_INVALID")])
+def test_bad_iso_file_fails_naming_it(pool, run_module, tmp_path, kind, code):
+    make_vm(pool, "vm1")
+    path = str(tmp_path / kind)
+    if kind == "directory":
+        (tmp_path / kind).mkdir()
+    elif kind == "not-an-iso":
+        (tmp_path / kind).write_bytes(b"\0" * 40000)
+    before = pool.state()
+    result = run_module("vm_cdrom", name="vm1", iso_file=path)
+    assert result["failed"] and result["error_code"] == code and path in result["msg"]
+    assert pool.state() == before
+    result = run_module("vm_cdrom", name="vm1", iso_file=path, iso="xs-tools.iso")
+    assert result["failed"] and "mutually exclusive" in result["msg"]
