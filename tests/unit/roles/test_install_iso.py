@@ -156,3 +156,31 @@ def test_a_rebuild_through_the_vendor_input(bed):
     assert record["other_config"][MARKER] == "installed" and record["VTPMs"] == []
     # cloned from the pool's template of that vendor and release (xapi records it at the clone)
     assert record["other_config"]["base_template_name"] == "Rocky Linux 9"
+
+
+def test_the_installer_iso_uploaded_from_the_controller(bed):
+    """rhel_install_iso_file: the ISO is uploaded once into the pool's default SR and installs
+    from there; a second run uploads nothing and changes nothing."""
+    _pool, api, tmp = bed
+    path = tmp / "upload" / "rhel-9.4-x86_64-boot.iso"
+    path.parent.mkdir()
+    images.write_iso(str(path), *images.ISOS["rhel-9.4-x86_64-boot.iso"])
+    rc, output = run(bed, "rhel_install", "rhel-upload", iso="", iso_file=str(path), vtpm=False)
+    assert rc == 0, output[-6000:]
+    default_sr = api.pool.get_default_SR(api.pool.get_all()[0])
+
+    def uploads():
+        return [v for v in api.VDI.get_by_name_label(path.name) if api.VDI.get_SR(v) == default_sr]
+    (vdi,) = uploads()
+    assert api.VDI.get_other_config(vdi)["xenserver.provisioning:image-sha256"] == images_sha256(path)
+    (ref,) = api.VM.get_by_name_label("rhel-upload")
+    assert api.VM.get_other_config(ref)[MARKER] == "installed"
+    assert api.VM_guest_metrics.get_os_version(api.VM.get_guest_metrics(ref))["distro"] == "rhel"
+    rc, output = run(bed, "rhel_install", "rhel-upload", iso="", iso_file=str(path), vtpm=False)
+    assert rc == 0 and changed(output) == 0, output[-6000:]
+    assert uploads() == [vdi]
+
+
+def images_sha256(path):
+    import hashlib
+    return hashlib.sha256(path.read_bytes()).hexdigest()
