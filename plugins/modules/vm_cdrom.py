@@ -46,8 +46,8 @@ options:
         the file's base name, with the file's sha256 in its C(other_config) (key
         C(xenserver.provisioning:image-sha256)). A later run finds that VDI by name and sha256 and
         uploads nothing; a different file with the same name is uploaded into a new VDI.
-      - Until its upload succeeded the VDI is named C(<name> [xenserver.provisioning: being created]),
-        and a failed upload removes it, so a half-uploaded ISO is never inserted.
+      - "Until its upload succeeded the VDI has a provisional name (C(<name> [xenserver.provisioning: being created])),
+        and a failed upload removes it, so a half-uploaded ISO is never inserted."
       - Fails naming the file, before anything changes, when it does not exist, is not a regular
         file or is not an ISO 9660 image. The whole file is read each run to compute its sha256.
     type: path
