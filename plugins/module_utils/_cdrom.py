@@ -107,14 +107,7 @@ def upload_sr(client, wanted):
     """The disk SR an ISO file is uploaded to: the one named (or with uuid) ``wanted``, else the
     pool's default SR. xapi lets a CD drive hold a VDI of any SR (xapi_vbd.ml assert_ok_to_insert)."""
     if wanted:
-        found = client.call("SR.get_all_records_where", 'field "name__label"="%s" or field "uuid"="%s"'
-                            % (wanted, wanted)) if '"' not in wanted else {}
-        found = [r for r, v in found.items() if v["content_type"] != "iso"]
-        if len(found) != 1:
-            raise XenServerError("sr '%s': %s" % (wanted, "no storage repository for disks has this name or uuid"
-                                 if not found else "%d SRs are named so; give the uuid" % len(found)),
-                                 code="SR_NOT_FOUND")
-        return found[0]
+        return _transfer.named_disk_sr(client, wanted)[0]
     sr = client.call("pool.get_default_SR", client.call("pool.get_all")[0])
     if sr == NULL_REF:
         raise XenServerError("the pool has no default SR; give sr", code="SR_NOT_FOUND")

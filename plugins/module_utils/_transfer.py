@@ -127,6 +127,18 @@ def _vhd_footer(footer):
     return struct.unpack(">Q", footer[48:56])[0]
 
 
+def named_disk_sr(client, wanted):
+    """(ref, record) of the one SR for disks (not an ISO SR) named ``wanted`` or with that uuid."""
+    found = client.call("SR.get_all_records_where", 'field "name__label"="%s" or field "uuid"="%s"'
+                        % (wanted, wanted)) if '"' not in wanted else {}
+    found = [(r, v) for r, v in found.items() if v["content_type"] != "iso"]
+    if len(found) != 1:
+        raise XenServerError("sr '%s': %s" % (wanted, "no storage repository for disks has this name or uuid"
+                             if not found else "%d SRs are named so; give the uuid" % len(found)),
+                             code="SR_NOT_FOUND")
+    return found[0]
+
+
 def file_sha256(path):
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

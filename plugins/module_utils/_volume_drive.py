@@ -45,14 +45,7 @@ def find(client, vm_ref, vm_name, mark_key, what):
 def disk_sr(client, wanted, vm_ref):
     """The SR named or with uuid ``wanted`` (not an ISO SR), else that of the VM's first disk, else the pool's default."""
     if wanted:
-        found = client.call("SR.get_all_records_where", 'field "name__label"="%s" or field "uuid"="%s"'
-                            % (wanted, wanted)) if '"' not in wanted else {}
-        found = [r for r, v in found.items() if v["content_type"] != "iso"]
-        if len(found) != 1:
-            raise XenServerError("sr '%s': %s" % (wanted, "no storage repository for disks has this name or uuid"
-                                 if not found else "%d SRs are named so; give the uuid" % len(found)),
-                                 code="SR_NOT_FOUND")
-        return found[0]
+        return _transfer.named_disk_sr(client, wanted)[0]
     disks = client.call("VBD.get_all_records_where", 'field "VM"="%s" and field "type"="Disk"' % vm_ref)
     for _ref, vbd in sorted(disks.items(), key=lambda item: item[1]["userdevice"]):
         if vbd["VDI"] != NULL_REF:

@@ -269,14 +269,7 @@ def _sr(client, wanted, need):
     """(ref, record) of the SR for the disk: the one named (or with uuid) ``wanted``, else the
     pool's default SR; it must hold disks and have room for ``need`` bytes."""
     if wanted:
-        found = client.call("SR.get_all_records_where", 'field "name__label"="%s" or field "uuid"="%s"'
-                            % (wanted, wanted)) if '"' not in wanted else {}
-        found = dict((r, v) for r, v in found.items() if v["content_type"] != "iso")
-        if len(found) != 1:
-            raise XenServerError("sr '%s': %s" % (wanted, "no storage repository for disks has this name or uuid"
-                                 if not found else "%d SRs are named so; give the uuid" % len(found)),
-                                 code="SR_NOT_FOUND")
-        ref, record = next(iter(found.items()))
+        ref, record = _transfer.named_disk_sr(client, wanted)
     else:
         pool = client.call("pool.get_all")[0]
         ref = client.call("pool.get_default_SR", pool)

@@ -183,9 +183,9 @@ def _answer_network(kind, text):
     return _kickstart_network(text) if kind == "ks" else _autoyast_network(text)
 
 
-def _kickstart_network(text):
-    """``network --device eth0 --bootproto static --ip A --netmask M --gateway G`` (``--opt=value``
-    too; a network line without --device is eth0's)."""
+def kickstart_network_lines(text):
+    """The options of each ``network`` line of a kickstart, as dicts (``--opt value`` and
+    ``--opt=value``; a flag alone maps to "")."""
     for line in text.splitlines():
         try:
             words = shlex.split(line)
@@ -200,6 +200,13 @@ def _kickstart_network(text):
                 opts[key] = value
             elif key is not None:
                 opts[key], key = word, None
+        yield opts
+
+
+def _kickstart_network(text):
+    """``network --device eth0 --bootproto static --ip A --netmask M --gateway G`` (``--opt=value``
+    too; a network line without --device is eth0's)."""
+    for opts in kickstart_network_lines(text):
         if opts.get("device", "eth0") == "eth0" and opts.get("bootproto") == "static" and opts.get("ip"):
             return {"ip": opts["ip"], "netmask": opts.get("netmask", ""), "gateway": opts.get("gateway", "")}
     return None

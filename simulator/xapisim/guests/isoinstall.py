@@ -19,13 +19,12 @@ end of stage 2, which the simulator models for the PV installed system only).
 """
 import ipaddress
 import re
-import shlex
 import xml.dom.minidom
 
 from .. import images
 from ..model import NULL_REF
 from .eliloader import KERNEL_BOOT_SECONDS, _NotFound
-from .install import INSTALL_SECONDS, _answer_finish
+from .install import INSTALL_SECONDS, _answer_finish, kickstart_network_lines
 
 ANSWER_FILES = {"anaconda": ("ks", "ks.cfg", "OEMDRV"), "yast": ("autoyast", "autoinst.xml", "OEMDRV")}
 CONSOLE = {"anaconda": "Starting installer, one moment...", "yast": "Loading Installation System"}
@@ -227,20 +226,7 @@ def _cidr(address, netmask):
 
 def _kickstart_system(text):
     hostname, interface = None, None
-    for line in text.splitlines():
-        try:
-            words = shlex.split(line)
-        except ValueError:
-            continue
-        if not words or words[0] != "network":
-            continue
-        opts, key = {}, None
-        for word in words[1:]:
-            if word.startswith("--"):
-                key, _, value = word[2:].partition("=")
-                opts[key] = value
-            elif key is not None:
-                opts[key], key = word, None
+    for opts in kickstart_network_lines(text):
         hostname = opts.get("hostname") or hostname
         if interface is None and opts.get("bootproto") == "static" and opts.get("ip"):
             address = _cidr(opts["ip"], opts.get("netmask"))
