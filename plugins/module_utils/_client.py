@@ -119,12 +119,46 @@ HINTS = {
 
 
 class XenServerError(Exception):
-    """A failure a person can act on: the XenAPI code, its parameters and a hint."""
+    """A failure a person can act on: a stable ``code``, its parameters and a message with a hint.
+
+    ``code`` is what callers (modules, roles through the result's ``error_code``) decide on,
+    never the message: a failure XenAPI reported keeps XenAPI's error code
+    (xenapi-datamodel.json ``errors``); one of ours has its class's ``CODE`` (or a more
+    precise one given as ``code``). The message is for people and may change.
+    """
+
+    CODE = "XENAPI_ERROR"
 
     def __init__(self, message, code=None, params=None):
         super(XenServerError, self).__init__(message)
-        self.code = code
+        self.code = code or self.CODE
         self.params = list(params or [])
+
+
+class InvalidInput(XenServerError):
+    """A value the user gave is wrong; found before anything changes."""
+    CODE = "INVALID_INPUT"
+
+
+class NotFound(XenServerError):
+    """Something the user named does not exist."""
+    CODE = "NOT_FOUND"
+
+
+class WaitTimeout(XenServerError):
+    """A wait (for a task, a power state, the guest) ran out of time."""
+    CODE = "WAIT_TIMEOUT"
+
+
+class Gone(XenServerError):
+    """An object went away while the module waited on it (a guest's metrics on reboot)."""
+    CODE = "GONE"
+
+
+class AnswerLost(XenServerError):
+    """The connection dropped before XenServer answered, and whether the call took effect
+    could not be found out."""
+    CODE = "ANSWER_LOST"
 
 
 def translate(details, action=None):
@@ -634,7 +668,7 @@ class XenServerClient(object):
         while True:
             remaining = deadline - time.time()
             if remaining <= 0:
-                raise XenServerError("timed out after %gs waiting for %s" % (timeout, what or "%s %s" % (cls, ref)))
+                raise WaitTimeout("timed out after %gs waiting for %s" % (timeout, what or "%s %s" % (cls, ref)))
             lost_events = False
             try:
                 batch = self.call("event_from", subscription, token, min(remaining, 60.0))
@@ -668,7 +702,7 @@ class XenServerClient(object):
         if kind.lower() == "task":
             return XenServerError("the task for %s is gone (the pool master may have restarted); "
                                   "whether it finished is not known" % what, code="TASK_LOST")
-        return XenServerError("%s %s was removed while waiting for %s" % (kind, ref, what))
+        return Gone("%s %s was removed while waiting for %s" % (kind, ref, what))
 
 
 def unsafe_text(value):

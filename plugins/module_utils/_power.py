@@ -19,7 +19,7 @@ __metaclass__ = type
 import time
 
 from ansible_collections.xenserver.provisioning.plugins.module_utils._addresses import primary_address
-from ansible_collections.xenserver.provisioning.plugins.module_utils._client import NULL_REF, XenServerError
+from ansible_collections.xenserver.provisioning.plugins.module_utils._client import NULL_REF, Gone, WaitTimeout, XenServerError
 
 POWER_STATES = ("running", "halted", "suspended", "paused")
 STATES = POWER_STATES + ("restarted",)
@@ -113,8 +113,7 @@ def predicted_state(current, wanted):
 
 
 def _timed_out(err):
-    # The client's own wait timeout has no XenAPI code (see _client.wait_for).
-    return err.code is None and str(err).startswith("timed out")
+    return err.code == WaitTimeout.CODE
 
 
 def apply(client, ref, name, steps, shutdown_timeout, fallback=False, notes=None, done=None):
@@ -244,7 +243,7 @@ def wait(client, ref, name, condition, timeout, record=None, after=None):
                 metrics = client.wait_for("vm_guest_metrics", record["guest_metrics"], done,
                                           _left(deadline), what="VM '%s' %s" % (name, what))
             except XenServerError as err:
-                if err.code is None and "was removed" in str(err):
+                if err.code == Gone.CODE:
                     record = None   # the guest rebooted and xapi dropped its metrics: wait again
                     continue
                 raise
@@ -253,8 +252,7 @@ def wait(client, ref, name, condition, timeout, record=None, after=None):
         if not _timed_out(err):
             raise
         hint = WAIT_HINTS.get(condition, "")
-        raise XenServerError("timed out after %s s (wait_timeout) waiting for VM '%s' %s%s"
-                             % (timeout, name, what, hint), code="WAIT_TIMEOUT")
+        raise WaitTimeout("timed out after %s s (wait_timeout) waiting for VM '%s' %s%s" % (timeout, name, what, hint))
 
 
 WAIT_HINTS = {
@@ -268,7 +266,7 @@ WAIT_HINTS = {
 def _left(deadline):
     remaining = deadline - time.time()
     if remaining <= 0:
-        raise XenServerError("timed out")
+        raise WaitTimeout("timed out")
     return remaining
 
 

@@ -1,0 +1,48 @@
+"""The one plan/apply shape (_plan.Plan): planning records, apply runs in order, check mode
+runs nothing, a failure leaves only the actions that were done."""
+import pytest
+
+from ansible_collections.xenserver.provisioning.plugins.module_utils._plan import Plan
+
+
+def test_fields_and_actions_run_in_order_once():
+    ran = []
+    plan = Plan()
+    assert plan.field("memory_mb", 1024, 2048, lambda: ran.append("memory"))
+    assert not plan.field("vcpus", 2, 2, lambda: ran.append("vcpus"))
+    assert not plan.field("name", "a", None, lambda: ran.append("name"))
+    plan.action("start", lambda: ran.append("start"))
+    assert plan.changed and "memory_mb" in plan
+    plan.apply()
+    assert ran == ["memory", "start"]
+    plan.apply()
+    assert ran == ["memory", "start"]
+    assert plan.changes.summary() == {"fields": ["memory_mb"], "actions": ["start"], "needs_halt": []}
+
+
+def test_check_mode_runs_nothing_and_reports_the_same():
+    ran = []
+    plan = Plan()
+    plan.field("firmware", "bios", "uefi", lambda: ran.append(1), needs_halt=True)
+    plan.action("start", lambda: ran.append(2))
+    plan.apply(check_mode=True)
+    assert ran == [] and plan.needs_halt == ["firmware"]
+    assert plan.changes.summary()["actions"] == ["start"]
+
+
+def test_a_failed_step_leaves_only_what_was_done():
+    def fail():
+        raise RuntimeError("refused")
+    plan = Plan()
+    plan.action("clean_shutdown", lambda: ["hard_shutdown"])
+    plan.action("start", fail)
+    plan.action("wait", lambda: None)
+    with pytest.raises(RuntimeError):
+        plan.apply()
+    assert plan.changes.actions == ["hard_shutdown"]
+
+
+def test_nothing_to_do_is_not_changed():
+    plan = Plan()
+    plan.field("description", "x", "x", lambda: None)
+    assert not plan.changed and plan.needs_halt == []
