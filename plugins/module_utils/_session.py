@@ -45,7 +45,11 @@ def cache_dir():
         else:
             path = os.path.join(os.path.expanduser("~"), ".ansible", "xenserver.provisioning", "sessions")
     if not os.path.isdir(path):
-        os.makedirs(path, mode=0o700)
+        try:
+            os.makedirs(path, mode=0o700)
+        except OSError:     # made by another fork at the same time
+            if not os.path.isdir(path):
+                raise
     return path
 
 
