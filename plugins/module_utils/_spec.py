@@ -70,4 +70,5 @@ def vm_argument_spec():
         hard_shutdown_fallback=dict(type="bool", default=False),
         shutdown_timeout=dict(type="int", default=120),
         keep_disks=dict(type="bool", default=False),
+        keep_snapshots=dict(type="bool", default=False),
     )

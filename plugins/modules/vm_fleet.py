@@ -242,7 +242,7 @@ def converge(task):
     records = Records(client)
     changes, entry = task.changes, task.entry
     # vm's step: create, update or remove (a create or removal under the claim on the name)
-    ref, facts, _removed, _kept = lifecycle.settle(task, records, changes)
+    ref, facts = lifecycle.settle(task, records, changes)[:2]
     task.ref = ref
     if p["state"] == "absent":
         return entry, changes
