@@ -55,7 +55,8 @@ options:
   state:
     description:
       - V(present) creates the VM if needed and configures it.
-      - V(absent) removes the VM and the disks only it owns (see O(keep_disks), O(force)).
+      - V(absent) removes the VM, its snapshots and the disks only they use (see O(keep_disks),
+        O(keep_snapshots), O(force)).
     type: str
     choices: [present, absent]
     default: present
@@ -283,6 +284,19 @@ options:
       - With O(state=absent), keep every disk of the VM; only the VM goes.
       - Without it, the disks only this VM owns are removed. Never removed are CD/ISO media, disks
         on an ISO library, sharable or read-only disks and disks another VM also uses.
+      - It keeps the disks of the snapshots removed with the VM too (see O(keep_snapshots)).
+    type: bool
+    default: false
+  keep_snapshots:
+    description:
+      - With O(state=absent), keep the VM's snapshots and their disks; only the VM (and its own
+        disks) go. The snapshots are then left without their VM, as XenServer's C(VM.destroy)
+        leaves them, and no module of this collection can reach them by the VM's name any more.
+      - Without it, the snapshots are destroyed with the VM, with the snapshot disks only they
+        use, by the same rules as the VM's disks (a snapshot disk another VM or template also
+        uses is kept, as are CD/ISO media, sharable and read-only disks).
+      - A VM without snapshots costs no call more either way; one with snapshots costs one more
+        read and one C(VM.destroy) per snapshot.
     type: bool
     default: false
 notes:
@@ -427,16 +441,30 @@ ip:
   type: str
   sample: 192.0.2.10
 removed_disks:
-  description: The disks removed with the VM (uuid, name, size, userdevice).
+  description:
+    - The disks removed with the VM (uuid, name, size, userdevice), its own first, then its
+      snapshots'; a snapshot's disk also has C(snapshot), the snapshot's uuid.
   returned: when O(state=absent)
   type: list
   elements: dict
 kept_disks:
-  description: The disks of the removed VM that were kept, each with its C(reason).
+  description:
+    - The disks of the removed VM (and of its removed snapshots, with C(snapshot)) that were
+      kept, each with its C(reason) (V(keep_disks), V(CD/ISO media), V(on an ISO library),
+      V(sharable), V(read-only), V(attached to another VM), V(a snapshot) for a snapshot disk
+      attached to the VM itself, V(not a snapshot disk) for a VM's disk only a snapshot uses).
   returned: when O(state=absent)
   type: list
   elements: dict
   sample: [{uuid: 2f0a6c3e-3b67-4c8e-9a0e-0d5b1f0f6f4b, name: xs-tools.iso, reason: CD/ISO media}]
+removed_snapshots:
+  description:
+    - The snapshots removed with the VM, oldest first, as M(xenserver.provisioning.vm_snapshot)
+      returns them (C(name), C(uuid), C(time)). Empty with O(keep_snapshots=true).
+  returned: when O(state=absent)
+  type: list
+  elements: dict
+  sample: [{name: before-upgrade, uuid: 3c3a1a8e-7c61-4a4e-9d5c-0f3a4b1e2d10, time: "20240131T10:15:00Z"}]
 """
 
 from ansible_collections.xenserver.provisioning.plugins.module_utils._module import XenServerModule

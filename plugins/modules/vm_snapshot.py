@@ -182,13 +182,13 @@ def converge(xs, vm_ref, vm, snapshots, snap_ref, snap):
         # read back: the new snapshot's uuid and time come from the pool
         listed = _snapshot.facts(_snapshot.snapshots_of(client, vm_ref))
     elif state == "absent" and snap is not None:
-        disks = _snapshot.owned_disks(client, snap_ref)
+        planned = _snapshot.removal(client, snap_ref, snap)
         changes.compare("snapshots", names, [n for n in names if n != name])
         changes.action("destroy snapshot")
-        for _vdi, uuid in disks:
-            changes.action("destroy disk %s" % uuid)
+        for disk in planned.owned:
+            changes.action("destroy disk %s" % disk["uuid"])
         if not xs.check_mode:
-            _snapshot.remove(client, snap_ref, disks)
+            _snapshot.remove(client, planned)
         listed = [s for s in listed if s["uuid"] != snap["uuid"]]
     elif state == "reverted":
         if snap is None:

@@ -222,15 +222,14 @@ changes:
 
 import os
 
-from ansible_collections.xenserver.provisioning.plugins.module_utils import _claim, _transfer
+from ansible_collections.xenserver.provisioning.plugins.module_utils import _claim, _transfer, _vm_removal
 from ansible_collections.xenserver.provisioning.plugins.module_utils._client import (
     NOT_DONE, NULL_REF, XenServerError, find_created)
 from ansible_collections.xenserver.provisioning.plugins.module_utils._module import ChangeSet, XenServerModule
 from ansible_collections.xenserver.provisioning.plugins.module_utils._records import Records
 from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import find_vm, nearest_template_names
 from ansible_collections.xenserver.provisioning.plugins.module_utils._vm_config import check_name
-from ansible_collections.xenserver.provisioning.plugins.module_utils._vm_lifecycle import (
-    PROVISIONAL, classify_disks, mark_disks, remove_stale_disks)
+from ansible_collections.xenserver.provisioning.plugins.module_utils._vm_lifecycle import PROVISIONAL, remove_stale_disks
 
 SHA_KEY = _transfer.IMAGE_SHA_KEY
 BASE_KEY = "xenserver.provisioning:base-template"
@@ -303,23 +302,13 @@ def _remove(client, ref, record, holder=None):
     """Destroy the template, then the disks only it uses; returns them (without refs). Under a
     claim its disks get the holder's marker first: a run killed between the two destroys leaves
     disks the claim's next holder removes."""
-    records = Records(client)
-    records.put("VM", {ref: record})
-    records.vm_devices(ref)
-    owned, _kept = classify_disks(records, ref, keep_disks=False)
-    mark_disks(client, records, [d["ref"] for d in owned], holder)
-    client.call("VM.destroy", ref)
-    for disk in owned:
-        client.call("VDI.destroy", disk["ref"])
-    return [dict((k, v) for k, v in d.items() if k != "ref") for d in owned]
+    removal = _vm_removal.plan(Records(client), ref, record)
+    _vm_removal.apply(client, removal, holder, what="template '%s'" % record["name_label"])
+    return removal.removed_disks()
 
 
 def _plan_removal(client, ref, record):
-    records = Records(client)
-    records.put("VM", {ref: record})
-    records.vm_devices(ref)
-    owned, _kept = classify_disks(records, ref, keep_disks=False)
-    return [dict((k, v) for k, v in d.items() if k != "ref") for d in owned]
+    return _vm_removal.plan(Records(client), ref, record).removed_disks()
 
 
 def _make(xs, image, base_ref, base, sr_ref, description, provisional, gone, holder):
