@@ -48,6 +48,18 @@ class Plan(object):
             self._steps.append((apply, []))
         return True
 
+    def removal(self, name, current, apply=None, needs_halt=False):
+        """Record ``name`` (a map key, say) going away: None after; True when it was there."""
+        if current is None:
+            return False
+        self.changes.before[name] = current
+        self.changes.after[name] = None
+        if needs_halt:
+            self.changes.needs_halt.append(name)
+        if apply is not None:
+            self._steps.append((apply, []))
+        return True
+
     def action(self, text, apply=None):
         """Record a change that is not a field (create, destroy, start), and its step."""
         self.changes.action(text)

@@ -46,3 +46,15 @@ def test_nothing_to_do_is_not_changed():
     plan = Plan()
     plan.field("description", "x", "x", lambda: None)
     assert not plan.changed and plan.needs_halt == []
+
+
+def test_a_removal_shows_none_after_and_runs_its_step():
+    ran = []
+    plan = Plan()
+    assert not plan.removal("other_config:install-arch", None, lambda: ran.append("absent already"))
+    assert plan.removal("other_config:install-repository", "http://x/", lambda: ran.append("removed"))
+    assert plan.changed and "other_config:install-repository" in plan
+    plan.apply()
+    assert ran == ["removed"]
+    assert plan.changes.diff() == {"before": {"other_config:install-repository": "http://x/"},
+                                   "after": {"other_config:install-repository": None}}
