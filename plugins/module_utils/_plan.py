@@ -66,6 +66,13 @@ class Plan(object):
         if apply is not None:
             self._steps.append((apply, [text]))
 
+    def actions(self, texts, apply=None):
+        """Several actions one step makes (a VM and its disks); if it fails, none stands."""
+        for text in texts:
+            self.changes.action(text)
+        if apply is not None:
+            self._steps.append((apply, list(texts)))
+
     def step(self, apply):
         """A step for changes already recorded (one call that sets several fields)."""
         self._steps.append((apply, []))

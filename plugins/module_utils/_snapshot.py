@@ -71,14 +71,9 @@ def owned_disks(client, snap_ref):
 def remove(client, snap_ref, disks):
     """The snapshot record first (if that fails no disk is lost), then its own disks."""
     client.call("VM.destroy", snap_ref)
-    for index in range(len(disks)):
-        destroy_disk(client, disks, index)
-
-
-def destroy_disk(client, disks, index):
-    """The ``index``-th of a removed snapshot's own ``disks``; a failure names the ones left."""
-    try:
-        client.call("VDI.destroy", disks[index][0])
-    except XenServerError as err:
-        raise XenServerError("the snapshot was removed but not all its disks: %s (left: %s)"
-                             % (err, ", ".join(u for _r, u in disks[index:])), code=err.code, params=err.params)
+    for index, (vdi, _uuid) in enumerate(disks):
+        try:
+            client.call("VDI.destroy", vdi)
+        except XenServerError as err:
+            raise XenServerError("the snapshot was removed but not all its disks: %s (left: %s)"
+                                 % (err, ", ".join(u for _r, u in disks[index:])), code=err.code, params=err.params)

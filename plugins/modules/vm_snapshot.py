@@ -118,8 +118,6 @@ changes:
   sample: {fields: [snapshots], actions: [snapshot], needs_halt: []}
 """
 
-import functools
-
 from ansible_collections.xenserver.provisioning.plugins.module_utils import _snapshot
 from ansible_collections.xenserver.provisioning.plugins.module_utils._claim import claim
 from ansible_collections.xenserver.provisioning.plugins.module_utils._client import NotFound
@@ -188,9 +186,8 @@ def converge(xs, vm_ref, vm, snapshots, snap_ref, snap):
     elif state == "absent" and snap is not None:
         disks = _snapshot.owned_disks(client, snap_ref)
         plan.field("snapshots", names, [n for n in names if n != name])
-        plan.action("destroy snapshot", lambda: client.call("VM.destroy", snap_ref))   # first: no disk is lost
-        for index, (_vdi, uuid) in enumerate(disks):
-            plan.action("destroy disk %s" % uuid, functools.partial(_snapshot.destroy_disk, client, disks, index))
+        plan.actions(["destroy snapshot"] + ["destroy disk %s" % uuid for _vdi, uuid in disks],
+                     lambda: _snapshot.remove(client, snap_ref, disks))
         listed = [s for s in listed if s["uuid"] != snap["uuid"]]
     elif state == "reverted":
         if snap is None:

@@ -58,3 +58,24 @@ def test_a_removal_shows_none_after_and_runs_its_step():
     assert ran == ["removed"]
     assert plan.changes.diff() == {"before": {"other_config:install-repository": "http://x/"},
                                    "after": {"other_config:install-repository": None}}
+
+
+def test_one_step_for_several_actions_stands_or_falls_with_them():
+    def fail():
+        raise RuntimeError("refused")
+    plan = Plan()
+    plan.actions(["destroy snapshot", "destroy disk a"], lambda: None)
+    plan.actions(["destroy template", "destroy disk b"], fail)
+    assert plan.changes.actions == ["destroy snapshot", "destroy disk a", "destroy template", "destroy disk b"]
+    with pytest.raises(RuntimeError):
+        plan.apply()
+    assert plan.changes.actions == ["destroy snapshot", "destroy disk a"]
+
+
+def test_a_step_of_several_actions_says_which_it_did():
+    plan = Plan()
+    plan.action("create")
+    plan.actions(["destroy template", "destroy disk a", "destroy disk b"], lambda: ["destroy template", "destroy disk b"])
+    plan.action("rename")
+    plan.apply()
+    assert plan.changes.actions == ["create", "destroy template", "destroy disk b", "rename"]
