@@ -96,7 +96,8 @@ class Plan(object):
 
     # --- applying ---------------------------------------------------------------------------
     def apply(self, check_mode=False):
-        """Run the steps in order (none in check mode)."""
+        """Run the steps recorded since the last apply, in order (none in check mode): a module
+        may apply a first part (an earlier run's left-overs) before it plans the rest."""
         if check_mode:
             return
         steps, self._steps = self._steps, []

@@ -79,3 +79,14 @@ def test_a_step_of_several_actions_says_which_it_did():
     plan.action("rename")
     plan.apply()
     assert plan.changes.actions == ["create", "destroy template", "destroy disk b", "rename"]
+
+
+def test_a_first_part_applied_before_the_rest_is_planned_runs_once():
+    ran = []
+    plan = Plan()
+    plan.action("destroy a left-over", lambda: ran.append("left-over"))
+    plan.apply()
+    plan.action("create", lambda: ran.append("create"))
+    plan.apply()
+    assert ran == ["left-over", "create"]
+    assert plan.changes.actions == ["destroy a left-over", "create"]
