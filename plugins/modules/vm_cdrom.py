@@ -260,7 +260,8 @@ def run(xs):
                     plan.field("iso", disc(drive[1]), after)
                     if not drive[1]["empty"]:
                         plan.action("eject", call("VBD.eject", drive[0]))
-                    plan.action("insert", lambda vbd_ref=drive[0]: client.call("VBD.insert", vbd_ref, made.get("vdi", vdi_ref)))
+                    plan.action("insert", lambda vbd_ref=drive[0]: client.call(
+                        "VBD.insert", vbd_ref, made.get("vdi", vdi_ref)))
                 else:
                     new_device = _cdrom.free_device(client, ref)
                     plan.field("cd_drive", "absent", "present")
