@@ -38,6 +38,7 @@ from ansible_collections.xenserver.provisioning.plugins.module_utils._firmware i
     secure_boot_setting,
     secureboot_readiness,
 )
+from ansible_collections.xenserver.provisioning.plugins.module_utils._plan import Plan
 from ansible_collections.xenserver.provisioning.plugins.module_utils._power import check_seconds
 from ansible_collections.xenserver.provisioning.plugins.module_utils._records import find_named, names
 
@@ -781,17 +782,24 @@ HANDLERS = (IdentityHandler, MemoryHandler, VcpuHandler, OtherConfigHandler, Hom
             DiskHandler, NetworkHandler, FirmwareHandler)
 
 
+class ConfigPlan(Plan):
+    """The Plan of a VM's configuration: each parameter group (a handler) plans its fields
+    and is one step, in HANDLERS order."""
+
+    def __init__(self, ctx, changes):
+        super(ConfigPlan, self).__init__(changes)
+        self.handlers = [cls(ctx) for cls in HANDLERS]
+        for handler in self.handlers:
+            handler.plan(self.changes)
+            self.step(handler.apply)
+
+    def handler(self, cls):
+        return next(h for h in self.handlers if isinstance(h, cls))
+
+
 def plan(ctx, changes):
-    """Plan every parameter group; returns the handlers, ready to apply."""
-    handlers = [cls(ctx) for cls in HANDLERS]
-    for handler in handlers:
-        handler.plan(changes)
-    return handlers
-
-
-def apply(handlers):
-    for handler in handlers:
-        handler.apply()
+    """Plan every parameter group into ``changes``; returns the ConfigPlan, ready to apply."""
+    return ConfigPlan(ctx, changes)
 
 
 def _show(value):

@@ -217,13 +217,13 @@ def update(xs, records, changes, ref, record):
                      p["shutdown_timeout"], fallback=p["hard_shutdown_fallback"])
         ctx.power = "Halted"
         try:
-            config.apply(handlers)
+            handlers.apply()
         except XenServerError as err:
             _restart_after_failure(client, ref, ctx.name, err, p)
             raise
         _power.apply(client, ref, ctx.name, ["start"], p["shutdown_timeout"])
     else:
-        config.apply(handlers)
+        handlers.apply()
     records.forget(*VM_CLASSES)
     records.vm_devices(ref)
     return records.facts(ref)
@@ -345,7 +345,7 @@ def create_vm(xs, records, changes, found, holder=None, read_facts=True):
                     client.call("VM.remove_from_other_config", ref, "disks")
                 client.call("VM.add_to_other_config", ref, "disks", xml)
         else:
-            _write_other_config(client, ref, source, xml, _handler(handlers, config.OtherConfigHandler))
+            _write_other_config(client, ref, source, xml, handlers.handler(config.OtherConfigHandler))
         if is_template:
             # Makes the disks and sets is_a_template false (xapi's Xapi_vm.provision).
             client.call("VM.provision", ref, recover=_provisioned(client, ref))
@@ -356,7 +356,7 @@ def create_vm(xs, records, changes, found, holder=None, read_facts=True):
             ctx = config.VMContext(client, records, ref, records.get(ref), p, creating=True)
             ctx.markers = {_claim.HOLDER_KEY: holder} if holder else {}
             handlers = config.plan(ctx, ChangeSet())
-        config.apply(handlers)
+        handlers.apply()
         _write_xenstore_data(client, ref, source, p)
         _finish_created(client, records, ref, ctx, xml_disks)
         # Complete: the VM gets its name (the last step, see the module docstring).
@@ -402,10 +402,6 @@ def _provisioned(client, ref):
     def check():
         return "" if not client.call("VM.get_is_a_template", ref) else NOT_DONE
     return check
-
-
-def _handler(handlers, cls):
-    return next(h for h in handlers if isinstance(h, cls))
 
 
 def created_hints(ctx):
