@@ -378,8 +378,18 @@ class XenServerClient(object):
         if unsafe_text(self.password) is not None:
             raise XenServerError("the password holds characters XenAPI cannot carry (control characters and "
                                  "the like)", code="INVALID_VALUE")
-        if not self.reuse_session:
-            return self._login()
+        if self.reuse_session:
+            try:
+                return self._cached_session()
+            except (IOError, OSError):
+                # No usable cache directory (a read-only home): a session of this task's own,
+                # logged out at its end (the one just made, if the cache failed after the login).
+                self.reuse_session = False
+                if self.session is not None:
+                    return self
+        return self._login()
+
+    def _cached_session(self):
         if self._cache is None:
             self._cache = SessionCache(self.url, self.username, self.password)
         with self._cache.locked():

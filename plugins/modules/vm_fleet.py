@@ -238,7 +238,7 @@ class Fleet(object):
                 if client is None and login_error is None:
                     try:
                         client = self._client()
-                    except XenServerError as err:
+                    except Exception as err:  # any failure to connect fails this thread's VMs only
                         login_error = err
                 if login_error is not None:
                     self.results[index] = self._failure(params, login_error, _vm_converge.Outcome())

@@ -104,3 +104,14 @@ def test_forks_starting_at_once_make_one_login(pool, session_cache):
     assert not errors
     counts = collections.Counter(pool.calls())
     assert counts == {"session.login_with_password": 1, "pool.get_all": 6}, counts
+
+
+def test_an_unusable_cache_directory_means_a_session_of_the_tasks_own(pool, tmp_path, monkeypatch):
+    blocked = tmp_path / "a-file-not-a-directory"
+    blocked.write_text("")
+    monkeypatch.setenv("XENSERVER_SESSION_CACHE", str(blocked / "sessions"))
+    pool.mark()
+    c = client(pool).connect()
+    c.call("pool.get_all")
+    c.logout()
+    assert pool.calls() == ["session.login_with_password", "pool.get_all", "session.logout"]
