@@ -30,8 +30,6 @@ from ansible_collections.xenserver.provisioning.plugins.module_utils._records im
 POWER_STATES = ("running", "halted", "suspended", "paused")
 WAITS = ("running", "ip", "guest_agent", "pv_drivers")
 NOT_RUNNING = ("halted", "suspended", "paused")
-# xapi pushes vm-data to a running guest only (message_forwarding.ml).
-LIVE_STATES = ("Running",)
 
 
 def check(p):
@@ -98,8 +96,8 @@ def converge(xs, outcome=None):
     else:
         power = record["power_state"].lower()
     plan = Plan(changes)
-    if record is not None:
-        plan_xenstore(plan, client, ref, record, p["xenstore_data"], p.get("xenstore_data_exclusive"))
+    if record is not None and (p["xenstore_data"] or p.get("xenstore_data_exclusive")):
+        _xenstore.plan_into(plan, client, ref, record, p["xenstore_data"], exclusive=p.get("xenstore_data_exclusive"))
     done = plan_power(plan, client, ref, p["name"] or record["name_label"], power, p, outcome.notes)
     outcome.power_state = p["power_state"] or power
     if xs.check_mode or ref is None:
@@ -120,20 +118,6 @@ def converge(xs, outcome=None):
     outcome.facts = records.facts(ref)
     outcome.power_state = outcome.facts["power_state"]
     return outcome
-
-
-def plan_xenstore(plan, client, ref, record, present, exclusive=False):
-    """vm-data keys of an existing VM, as vm_xenstore_data writes them (key by key, pushed to
-    a running guest)."""
-    if not present and not exclusive:
-        return
-    current = record["xenstore_data"]
-    new = _xenstore.plan(current, present, exclusive=exclusive)
-    live = record["power_state"] in LIVE_STATES
-
-    def write():
-        _xenstore.write(client, ref, current, present, exclusive=exclusive, live=live)
-    plan.field("xenstore_data", _xenstore.vm_data(current), _xenstore.vm_data(new), write)
 
 
 def plan_power(plan, client, ref, name, power, p, notes):

@@ -207,3 +207,25 @@ def write(client, ref, current, present=None, absent=(), exclusive=False, live=F
         if _holds(after, sets, removes):
             break
     return after
+
+
+# xapi pushes vm-data to a running guest only (message_forwarding.ml).
+LIVE_STATES = ("Running",)
+
+
+def plan_into(into, client, ref, record, present=None, absent=(), exclusive=False):
+    """Plan a change of the VM's vm-data keys into ``into`` (a _plan.Plan): the field
+    ``xenstore_data`` (vm-data keys before and after) and the step that writes it key by key
+    (``write``), pushed to a running guest. The vm and vm_xenstore_data modules share it.
+    Returns a dict whose ``map`` is the VM's whole map after the run (the planned one until the
+    step has run) and ``live`` whether the guest sees the change at once."""
+    current = record["xenstore_data"]
+    new = plan(current, present, absent, exclusive)
+    outcome = dict(map=new, live=False, before=vm_data(current), after=vm_data(new))
+
+    def apply():
+        outcome["map"] = write(client, ref, current, present, absent, exclusive, live=outcome["live"])
+    if into.field("xenstore_data", outcome["before"], outcome["after"], apply):
+        outcome["live"] = record["power_state"] in LIVE_STATES
+    return outcome
+

@@ -137,18 +137,15 @@ changes:
   type: dict
 """
 
-from ansible_collections.xenserver.provisioning.plugins.module_utils._module import ChangeSet, XenServerModule
+from ansible_collections.xenserver.provisioning.plugins.module_utils._module import XenServerModule
+from ansible_collections.xenserver.provisioning.plugins.module_utils._plan import Plan
 from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import not_created_yet, require_vm
 from ansible_collections.xenserver.provisioning.plugins.module_utils._xenstore import (
     XenstoreKeyError,
     normalize_data,
     normalize_keys,
-    plan,
-    vm_data,
-    write,
+    plan_into,
 )
-
-LIVE_STATES = ("Running",)     # xapi pushes vm-data to a Running VM only (message_forwarding.ml)
 
 
 def wanted_change(params):
@@ -173,16 +170,11 @@ def run(xs):
     ref, record = require_vm(client, name=p["name"], uuid=p["uuid"], check_mode=xs.check_mode)
     if ref is None:
         record = dict(xenstore_data={}, power_state="Halted")     # the VM an earlier task would create
-    current = record["xenstore_data"]
-    new = plan(current, present, absent, exclusive)
-    before, after = vm_data(current), vm_data(new)
-    changes = ChangeSet()
-    changes.compare("xenstore_data", before, after)
-    live = changes.changed and record["power_state"] in LIVE_STATES
-    shown = new
-    if changes.changed and not xs.check_mode:
-        # Key by key, so that other writers' keys survive; pushed to a running guest.
-        shown = write(client, ref, current, present, absent, exclusive, live=live)
+    plan = Plan()
+    planned = plan_into(plan, client, ref, record, present, absent, exclusive)
+    plan.apply(xs.check_mode)
+    before, after, live, shown = planned["before"], planned["after"], planned["live"], planned["map"]
+    changes = plan.changes
     keys_set = sorted(k for k, v in after.items() if before.get(k) != v)
     extra = {}
     if ref is None:
