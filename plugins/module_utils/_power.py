@@ -284,3 +284,22 @@ def _metrics_linked(name, what):
                 name, record["power_state"].lower(), what.replace("to ", "", 1)), code="VM_NOT_RUNNING")
         return record["guest_metrics"] != NULL_REF
     return done
+
+
+def plan_into(into, client, ref, name, current, wanted, shutdown_timeout, force=False, fallback=False, notes=None):
+    """Plan the way from ``current`` to ``wanted`` into ``into`` (a _plan.Plan): the field
+    power_state and one action per step, each applied as ``apply`` runs it (a clean shutdown
+    that falls back to a hard one is reported as the hard one). The vm and vm_power modules
+    share it. Returns (steps, done): the planned steps, and the list of those done, filled in
+    as they run (for ``wait``'s ``after``)."""
+    steps = plan(current, wanted, force=force)
+    into.changes.compare("power_state", current, predicted_state(current, wanted))
+    done = []
+    for step in steps:
+        def run(step=step):
+            before = len(done)
+            apply(client, ref, name, [step], shutdown_timeout, fallback=fallback, notes=notes, done=done)
+            return done[before:]
+        into.action(step, run)
+    return steps, done
+

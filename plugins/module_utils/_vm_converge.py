@@ -98,7 +98,11 @@ def converge(xs, outcome=None):
     plan = Plan(changes)
     if record is not None and (p["xenstore_data"] or p.get("xenstore_data_exclusive")):
         _xenstore.plan_into(plan, client, ref, record, p["xenstore_data"], exclusive=p.get("xenstore_data_exclusive"))
-    done = plan_power(plan, client, ref, p["name"] or record["name_label"], power, p, outcome.notes)
+    done = []
+    if p["power_state"]:
+        done = _power.plan_into(plan, client, ref, p["name"] or record["name_label"], power, p["power_state"],
+                                p["shutdown_timeout"], force=p["force"], fallback=p["hard_shutdown_fallback"],
+                                notes=outcome.notes)[1]
     outcome.power_state = p["power_state"] or power
     if xs.check_mode or ref is None:
         plan.apply(check_mode=True)
@@ -118,25 +122,6 @@ def converge(xs, outcome=None):
     outcome.facts = records.facts(ref)
     outcome.power_state = outcome.facts["power_state"]
     return outcome
-
-
-def plan_power(plan, client, ref, name, power, p, notes):
-    """The power steps from ``power`` to ``power_state`` (none when it is not set); returns
-    the list the steps done are appended to, in order."""
-    done = []
-    if not p.get("power_state"):
-        return done
-    steps = _power.plan(power, p["power_state"])
-    if steps:
-        plan.changes.compare("power_state", power, p["power_state"])
-    for step in steps:
-        def run(step=step):
-            before = len(done)
-            _power.apply(client, ref, name, [step], p["shutdown_timeout"],
-                         fallback=p["hard_shutdown_fallback"], notes=notes, done=done)
-            return done[before:]
-        plan.action(step, run)
-    return done
 
 
 def run(xs):

@@ -168,6 +168,7 @@ changes:
 from ansible_collections.xenserver.provisioning.plugins.module_utils import _power
 from ansible_collections.xenserver.provisioning.plugins.module_utils._client import XenServerError
 from ansible_collections.xenserver.provisioning.plugins.module_utils._module import ChangeSet, XenServerModule
+from ansible_collections.xenserver.provisioning.plugins.module_utils._plan import Plan
 from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import not_created_yet, require_vm
 
 # wait_for conditions a VM left in a given state can never meet.
@@ -204,19 +205,18 @@ def run(xs):
         label = record["name_label"]
         current = record["power_state"].lower()
 
-    changes = ChangeSet()
-    steps = []
+    plan, notes = Plan(), []
+    steps, done = [], []
     if p["state"]:
         try:
-            steps = _power.plan(current, p["state"], force=p["force"])
+            steps, done = _power.plan_into(plan, client, ref, label, current, p["state"], p["shutdown_timeout"],
+                                           force=p["force"], fallback=p["hard_shutdown_fallback"], notes=notes)
         except XenServerError as err:
-            xs.fail("VM '%s': %s" % (label, err))
-        changes.compare("power_state", current, _power.predicted_state(current, p["state"]))
+            xs.fail("VM '%s': %s" % (label, err), error_code=err.code)
+    changes = plan.changes
     uuid = record["uuid"] if record else ""
 
     if xs.check_mode or not steps and not p["wait_for"]:
-        for step in steps:
-            changes.action(step)
         state = _power.predicted_state(current, p["state"]) if p["state"] else current
         ip = _power.current_ip(client, record) if record and not steps else ""
         extra = {}
@@ -228,13 +228,9 @@ def run(xs):
 
     try:
         if steps:
-            notes, done = [], []
             try:
-                _power.apply(client, ref, label, steps, p["shutdown_timeout"],
-                             fallback=p["hard_shutdown_fallback"], notes=notes, done=done)
+                plan.apply()
             finally:
-                for step in done:
-                    changes.action(step)
                 for note in notes:
                     xs.module.warn(note)
             record = None       # changed by the steps; the wait reads it again if it needs to
@@ -248,11 +244,11 @@ def run(xs):
     except XenServerError as err:
         # Report what was done before the failure, and where the VM is now.
         state = client.call("VM.get_power_state", ref).lower()
-        done = ChangeSet()
-        done.compare("power_state", current, state)
-        done.actions = list(changes.actions)
-        xs.fail(str(err), error_code=err.code, error_params=err.params, changed=done.changed,
-                changes=done.summary(), power_state=state, uuid=uuid)
+        failed = ChangeSet()
+        failed.compare("power_state", current, state)
+        failed.actions = list(changes.actions)
+        xs.fail(str(err), error_code=err.code, error_params=err.params, changed=failed.changed,
+                changes=failed.summary(), power_state=state, uuid=uuid)
     return xs.result(changes, uuid=uuid, **outcome)
 
 
