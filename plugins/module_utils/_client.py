@@ -327,8 +327,9 @@ class _Session(XenAPI.Session if HAS_XENAPI else object):
 
     def __getattr__(self, name):
         target = super(_Session, self).__getattr__(name)
-        # Only the raw XML-RPC methods answer a {"Status": ...} dict; the SDK's own helpers pass through.
-        if name in ("handle", "xenapi", "logout") or name.startswith(("login", "slave_local", "__")):
+        # The SDK sends its calls by their dotted names ("VM.get_record"); they answer a
+        # {"Status": ...} dict. Anything else (xenapi, handle, session.logout's "session") passes through.
+        if "." not in name:
             return target
         login = name.startswith(("session.login", "session.slave_local"))
 
