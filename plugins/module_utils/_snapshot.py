@@ -75,5 +75,5 @@ def remove(client, snap_ref, disks):
         try:
             client.call("VDI.destroy", vdi)
         except XenServerError as err:
-            raise XenServerError("the snapshot was removed but not all its disks: %s (left: %s)"
-                                 % (err, ", ".join(u for _r, u in disks[index:])), code=err.code, params=err.params)
+            raise type(err)("the snapshot was removed but not all its disks: %s (left: %s)"
+                            % (err, ", ".join(u for _r, u in disks[index:])), code=err.code, params=err.params)
