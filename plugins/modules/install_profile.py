@@ -129,6 +129,10 @@ options:
       - Then fetch RV(kernel_path) and RV(ramdisk_path) (their MD5 is returned) and the files of
         O(checksums).
       - The certificate of an C(https://) repository is verified unless O(validate_certs=false).
+      - >-
+        A failure says why in its C(error_code) - C(REPOSITORY_MISMATCH) (not the tree asked for, or a
+        pinned file that differs), C(REPOSITORY_UNREADABLE) (a file that cannot be fetched) or
+        C(TLS_CERT_UNVERIFIED) (the repository's certificate).
     type: bool
     default: false
   checksums:
