@@ -18,7 +18,13 @@ __metaclass__ = type
 import os
 
 from ansible_collections.xenserver.provisioning.plugins.module_utils import _transfer
-from ansible_collections.xenserver.provisioning.plugins.module_utils._client import NULL_REF, XenServerError, find_created
+from ansible_collections.xenserver.provisioning.plugins.module_utils._client import (
+    NULL_REF,
+    InvalidInput,
+    NotFound,
+    XenServerError,
+    find_created,
+)
 from ansible_collections.xenserver.provisioning.plugins.module_utils._vm_lifecycle import PROVISIONAL
 
 # XenServer puts a VM's CD drive on device 3 (xe vm-install, XenCenter) when it is free.
@@ -67,7 +73,7 @@ def find_iso(client, iso):
     if not matches:
         elsewhere = [v for v in found.values() if v["SR"] not in libraries]
         hint = (" (a disk named so exists, but not on an ISO storage repository)" if elsewhere else "")
-        raise XenServerError("no ISO named '%s' in the pool's ISO libraries (%s)%s" % (
+        raise NotFound("no ISO named '%s' in the pool's ISO libraries (%s)%s" % (
             iso, ", ".join(sorted(sr["name_label"] for sr in libraries.values())) or "none", hint),
             code="ISO_NOT_FOUND")
     if len(matches) > 1:
@@ -85,20 +91,20 @@ def iso_file_facts(path):
     """{path, name (its base name), size, sha256} of a local installer ISO to upload; fails
     naming the file (and changing nothing) when it is missing, not a file or not an ISO 9660 image."""
     if not os.path.exists(path):
-        raise XenServerError("iso_file '%s' does not exist (it is read on the host the module runs on)" % path,
-                             code="ISO_FILE_NOT_FOUND")
+        raise NotFound("iso_file '%s' does not exist (it is read on the host the module runs on)" % path,
+                       code="ISO_FILE_NOT_FOUND")
     if not os.path.isfile(path):
-        raise XenServerError("iso_file '%s' is not a regular file" % path, code="ISO_FILE_INVALID")
+        raise InvalidInput("iso_file '%s' is not a regular file" % path, code="ISO_FILE_INVALID")
     offset, magic = ISO9660_MAGIC
     try:
         with open(path, "rb") as handle:
             handle.seek(offset)
             found = handle.read(len(magic))
     except (IOError, OSError) as err:
-        raise XenServerError("iso_file '%s' cannot be read: %s" % (path, err), code="ISO_FILE_INVALID")
+        raise InvalidInput("iso_file '%s' cannot be read: %s" % (path, err), code="ISO_FILE_INVALID")
     if found != magic:
-        raise XenServerError("iso_file '%s' is not an ISO 9660 image (no 'CD001' at byte %d)" % (path, offset),
-                             code="ISO_FILE_INVALID")
+        raise InvalidInput("iso_file '%s' is not an ISO 9660 image (no 'CD001' at byte %d)" % (path, offset),
+                           code="ISO_FILE_INVALID")
     return {"path": path, "name": os.path.basename(path), "size": os.path.getsize(path),
             "sha256": _transfer.file_sha256(path)}
 
@@ -110,7 +116,7 @@ def upload_sr(client, wanted):
         return _transfer.named_disk_sr(client, wanted)[0]
     sr = client.call("pool.get_default_SR", client.call("pool.get_all")[0])
     if sr == NULL_REF:
-        raise XenServerError("the pool has no default SR; give sr", code="SR_NOT_FOUND")
+        raise NotFound("the pool has no default SR; give sr", code="SR_NOT_FOUND")
     return sr
 
 

@@ -42,7 +42,12 @@ import threading
 import time
 import uuid
 
-from ansible_collections.xenserver.provisioning.plugins.module_utils._client import XenServerClient, XenServerError
+from ansible_collections.xenserver.provisioning.plugins.module_utils._client import (
+    InvalidInput,
+    WaitTimeout,
+    XenServerClient,
+    XenServerError,
+)
 
 PREFIX = "xenserver.provisioning.claim:"
 # other_config key of a disk made under a claim: the request id of the claim's holder.
@@ -61,8 +66,9 @@ def lease_from_env():
     except ValueError:
         lease = 0.0
     if not 0.5 <= lease <= 86400:
-        raise XenServerError("%s must be a number of seconds from 0.5 to 86400, got '%s'" % (LEASE_ENV, text),
-                             code="INVALID_VALUE")
+        # INVALID_VALUE as before InvalidInput was: tests and users may know it.
+        raise InvalidInput("%s must be a number of seconds from 0.5 to 86400, got '%s'" % (LEASE_ENV, text),
+                           code="INVALID_VALUE")
     return lease
 
 
@@ -199,7 +205,7 @@ class Claim(object):
 
     def _timeout(self, tickets):
         holder = tickets[max(tickets)] if tickets else {}
-        return XenServerError(
+        return WaitTimeout(
             "%s '%s' is being created or removed by another run (request %s on host %s, pid %s) for more than "
             "%g s; run again later, or, if that run is gone, after its lease (%g s)" % (
                 self.kind, self.name, holder.get("request", "?"), holder.get("host", "?"), holder.get("pid", "?"),

@@ -190,9 +190,9 @@ def build_url(hostname):
     problem = None
     if url_credentials(hostname) is not None:
         # They would show wherever the URL does (messages, logs, the task's invocation).
-        raise XenServerError("hostname '%s' holds credentials (user:password@ before the host): give them as "
-                             "the username and password options (or XENSERVER_USER / XENSERVER_PASSWORD) "
-                             "instead" % shown_url(hostname), code="INVALID_HOSTNAME")
+        raise InvalidInput("hostname '%s' holds credentials (user:password@ before the host): give them as "
+                           "the username and password options (or XENSERVER_USER / XENSERVER_PASSWORD) "
+                           "instead" % shown_url(hostname), code="INVALID_HOSTNAME")
     try:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
@@ -207,9 +207,9 @@ def build_url(hostname):
     if problem:
         shown = shown_url(hostname)
         shown = shown if shown.isprintable() else shown.encode("unicode_escape").decode("ascii")
-        raise XenServerError("hostname '%s' is not a host name or an http(s) URL of a pool master (%s); "
-                             "for example pool-master.example.com or http://127.0.0.1:41234"
-                             % (shown, problem), code="INVALID_HOSTNAME")
+        raise InvalidInput("hostname '%s' is not a host name or an http(s) URL of a pool master (%s); "
+                           "for example pool-master.example.com or http://127.0.0.1:41234"
+                           % (shown, problem), code="INVALID_HOSTNAME")
     return url
 
 
@@ -252,7 +252,7 @@ def check_ca_path(path):
         except (OSError, ValueError) as err:
             problem = "cannot be read (%s)" % err
     if problem:
-        raise XenServerError("ca_path '%s' %s" % (path, problem), code="INVALID_CA_PATH")
+        raise InvalidInput("ca_path '%s' %s" % (path, problem), code="INVALID_CA_PATH")
 
 
 def _with_scheme(url, scheme):
@@ -319,6 +319,35 @@ class OneTrySafeTransport(_OneTry, xmlrpclib.SafeTransport):
     pass
 
 
+class _Session(XenAPI.Session if HAS_XENAPI else object):
+    """XenAPI.Session that keeps the error code of the last failed answer.
+
+    The SDK answers SESSION_INVALID by logging in again, and after three tries raises an
+    xmlrpc Fault that names the case only in its text; ``last_error_code`` is the XenAPI code
+    the client decides on instead. A call's success clears it; the SDK's own re-login between
+    its tries does not (its Fault follows the last re-login)."""
+
+    last_error_code = None
+
+    def __getattr__(self, name):
+        target = super(_Session, self).__getattr__(name)
+        # The SDK sends its calls by their dotted names ("VM.get_record"); they answer a
+        # {"Status": ...} dict. Anything else (xenapi, handle, session.logout's "session") passes through.
+        if "." not in name:
+            return target
+        login = name.startswith(("session.login", "session.slave_local"))
+
+        def noted(*params):
+            answer = target(*params)
+            failed = isinstance(answer, dict) and answer.get("Status") != "Success"
+            if failed:
+                self.last_error_code = (answer.get("ErrorDescription") or [None])[0]
+            elif not login:
+                self.last_error_code = None
+            return answer
+        return noted
+
+
 class XenServerClient(object):
     """A logged-in XenAPI session with waits, retries and error translation."""
 
@@ -327,7 +356,7 @@ class XenServerClient(object):
                  backoff=0.25, backoff_max=4.0, reuse_session=False):
         if not HAS_XENAPI:
             raise XenServerError("the XenAPI Python SDK is required (pip install XenAPI): %s"
-                                 % XENAPI_IMPORT_ERROR)
+                                 % XENAPI_IMPORT_ERROR, code="MISSING_LIBRARY")
         self.url = build_url(hostname)
         if ca_path is not None:
             check_ca_path(ca_path)
@@ -373,11 +402,11 @@ class XenServerClient(object):
     def connect(self):
         """A session: the cached one with ``reuse_session`` (see _session), else a login."""
         if unsafe_text(self.username) is not None:
-            raise XenServerError("username %s holds characters XenAPI cannot carry (control characters and the "
-                                 "like)" % unsafe_text(self.username), code="INVALID_VALUE")
+            raise InvalidInput("username %s holds characters XenAPI cannot carry (control characters and the "
+                               "like)" % unsafe_text(self.username))
         if unsafe_text(self.password) is not None:
-            raise XenServerError("the password holds characters XenAPI cannot carry (control characters and "
-                                 "the like)", code="INVALID_VALUE")
+            raise InvalidInput("the password holds characters XenAPI cannot carry (control characters and "
+                               "the like)")
         if self.reuse_session:
             try:
                 return self._cached_session()
@@ -400,7 +429,7 @@ class XenServerClient(object):
                 self._cache.store(self._cached, self.url)
                 return self
             self._cached, self.url = entry
-            session = XenAPI.Session(self.url, transport=self._transport())
+            session = _Session(self.url, transport=self._transport())
             # The SDK's own attributes: with them it logs in again by itself on SESSION_INVALID.
             session._session = self._cached
             session.last_login_method = "login_with_password"
@@ -435,7 +464,7 @@ class XenServerClient(object):
         hops = refused = 0
         first_failure = None
         while True:
-            session = XenAPI.Session(self.url, transport=self._transport())
+            session = _Session(self.url, transport=self._transport())
             try:
                 session.xenapi.login_with_password(self.username, self.password, API_VERSION, self.originator)
             except XenAPI.Failure as failure:
@@ -444,7 +473,8 @@ class XenServerClient(object):
                     self.url = _master_url(self.url, failure.details[1])
                     continue
                 if failure.details and failure.details[0] == "HOST_IS_SLAVE":
-                    raise XenServerError("HOST_IS_SLAVE redirects did not end at a pool master (last: %s)" % self.where)
+                    raise XenServerError("HOST_IS_SLAVE redirects did not end at a pool master (last: %s)" % self.where,
+                                         code="HOST_IS_SLAVE", params=list(failure.details[1:]))
                 raise translate(failure.details, "login to %s" % self.where)
             except ssl.SSLCertVerificationError as err:
                 raise XenServerError(
@@ -457,9 +487,11 @@ class XenServerClient(object):
                 raise self._wrong_scheme() or XenServerError(
                     "TLS handshake with %s failed (%s)" % (self.where, err.reason or err), code="TLS_FAILED")
             except xmlrpclib.Fault as fault:
-                raise XenServerError("login to %s failed: %s" % (self.where, fault.faultString), code="XMLRPC_FAULT")
+                raise XenServerError("login to %s failed: %s" % (self.where, fault.faultString),
+                                     code=session.last_error_code or "XMLRPC_FAULT")
             except (socket.gaierror, UnicodeError, ValueError) as err:
-                raise XenServerError("cannot reach XenServer at %s: %s" % (self.where, err))
+                # The name does not resolve (or is no name at all): no retry helps.
+                raise XenServerError("cannot reach XenServer at %s: %s" % (self.where, err), code="CONNECTION_FAILED")
             except xmlrpclib.ProtocolError as err:
                 first_failure = first_failure or time.time()
                 if err.errcode not in HTTP_RETRY or self._spent(first_failure):
@@ -555,8 +587,8 @@ class XenServerClient(object):
     def _invoke(self, method, args):
         bad = unsafe_text(args)
         if bad is not None:
-            raise XenServerError("%s: the value %s holds characters XenAPI cannot carry (control characters "
-                                 "and the like are not allowed in XML)" % (method, bad), code="INVALID_VALUE")
+            raise InvalidInput("%s: the value %s holds characters XenAPI cannot carry (control characters "
+                               "and the like are not allowed in XML)" % (method, bad))
         target = self.api
         for part in method.split("."):
             target = getattr(target, part)
@@ -590,13 +622,15 @@ class XenServerClient(object):
                     continue
                 raise translate(details, method)
             except xmlrpclib.Fault as fault:
-                # The SDK re-logs in on SESSION_INVALID three times, then raises this Fault.
-                if "session" in str(fault.faultString).lower() and relogins < 2:
+                # The SDK re-logs in on SESSION_INVALID three times, then raises a Fault: the code
+                # of the answer behind it tells that case from any other.
+                code = self.session.last_error_code if self.session is not None else None
+                if code == "SESSION_INVALID" and relogins < 2:
                     relogins += 1
                     self.retried += 1
                     self._relogin()
                     continue
-                raise XenServerError("%s failed: %s" % (method, fault.faultString), code="XMLRPC_FAULT")
+                raise XenServerError("%s failed: %s" % (method, fault.faultString), code=code or "XMLRPC_FAULT")
             except ssl.SSLError as err:
                 raise XenServerError("%s: TLS failure talking to %s: %s" % (method, self.where, err), code="TLS_FAILED")
             except xmlrpclib.ProtocolError as err:
@@ -641,10 +675,10 @@ class XenServerClient(object):
     def _lost(self, method, err, recover):
         """What a NOT_REPEATABLE call whose answer was lost made (``recover``), or NOT_DONE."""
         if recover is None:
-            raise XenServerError(
+            raise AnswerLost(
                 "%s: the connection to %s dropped before the answer came (%s); the call may have "
                 "been carried out, so it is not sent again blindly. Check the pool and run the "
-                "task again" % (method, self.where, err), code="ANSWER_LOST")
+                "task again" % (method, self.where, err))
         found = recover()
         if found is not NOT_DONE:
             self.recovered += 1
@@ -765,8 +799,8 @@ class XenServerClient(object):
     @staticmethod
     def _gone(kind, ref, what):
         if kind.lower() == "task":
-            return XenServerError("the task for %s is gone (the pool master may have restarted); "
-                                  "whether it finished is not known" % what, code="TASK_LOST")
+            return Gone("the task for %s is gone (the pool master may have restarted); "
+                        "whether it finished is not known" % what, code="TASK_LOST")
         return Gone("%s %s was removed while waiting for %s" % (kind, ref, what))
 
 
@@ -792,8 +826,8 @@ def find_created(client, cls, expr, keep=None, what=None):
         found = [ref for ref, record in client.call("%s.get_all_records_where" % cls, expr).items()
                  if keep is None or keep(record)]
         if len(found) > 1:
-            raise XenServerError("the answer to %s.create was lost and %d %ss now match (%s); check them and "
-                                 "run again" % (cls, len(found), cls, what or expr), code="AMBIGUOUS")
+            raise AnswerLost("the answer to %s.create was lost and %d %ss now match (%s); check them and "
+                             "run again" % (cls, len(found), cls, what or expr))
         return found[0] if found else NOT_DONE
     return find
 

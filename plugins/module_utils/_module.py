@@ -15,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import sys
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -27,6 +28,7 @@ except ImportError:  # pragma: no cover - very old ansible-core
 from ansible_collections.xenserver.provisioning.plugins.module_utils._client import (
     HAS_XENAPI,
     MAX_RECONNECT_TIMEOUT,
+    InvalidInput,
     XENAPI_IMPORT_ERROR,
     XenServerClient,
     XenServerError,
@@ -37,6 +39,12 @@ from ansible_collections.xenserver.provisioning.plugins.module_utils._spec impor
     connection_argument_spec,
     vm_identity_argument_spec,
 )
+
+
+# error_code of a failure that is no XenServerError: options refused, a library missing, a bug of ours.
+INVALID_INPUT = InvalidInput.CODE
+MISSING_LIBRARY = "MISSING_LIBRARY"
+UNEXPECTED_ERROR = "UNEXPECTED_ERROR"
 
 
 class ChangeSet(object):
@@ -85,7 +93,17 @@ class _AnsibleModule(AnsibleModule):
     raises, the whole set is lost, and the failure's ``invocation`` showed the password in
     clear text. Here every no_log option's value is censored before any result goes out, and
     such a failure names the option instead of only saying "dictionary requested".
+
+    Ansible's own checks of the options (types, choices, required), made while the module is
+    built, fail with ``error_code`` INVALID_INPUT like the modules' checks.
     """
+
+    _checking_options = False
+
+    def __init__(self, *args, **kwargs):
+        self._checking_options = True
+        super(_AnsibleModule, self).__init__(*args, **kwargs)
+        self._checking_options = False
 
     def _censor(self):
         for name, option in self.argument_spec.items():
@@ -94,6 +112,8 @@ class _AnsibleModule(AnsibleModule):
                 self.no_log_values.add(value)
 
     def fail_json(self, msg, **kwargs):
+        if self._checking_options:
+            kwargs.setdefault("error_code", INVALID_INPUT)
         self._censor()
         result = getattr(self, "validation_result", None)
         if result is not None and NoLogError and result.error_messages and isinstance(result.errors.errors[0], NoLogError):
@@ -168,9 +188,11 @@ class XenServerModule(object):
         self.check_mode = self.module.check_mode
         self._client = None
         if not HAS_XENAPI:
-            self.module.fail_json(msg=missing_required_lib("XenAPI"), exception=str(XENAPI_IMPORT_ERROR))
+            self.module.fail_json(msg=missing_required_lib("XenAPI"), exception=str(XENAPI_IMPORT_ERROR),
+                                  error_code=MISSING_LIBRARY)
         if not self.params["hostname"]:
-            self.fail("hostname is required: set it or the XENSERVER_HOST environment variable")
+            self.fail("hostname is required: set it or the XENSERVER_HOST environment variable",
+                      error_code=INVALID_INPUT)
         userinfo = url_credentials(self.params["hostname"])
         if userinfo:
             # The client refuses such a hostname; its secret must not show in the invocation either.
@@ -178,10 +200,10 @@ class XenServerModule(object):
         timeout = self.params["reconnect_timeout"]
         if not 0 < timeout <= MAX_RECONNECT_TIMEOUT:
             self.fail("reconnect_timeout must be a number of seconds above 0 and at most %d, got %s"
-                      % (MAX_RECONNECT_TIMEOUT, timeout))
+                      % (MAX_RECONNECT_TIMEOUT, timeout), error_code=INVALID_INPUT)
         unsafe = xml_unsafe_option(self.module.argument_spec, self.params)
         if unsafe:
-            self.fail(unsafe)
+            self.fail(unsafe, error_code=INVALID_INPUT)
         if not self.params["validate_certs"] and not self.params["hostname"].startswith("http://"):   # a bare name is https
             self.module.warn("validate_certs is false: the pool's TLS certificate is not verified")
 
@@ -196,9 +218,20 @@ class XenServerModule(object):
             self._client.connect()
         return self._client
 
-    def fail(self, msg, **extra):
+    def fail(self, msg, error_code=None, **extra):
+        """Fail with ``msg``; the result always has an ``error_code`` (roles decide on it).
+
+        Without ``error_code``: the code of the XenServerError being handled, if any (a caller
+        that reports ``str(err)``), else INVALID_INPUT (the module refused its options)."""
+        if error_code is None:
+            handled = sys.exc_info()[1]
+            if isinstance(handled, XenServerError):
+                error_code = handled.code
+                extra.setdefault("error_params", handled.params)
+            else:
+                error_code = INVALID_INPUT
         self.close()
-        self.module.fail_json(msg=msg, **extra)
+        self.module.fail_json(msg=msg, error_code=error_code, **extra)
 
     def close(self):
         if self._client is not None:
@@ -212,7 +245,7 @@ class XenServerModule(object):
         except XenServerError as err:
             self.fail(str(err), error_code=err.code, error_params=err.params)
         except Exception as err:  # a bug of ours: still no bare traceback for the user
-            self.fail("unexpected error: %s" % err, exception=traceback.format_exc())
+            self.fail("unexpected error: %s" % err, error_code=UNEXPECTED_ERROR, exception=traceback.format_exc())
         self.close()
         self.module.exit_json(**result)
 

@@ -84,7 +84,7 @@ def plan(current, wanted, force=False):
         if current == "halted":
             return ["start"]
         raise XenServerError("a suspended VM cannot be restarted: resume it first (state: running), "
-                             "or halt it (state: halted) and then start it")
+                             "or halt it (state: halted) and then start it", code="VM_BAD_POWER_STATE")
     if current == wanted:
         return []
     table = {
@@ -106,7 +106,8 @@ def plan(current, wanted, force=False):
     if steps is None:
         # The one impossible pair: halted -> suspended (only a running guest has memory to save).
         raise XenServerError("a %s VM cannot be %s: XenServer suspends only running VMs; "
-                             "start it first (state: running), then suspend it" % (current, wanted))
+                             "start it first (state: running), then suspend it" % (current, wanted),
+                             code="VM_BAD_POWER_STATE")
     return list(steps)
 
 
@@ -151,7 +152,7 @@ def apply(client, ref, name, steps, shutdown_timeout, fallback=False, notes=None
             if err.code == "VM_LACKS_FEATURE":
                 problem = XenServerError(LACKS_FEATURE.format(**words), code=err.code, params=err.params)
             elif _timed_out(err):
-                problem = XenServerError(SHUTDOWN_TIMEOUT.format(**words), code="SHUTDOWN_TIMEOUT")
+                problem = WaitTimeout(SHUTDOWN_TIMEOUT.format(**words), code="SHUTDOWN_TIMEOUT")
             else:
                 raise
         if problem is None:

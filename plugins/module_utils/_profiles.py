@@ -62,7 +62,14 @@ ANSWER_FILE_FORMS = ("http://host/path (or https, ftp, tftp, nfs://), nfs:server
 
 
 class ProfileError(ValueError):
-    """Input no profile fits, or a repository that is not the tree asked for."""
+    """Input no profile fits, or a repository that is not the tree asked for.
+
+    ``code`` is the module result's error_code: INVALID_INPUT for input no profile fits, or one
+    saying what is wrong with the repository."""
+
+    def __init__(self, message, code="INVALID_INPUT"):
+        super(ProfileError, self).__init__(message)
+        self.code = code
 
 
 def validate_repository(value):
@@ -421,14 +428,16 @@ def identify_tree(repository, fetch_text):
         try:
             found = _PARSERS[filename](text)
         except ProfileError as err:
-            raise ProfileError("the repository at %s is not a tree the installer can read: %s" % (repository, err))
+            raise ProfileError("the repository at %s is not a tree the installer can read: %s" % (repository, err),
+                               code="REPOSITORY_MISMATCH")
         distro = _distro_of(found["family"])
         label = DISTROS[distro]["label"] if distro else found["family"]
         found.update(distro=distro, metadata=filename,
                      name="%s %s %s" % (label, re.sub(r"sp([0-9]+)$", r" SP\1", found["version"]), found["arch"]))
         return found
     raise ProfileError("the repository at %s has no %s: it is not an install tree (give the directory "
-                       "that holds them, e.g. .../centos/5.0/os/x86_64)" % (repository, ", ".join(TREE_FILES)))
+                       "that holds them, e.g. .../centos/5.0/os/x86_64)" % (repository, ", ".join(TREE_FILES)),
+                       code="REPOSITORY_MISMATCH")
 
 
 def _parts(distro, version):
@@ -659,7 +668,8 @@ def verify_tree(repository, prof, fetch_text, digests_of, checksums=None):
     said = "%s: family '%s', version '%s', arch '%s'" % (found["metadata"], found["family"], found["version"], found["arch"])
     if found["distro"] != prof["distro"] or found["arch"] != prof["install_arch"] \
             or not any(_same_release(prof["distro"], release, found["version"]) for release in prof["releases"]):
-        raise ProfileError("the repository at %s holds a %s tree (%s), not %s" % (repository, found["name"], said, asked))
+        raise ProfileError("the repository at %s holds a %s tree (%s), not %s" % (repository, found["name"], said, asked),
+                           code="REPOSITORY_MISMATCH")
     base = repository.rstrip("/")
     wanted = {}
     for path in (prof.get("kernel_path"), prof.get("ramdisk_path")):
@@ -671,7 +681,8 @@ def verify_tree(repository, prof, fetch_text, digests_of, checksums=None):
     bad = ["%s has %s %s, not %s" % (path, algorithm, got[path][algorithm], digest)
            for path, (algorithm, digest) in sorted((checksums or {}).items()) if got[path][algorithm] != digest]
     if bad:
-        raise ProfileError("the repository at %s does not hold the files checksums pins: %s" % (repository, "; ".join(bad)))
+        raise ProfileError("the repository at %s does not hold the files checksums pins: %s" % (repository, "; ".join(bad)),
+                           code="REPOSITORY_MISMATCH")
     return {"tree": dict((key, found[key]) for key in ("distro", "family", "version", "arch", "metadata", "name")),
             "tree_version": found["version"],
             "kernel_md5": got.get(prof.get("kernel_path"), {}).get("md5"),

@@ -42,6 +42,8 @@ except ImportError:  # pragma: no cover - Python 2 is not supported
     import httplib  # type: ignore
 
 from ansible_collections.xenserver.provisioning.plugins.module_utils._client import (
+    InvalidInput,
+    NotFound,
     XenServerError,
     find_created,
     translate,
@@ -75,10 +77,10 @@ def describe_image(path, image_format=None):
     what the content says. Fails naming the file and what is wrong, before anything is made.
     """
     if not os.path.exists(path):
-        raise XenServerError("image '%s' does not exist (it is read on the host the module runs on)" % path,
-                             code="IMAGE_NOT_FOUND")
+        raise NotFound("image '%s' does not exist (it is read on the host the module runs on)" % path,
+                       code="IMAGE_NOT_FOUND")
     if not os.path.isfile(path):
-        raise XenServerError("image '%s' is not a regular file" % path, code="IMAGE_INVALID")
+        raise InvalidInput("image '%s' is not a regular file" % path, code="IMAGE_INVALID")
     try:
         size = os.path.getsize(path)
         with open(path, "rb") as handle:
@@ -86,28 +88,28 @@ def describe_image(path, image_format=None):
             handle.seek(max(0, size - SECTOR))
             footer = handle.read(SECTOR)
     except (IOError, OSError) as err:
-        raise XenServerError("image '%s' cannot be read: %s" % (path, err), code="IMAGE_INVALID")
+        raise InvalidInput("image '%s' cannot be read: %s" % (path, err), code="IMAGE_INVALID")
     if size == 0:
-        raise XenServerError("image '%s' is empty" % path, code="IMAGE_INVALID")
+        raise InvalidInput("image '%s' is empty" % path, code="IMAGE_INVALID")
     vhd = _vhd_footer(footer) if size >= SECTOR else None
     found = "vhd" if vhd else "raw"
     if image_format is None:
         image_format = found
     if image_format == "vhd":
         if not vhd:
-            raise XenServerError("image '%s' is not a VHD (no 'conectix' footer in its last 512 bytes); "
-                                 "give image_format: raw if it is a raw disk image" % path, code="IMAGE_INVALID")
+            raise InvalidInput("image '%s' is not a VHD (no 'conectix' footer in its last 512 bytes); "
+                               "give image_format: raw if it is a raw disk image" % path, code="IMAGE_INVALID")
         if isinstance(vhd, str):
-            raise XenServerError("image '%s' is not a VHD xapi can import: %s" % (path, vhd), code="IMAGE_INVALID")
+            raise InvalidInput("image '%s' is not a VHD xapi can import: %s" % (path, vhd), code="IMAGE_INVALID")
         virtual_size = vhd
     else:
         if vhd:
-            raise XenServerError("image '%s' is a VHD (it ends with a 'conectix' footer), not a raw image; "
-                                 "give image_format: vhd" % path, code="IMAGE_INVALID")
+            raise InvalidInput("image '%s' is a VHD (it ends with a 'conectix' footer), not a raw image; "
+                               "give image_format: vhd" % path, code="IMAGE_INVALID")
         for offset, magic, what in NOT_RAW:
             if head[offset:offset + len(magic)] == magic:
-                raise XenServerError("image '%s' is %s (xapi imports raw and vhd only)" % (path, what),
-                                     code="IMAGE_INVALID")
+                raise InvalidInput("image '%s' is %s (xapi imports raw and vhd only)" % (path, what),
+                                   code="IMAGE_INVALID")
         virtual_size = size
     return {"path": path, "format": image_format, "size": size, "virtual_size": virtual_size,
             "sha256": file_sha256(path)}
@@ -132,10 +134,10 @@ def named_disk_sr(client, wanted):
     found = client.call("SR.get_all_records_where", 'field "name__label"="%s" or field "uuid"="%s"'
                         % (wanted, wanted)) if '"' not in wanted else {}
     found = [(r, v) for r, v in found.items() if v["content_type"] != "iso"]
-    if len(found) != 1:
-        raise XenServerError("sr '%s': %s" % (wanted, "no storage repository for disks has this name or uuid"
-                             if not found else "%d SRs are named so; give the uuid" % len(found)),
-                             code="SR_NOT_FOUND")
+    if not found:
+        raise NotFound("sr '%s': no storage repository for disks has this name or uuid" % wanted, code="SR_NOT_FOUND")
+    if len(found) > 1:
+        raise XenServerError("sr '%s': %d SRs are named so; give the uuid" % (wanted, len(found)), code="AMBIGUOUS")
     return found[0]
 
 
@@ -185,7 +187,7 @@ def upload(client, vdi_ref, source, image_format, what, timeout=3600.0):
         seconds = max(time.time() - started, 1e-6)
         if record["status"] != "success":
             details = record.get("error_info") or ["TASK_FAILED", record["status"]]
-            raise _failed(translate(details, "the upload of %s" % what))
+            raise translate(details, "the upload of %s" % what)
     finally:
         try:
             client.call("task.destroy", task)
@@ -193,10 +195,6 @@ def upload(client, vdi_ref, source, image_format, what, timeout=3600.0):
             pass    # gone already; the pool garbage-collects finished tasks anyway
     return {"bytes": sent, "seconds": round(seconds, 3),
             "throughput_mib_s": round(sent / seconds / CHUNK, 1)}
-
-
-def _failed(err):
-    return XenServerError(str(err), code=err.code, params=err.params)
 
 
 def _put(client, vdi_ref, task, source, image_format, what, timeout):
@@ -249,4 +247,4 @@ def _task_failure(client, task, what):
     except XenServerError:
         return
     if record["status"] == "failure" and record.get("error_info"):
-        raise _failed(translate(record["error_info"], "the upload of %s" % what))
+        raise translate(record["error_info"], "the upload of %s" % what)

@@ -17,7 +17,12 @@ __metaclass__ = type
 import difflib
 
 from ansible_collections.xenserver.provisioning.plugins.module_utils._addresses import guest_addresses
-from ansible_collections.xenserver.provisioning.plugins.module_utils._client import NULL_REF, XenServerError
+from ansible_collections.xenserver.provisioning.plugins.module_utils._client import (
+    NULL_REF,
+    InvalidInput,
+    NotFound,
+    XenServerError,
+)
 from ansible_collections.xenserver.provisioning.plugins.module_utils._firmware import (
     firmware,
     secure_boot_setting,
@@ -46,7 +51,7 @@ def find_vm(client, name=None, uuid=None, template=False):
             return None, None
         ref, record = next(iter(matches.items()))
         if bool(record["is_a_template"]) != template:
-            raise XenServerError("uuid %s is a %s, not a %s" % (
+            raise InvalidInput("uuid %s is a %s, not a %s" % (
                 uuid, "template" if record["is_a_template"] else "VM", kind))
         return ref, record
     if _quoted_ok(name):
@@ -63,7 +68,7 @@ def find_vm(client, name=None, uuid=None, template=False):
                 matches[ref] = record
     if len(matches) > 1:
         raise XenServerError("%d %ss are named '%s' (uuids: %s); name the one you mean by uuid" % (
-            len(matches), kind, name, ", ".join(sorted(r["uuid"] for r in matches.values()))))
+            len(matches), kind, name, ", ".join(sorted(r["uuid"] for r in matches.values()))), code="AMBIGUOUS")
     if not matches:
         return None, None
     return next(iter(matches.items()))
@@ -118,7 +123,7 @@ def require_vm(client, name=None, uuid=None, check_mode=False, template=False):
     ref, record = find_vm(client, name=name, uuid=uuid, template=template)
     if ref is None and not (check_mode and name and not uuid and not template):
         which = "with uuid '%s'" % uuid if uuid else "named '%s'" % name
-        raise XenServerError("no %s %s" % ("template" if template else "VM", which), code="NOT_FOUND")
+        raise NotFound("no %s %s" % ("template" if template else "VM", which))
     return ref, record
 
 

@@ -129,6 +129,10 @@ options:
       - Then fetch RV(kernel_path) and RV(ramdisk_path) (their MD5 is returned) and the files of
         O(checksums).
       - The certificate of an C(https://) repository is verified unless O(validate_certs=false).
+      - >-
+        A failure says why in its C(error_code) - C(REPOSITORY_MISMATCH) (not the tree asked for, or a
+        pinned file that differs), C(REPOSITORY_UNREADABLE) (a file that cannot be fetched) or
+        C(TLS_CERT_UNVERIFIED) (the repository's certificate).
     type: bool
     default: false
   checksums:
@@ -415,13 +419,14 @@ checksums:
 """
 
 import hashlib
+import ssl
 
 from ansible.module_utils.six.moves.urllib.error import HTTPError
-from ansible.module_utils.urls import open_url
+from ansible.module_utils.urls import SSLValidationError, open_url
 
 from ansible_collections.xenserver.provisioning.plugins.module_utils._answers import AnswerError, answer_values
-from ansible_collections.xenserver.provisioning.plugins.module_utils._client import XenServerError
-from ansible_collections.xenserver.provisioning.plugins.module_utils._module import XenServerModule
+from ansible_collections.xenserver.provisioning.plugins.module_utils._client import NotFound
+from ansible_collections.xenserver.provisioning.plugins.module_utils._module import INVALID_INPUT, XenServerModule
 from ansible_collections.xenserver.provisioning.plugins.module_utils._profiles import (
     INSTALL_ARCHES,
     ROUTE_PV,
@@ -443,11 +448,17 @@ PV_KEYS = ("install_distro", "bootloader_install", "bootloader_final", "pv_args"
 HVM_KEYS = ("firmware", "answer_format", "answer_volume", "answer_volume_file")
 
 
+def _cert_unverified(err):
+    """Whether ``err`` (from open_url) is a TLS certificate that could not be verified: urllib
+    carries ssl's error as the URLError's reason; older ansible-core raised SSLValidationError."""
+    return isinstance(getattr(err, "reason", err), ssl.CertificateError) or isinstance(err, SSLValidationError)
+
+
 def _fetch_error(url, err):
-    hint = ""
-    if "CERTIFICATE" in str(err).upper():
-        hint = "; the repository's TLS certificate could not be verified (validate_certs: false skips that)"
-    return ProfileError("cannot fetch %s to verify the repository: %s%s" % (url, err, hint))
+    if _cert_unverified(err):
+        return ProfileError("cannot fetch %s to verify the repository: %s; the repository's TLS certificate could "
+                            "not be verified (validate_certs: false skips that)" % (url, err), code="TLS_CERT_UNVERIFIED")
+    return ProfileError("cannot fetch %s to verify the repository: %s" % (url, err), code="REPOSITORY_UNREADABLE")
 
 
 def fetchers(validate_certs):
@@ -466,7 +477,8 @@ def fetchers(validate_certs):
         except Exception as err:  # URLError, SSL errors, timeouts: all name the URL
             raise _fetch_error(url, err)
         if len(data) > METADATA_MAX:
-            raise ProfileError("%s is larger than %d bytes: not a tree's metadata" % (url, METADATA_MAX))
+            raise ProfileError("%s is larger than %d bytes: not a tree's metadata" % (url, METADATA_MAX),
+                               code="REPOSITORY_MISMATCH")
         return data.decode("utf-8", "replace")
 
     def digests_of(url, algorithms):
@@ -505,15 +517,18 @@ def run(xs):
             answer = answer_values(given["name"], given["root_password_hash"], given["packages"], given["timezone"],
                                    hostname=(prof["network"] or {}).get("hostname"), network=prof["network"],
                                    repository=p["repository"])
-    except (ProfileError, AnswerError) as err:
-        xs.fail(str(err))
+    except ProfileError as err:
+        xs.fail(str(err), error_code=err.code)
+    except AnswerError as err:
+        xs.fail(str(err), error_code=INVALID_INPUT)
     pv = prof["route"] == ROUTE_PV
     candidates = prof["candidates"]
     records = xs.client.call("VM.get_all_records_where", template_query(candidates, hvm=not pv))
     ref, record = pick_template(candidates, records)
     if ref is None:
-        raise XenServerError("the pool has no %s install template for %s; tried: %s"
-                             % ("PV" if pv else "HVM", prof["label"], ", ".join("'%s'" % n for n in candidates)))
+        raise NotFound("the pool has no %s install template for %s; tried: %s"
+                       % ("PV" if pv else "HVM", prof["label"], ", ".join("'%s'" % n for n in candidates)),
+                       code="TEMPLATE_NOT_FOUND")
     xs.close()  # the pool has answered; the repository check needs no session
     other = record["other_config"]
     result = dict(
@@ -537,7 +552,7 @@ def run(xs):
         try:
             found = verify_tree(p["repository"], prof, fetch_text, digests_of, pins)
         except ProfileError as err:
-            xs.fail(str(err), **result)
+            xs.fail(str(err), error_code=err.code, **result)
         if not pv:
             found.pop("kernel_md5")
             found.pop("ramdisk_md5")

@@ -214,7 +214,7 @@ templates:
       type: bool
 """
 
-from ansible_collections.xenserver.provisioning.plugins.module_utils._module import XenServerModule
+from ansible_collections.xenserver.provisioning.plugins.module_utils._module import INVALID_INPUT, XenServerModule
 from ansible_collections.xenserver.provisioning.plugins.module_utils._records import Records
 from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import find_vm, template_facts, templates
 
@@ -254,9 +254,10 @@ def run(xs):
     p = xs.params
     given = [k for k in ("name", "uuid", "filters") if p[k] is not None]
     if p["templates"] and given:
-        xs.fail("templates=true lists the pool's templates; it cannot be combined with %s" % ", ".join(given))
+        xs.fail("templates=true lists the pool's templates; it cannot be combined with %s" % ", ".join(given),
+                error_code=INVALID_INPUT)
     if not (p["templates"] or given):
-        xs.fail("give one of name, uuid, filters, or templates=true")
+        xs.fail("give one of name, uuid, filters, or templates=true", error_code=INVALID_INPUT)
     client = xs.client      # connects: the options are checked first
     if p["templates"]:
         listed = [template_facts(record) for record in templates(client).values()]
@@ -267,7 +268,7 @@ def run(xs):
         try:
             expr, local = filter_expression(p["filters"])
         except ValueError as err:
-            xs.fail(str(err))
+            xs.fail(str(err), error_code=INVALID_INPUT)
         found = dict((ref, rec) for ref, rec in client.call("VM.get_all_records_where", expr).items()
                      if matches(rec, local))
         records.put("VM", found)

@@ -107,3 +107,33 @@ def test_resize_needs_restart_if_needed_and_a_failure_prints_once(tmp_path):
             assert printed_once("to be halted", output, errors), output[-4000:] + errors[-2000:]
         finally:
             session.xenapi.session.logout()
+
+
+def test_an_install_cut_short_is_taken_up_by_its_error_code(tmp_path):
+    """A VM halted in its installer (eliloader had switched it to pygrub; the disk has no system):
+    the next run boots the disk, pygrub fails (error_code BOOTLOADER_FAILED, whatever it printed),
+    and the role installs again instead of failing."""
+    trees.write_samples(str(tmp_path / "trees"))
+    with embedded(state=str(tmp_path / "pool.json"), clock_speed=2000.0) as pool, \
+            trees.served(str(tmp_path / "trees")) as web:
+        session = XenAPI.Session(pool.url)
+        session.xenapi.login_with_password("root", "xenroot", "2.21", "test_install_guest_runs")
+        api = session.xenapi
+        try:
+            # The installer waits for a kickstart that is not there; the role gives up.
+            rc, output, _err = run(tmp_path, pool, web, rhel_install_name="rhel-cut", rhel_install_timeout=4,
+                                   rhel_install_answer_base_url=web.url + "/nowhere")
+            assert rc != 0, output[-4000:]
+            ref = api.VM.get_by_name_label("rhel-cut")[0]
+            api.VM.hard_shutdown(ref)
+            assert api.VM.get_PV_bootloader(ref) == "pygrub"
+
+            rc, output, errors = run(tmp_path, pool, web, rhel_install_name="rhel-cut")
+            assert rc == 0, output[-4000:] + errors[-2000:]
+            assert "has no system pygrub can boot on its disk" in output, output[-4000:]
+            assert "fatal:" not in output
+            record = api.VM.get_record(ref)
+            assert record["power_state"] == "Running"
+            assert record["other_config"]["xenserver.provisioning:install"] == "installed"
+        finally:
+            session.xenapi.session.logout()

@@ -213,6 +213,7 @@ def test_verify_repository_tells_rhel_from_centos(pool, run_module, trees):
     result = run_module("install_profile", distro="centos", version="5.0", arch="i386", repository=trees + "/centos50",
                         verify_repository=True)
     assert result["failed"] and "holds a CentOS 5.0 x86_64 tree" in result["msg"] and "not CentOS 5.0 (i386)" in result["msg"]
+    assert result["error_code"] == "REPOSITORY_MISMATCH"
     assert pool.state() == before
 
 
@@ -226,6 +227,7 @@ def test_verify_repository_missing_files(pool, run_module, tmp_path):
                             verify_repository=True)
         assert result["failed"]
         assert "cannot fetch %s/centos50/images/xen/initrd.img" % url in result["msg"] and "404" in result["msg"]
+        assert result["error_code"] == "REPOSITORY_UNREADABLE"
         result = run_module("install_profile", distro="centos", version="5.0", repository=url + "/empty",
                             verify_repository=True)
         assert result["failed"] and result["msg"] == (
@@ -328,6 +330,7 @@ def test_verify_repository_honours_validate_certs(pool, run_module, tmp_path):
                        verify_repository=True)
         result = run_module("install_profile", **options)
         assert result["failed"] and "certificate" in result["msg"] and "validate_certs" in result["msg"]
+        assert result["error_code"] == "TLS_CERT_UNVERIFIED"   # told by the exception, not by its text
         result = run_module("install_profile", validate_certs=False, **options)
         assert result["verified"] is True and result["tree_version"] == "5.0"
 
