@@ -57,6 +57,20 @@ options:
       - If not set, the environment variable E(XENSERVER_RECONNECT_TIMEOUT) is used.
     type: float
     default: 120
+  reuse_session:
+    description:
+      - Share one XenAPI session among the tasks run on this machine (forks included) instead of
+        a login and a logout per task. The first task logs in and leaves its session in a file
+        only its user can read (mode 0600, under E(XDG_RUNTIME_DIR) when set, else
+        C(~/.ansible/xenserver.provisioning/sessions); E(XENSERVER_SESSION_CACHE) names another
+        directory), keyed by a hash of the pool's URL, the user name and the password. Tasks
+        after it use that session; one the pool no longer knows (it restarted, or the session was
+        logged out) is replaced by a new login. Logins are made under a file lock, so at most one
+        session per pool, user and password stays open, and stays open after the play.
+      - V(false) logs in and out in every task, as a stateless client does (two calls more per task).
+      - If not set, the environment variable E(XENSERVER_REUSE_SESSION) is used.
+    type: bool
+    default: true
 requirements:
   - XenAPI (the official XenServer SDK, C(pip install XenAPI))
 notes:

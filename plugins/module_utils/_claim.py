@@ -75,7 +75,7 @@ def claim_key(kind, name):
 class Claim(object):
     """A claim on ``kind``/``name``; ``acquire`` waits at most ``wait`` seconds."""
 
-    def __init__(self, client, kind, name, lease=None, wait=None, request=None):
+    def __init__(self, client, kind, name, lease=None, wait=None, request=None, pool=None):
         self.client = client
         self.kind = kind
         self.name = name
@@ -83,7 +83,7 @@ class Claim(object):
         self.lease = float(lease or lease_from_env())
         self.wait = client.timeout if wait is None else wait
         self.request = request or str(uuid.uuid4())
-        self.pool = None
+        self.pool = pool            # its ref, when the caller has read it already
         self.ticket = None
         self.stale_requests = []    # the requests of dead holders this run took over from
         self.waited = 0.0           # seconds spent waiting for another holder
@@ -256,7 +256,8 @@ class Claim(object):
     def _sibling(self):
         c = self.client
         return XenServerClient(c.url, c.username, c.password, validate_certs=c.validate_certs, ca_path=c.ca_path,
-                               timeout=self.lease, reconnect_timeout=self.lease / 3.0).connect()
+                               timeout=self.lease, reconnect_timeout=self.lease / 3.0,
+                               reuse_session=c.reuse_session).connect()
 
 
 def _lease_of(holder, default):

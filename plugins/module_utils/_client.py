@@ -63,11 +63,15 @@ except ImportError as exc:  # pragma: no cover - reported by the module as a mis
     HAS_XENAPI = False
     XENAPI_IMPORT_ERROR = exc
 
+from ansible_collections.xenserver.provisioning.plugins.module_utils._session import SessionCache
+
 NULL_REF = "OpaqueRef:NULL"
 ORIGINATOR = "xenserver.provisioning"
 # Errors after which the same call may simply be made again.
 TRANSIENT_CODES = frozenset(["OTHER_OPERATION_IN_PROGRESS", "HOST_STILL_BOOTING", "TOO_MANY_PENDING_TASKS"])
 # Calls that create something: if their answer is lost they must not be blindly repeated.
+# The API version a login announces (xapi ignores it: xapi_session.ml).
+API_VERSION = "2.21"
 NOT_REPEATABLE = ("clone", "copy", "create", "provision", "snapshot", "import")
 # When the answer to one of these was lost, its repeat fails with this code if the first
 # attempt was carried out: the call is done.
@@ -320,7 +324,7 @@ class XenServerClient(object):
 
     def __init__(self, hostname, username, password, validate_certs=True, ca_path=None,
                  timeout=300.0, retries=3, originator=ORIGINATOR, reconnect_timeout=RECONNECT_TIMEOUT,
-                 backoff=0.25, backoff_max=4.0):
+                 backoff=0.25, backoff_max=4.0, reuse_session=False):
         if not HAS_XENAPI:
             raise XenServerError("the XenAPI Python SDK is required (pip install XenAPI): %s"
                                  % XENAPI_IMPORT_ERROR)
@@ -340,6 +344,10 @@ class XenServerClient(object):
         self.originator = originator
         self.session = None
         self._atexit = False
+        # reuse_session: the session is shared with the controller's other tasks (_session).
+        self.reuse_session = reuse_session
+        self._cache = None
+        self._cached = None     # the session ref the cache held when this client took it
         # What the client had to do (for a module's result or a report): calls sent again,
         # lost answers resolved by a lookup or a telling error, fresh logins, dropped connections.
         self.retried = 0
@@ -363,24 +371,63 @@ class XenServerClient(object):
         time.sleep(delay * (0.5 + random.random() / 2))
 
     def connect(self):
-        """Log in; a pool member answers HOST_IS_SLAVE and we go to the master instead.
-
-        A refused or dropped connection (a master that is restarting) and HTTP 502/503/504 are
-        tried again until ``reconnect_timeout`` seconds have passed since the first of them; a
-        name that does not resolve, a TLS or login failure fail at once.
-        """
+        """A session: the cached one with ``reuse_session`` (see _session), else a login."""
         if unsafe_text(self.username) is not None:
             raise XenServerError("username %s holds characters XenAPI cannot carry (control characters and the "
                                  "like)" % unsafe_text(self.username), code="INVALID_VALUE")
         if unsafe_text(self.password) is not None:
             raise XenServerError("the password holds characters XenAPI cannot carry (control characters and "
                                  "the like)", code="INVALID_VALUE")
+        if not self.reuse_session:
+            return self._login()
+        if self._cache is None:
+            self._cache = SessionCache(self.url, self.username, self.password)
+        with self._cache.locked():
+            entry = self._cache.load()
+            if entry is None:
+                self._login()
+                self._cached = self.session._session
+                self._cache.store(self._cached, self.url)
+                return self
+            self._cached, self.url = entry
+            session = XenAPI.Session(self.url, transport=self._transport())
+            # The SDK's own attributes: with them it logs in again by itself on SESSION_INVALID.
+            session._session = self._cached
+            session.last_login_method = "login_with_password"
+            session.last_login_params = (self.username, self.password, API_VERSION, self.originator)
+            self.session = session
+            return self
+
+    def _keep(self, session):
+        """Leave the session open for the next task: written back if the SDK had to replace
+        the cached one, unless another process wrote a newer one meanwhile (then this one is
+        logged out, so one session at most stays open)."""
+        current = session._session
+        if current == self._cached:
+            return
+        with self._cache.locked():
+            entry = self._cache.load()
+            if entry is None or entry[0] == self._cached:
+                self._cache.store(current, self.url)
+                return
+        try:
+            session.xenapi.session.logout()
+        except Exception:  # gone already: nothing to clean up then
+            pass
+
+    def _login(self):
+        """Log in; a pool member answers HOST_IS_SLAVE and we go to the master instead.
+
+        A refused or dropped connection (a master that is restarting) and HTTP 502/503/504 are
+        tried again until ``reconnect_timeout`` seconds have passed since the first of them; a
+        name that does not resolve, a TLS or login failure fail at once.
+        """
         hops = refused = 0
         first_failure = None
         while True:
             session = XenAPI.Session(self.url, transport=self._transport())
             try:
-                session.xenapi.login_with_password(self.username, self.password, "2.21", self.originator)
+                session.xenapi.login_with_password(self.username, self.password, API_VERSION, self.originator)
             except XenAPI.Failure as failure:
                 if failure.details and failure.details[0] == "HOST_IS_SLAVE" and hops < 3:
                     hops += 1
@@ -470,11 +517,19 @@ class XenServerClient(object):
         """A fresh session after the SDK gave up on SESSION_INVALID (the old one is gone)."""
         self.session = None
         self.relogins += 1
+        if self.reuse_session:
+            with self._cache.locked():
+                entry = self._cache.load()
+                if entry is not None and entry[0] == self._cached:
+                    self._cache.drop()
         self.connect()
 
     def logout(self):
+        """End the session (with ``reuse_session``: leave it to the next task)."""
         session, self.session = self.session, None
-        if session is not None:
+        if session is not None and self.reuse_session:
+            self._keep(session)
+        elif session is not None:
             try:
                 session.xenapi.session.logout()
             except Exception:  # the session may be gone already; nothing to clean up then

@@ -191,7 +191,8 @@ class XenServerModule(object):
             p = self.params
             self._client = XenServerClient(p["hostname"], p["username"], p["password"] or "",
                                            validate_certs=p["validate_certs"], ca_path=p["ca_path"],
-                                           reconnect_timeout=p["reconnect_timeout"])
+                                           reconnect_timeout=p["reconnect_timeout"],
+                                           reuse_session=p["reuse_session"])
             self._client.connect()
         return self._client
 

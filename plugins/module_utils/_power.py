@@ -32,6 +32,9 @@ ARGS = {"start": (False, False), "start_paused": (True, False),
         "resume": (False, False), "resume_paused": (True, False)}
 # The XenAPI message behind each step name.
 MESSAGE = {"start_paused": "start", "resume_paused": "resume"}
+# The steps that wait on the guest (or on saving its memory), run as Async tasks so that a
+# timeout can be enforced; the others xapi finishes by itself: one plain call each.
+TIMED = ("clean_shutdown", "clean_reboot", "suspend")
 # The power state each step leads to (reboots lead back where they were: not listed).
 LEADS_TO = {"start": "Running", "start_paused": "Paused", "resume": "Running", "resume_paused": "Paused",
             "unpause": "Running", "pause": "Paused", "suspend": "Suspended", "clean_shutdown": "Halted",
@@ -173,7 +176,10 @@ def _run_step(client, ref, step, method, args, timeout=None):
     target = LEADS_TO.get(step)
     for attempt in (0, 1):
         try:
-            client.run_async(method, ref, *args, timeout=timeout)
+            if step in TIMED:
+                client.run_async(method, ref, *args, timeout=timeout)
+            else:
+                client.call(method, ref, *args)
             return
         except XenServerError as err:
             if target is None or err.code not in ("VM_BAD_POWER_STATE", "TASK_LOST"):

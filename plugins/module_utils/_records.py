@@ -38,6 +38,10 @@ NAMING_FIELDS = {
 KIND = {"SR": "SR", "network": "network", "host": "host"}
 
 
+# The devices a VM gets when it is made: read_changes asks for every change to them.
+CHANGED_WITH_VM = ("VBD", "VDI", "VIF", "VTPM")
+
+
 def _usable(ref):
     return bool(ref) and ref != NULL_REF
 
@@ -53,6 +57,7 @@ class Records(object):
         # VM.get_secureboot_readiness answers by VM ref: a method, not a field, so event.from
         # cannot batch it; asked once per run at most (see _firmware.secureboot_readiness).
         self.readiness = {}
+        self.token = ""         # of read_pool's event.from: read_changes answers from it
 
     def put(self, cls, records):
         for ref, record in records.items():
@@ -74,6 +79,57 @@ class Records(object):
         self._whole.difference_update(classes)
         if "VM" in classes:
             self.readiness.clear()
+
+    def read_pool(self):
+        """The pool, every SR, network and host in ONE call (a pool has few of each), and an
+        event token for ``read_changes``; returns (pool ref, pool record)."""
+        if "pool" not in self._whole:
+            classes = ("pool", "SR", "network", "host")
+            batch = self.client.call("event_from", [c.lower() for c in classes], "", 0.0)
+            by_class = dict((c.lower(), c) for c in classes)
+            for event in batch.get("events", []):
+                cls = by_class.get(str(event.get("class")).lower())
+                if cls and event.get("snapshot") is not None:
+                    self.put(cls, {event["ref"]: event["snapshot"]})
+            self._whole.update(classes)
+            self.token = batch.get("token", "")
+        pools = self.of_class("pool")
+        if not pools:
+            raise XenServerError("the pool record could not be read", code="NOT_FOUND")
+        return next(iter(pools.items()))
+
+    def read_changes(self, vm_ref):
+        """The VM and the devices made or changed since ``read_pool`` (a new VM's disks, NICs
+        and vTPM among them), in ONE call: event.from with that token answers with the objects
+        of these classes changed since then, so their refs need not be known, and its size
+        follows what changed meanwhile, not the size of the pool. Falls back to
+        ``vm_devices`` when the pool lost the events (EVENTS_LOST) or there is no token.
+        Returns the call count."""
+        token = self.token
+        self.forget("VM", "VBD", "VDI", "VIF", "VM_guest_metrics", "VTPM")
+        if token:
+            subscriptions = ["vm/%s" % vm_ref] + [c.lower() for c in CHANGED_WITH_VM]
+            try:
+                batch = self.client.call("event_from", subscriptions, token, 0.0)
+            except XenServerError as err:
+                if err.code != "EVENTS_LOST":
+                    raise
+                batch = None
+            if batch is not None:
+                by_class = dict((c.lower(), c) for c in CHANGED_WITH_VM)
+                for event in batch.get("events", []):
+                    ref = event.get("ref")
+                    cls = "VM" if ref == vm_ref else by_class.get(str(event.get("class")).lower())
+                    if cls and event.get("snapshot") is not None and event.get("operation") != "del":
+                        self.put(cls, {ref: event["snapshot"]})
+                if self.get(vm_ref) is not None:
+                    return 1 + self.vm_devices(vm_ref)
+        self.put("VBD", self.client.call("VBD.get_all_records_where", 'field "VM"="%s"' % vm_ref))
+        return 1 + self.vm_devices(vm_ref)
+
+    def whole(self, cls):
+        """Whether every object of ``cls`` has been read."""
+        return cls in self._whole
 
     def fetch(self, wanted, whole=()):
         """Read every (cls, ref) of ``wanted`` not known yet, and every object of each class in
@@ -201,13 +257,18 @@ def find_named(client, cls, specs, records=None, option=None):
     fields = NAMING_FIELDS[cls]
     plain = [s for s in specs if '"' not in s]
     found = {}
+    if records is not None and records.whole(cls):
+        # Every object of the class is known already (Records.read_pool): no call.
+        plain, found = [], records.of_class(cls)
+        specs_left = []
+    else:
+        specs_left = [s for s in specs if s not in plain]
     if plain:
         expr = " or ".join("(%s)" % _where(fields, s) for s in plain)
         found.update(client.call("%s.get_all_records_where" % cls, expr))
-    for spec in specs:
-        if spec not in plain:   # the where-grammar has no escapes: look such names up one by one
-            for ref in client.call("%s.get_by_name_label" % cls, spec):
-                found[ref] = client.call("%s.get_record" % cls, ref)
+    for spec in specs_left:     # the where-grammar has no escapes: look such names up one by one
+        for ref in client.call("%s.get_by_name_label" % cls, spec):
+            found[ref] = client.call("%s.get_record" % cls, ref)
     if records is not None:
         records.put(cls, found)
     result = {}

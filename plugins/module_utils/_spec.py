@@ -26,6 +26,7 @@ def connection_argument_spec():
         ca_path=dict(type="path", fallback=(env_fallback, ["XENSERVER_CA_PATH"])),
         reconnect_timeout=dict(type="float", default=RECONNECT_TIMEOUT,
                                fallback=(env_fallback, ["XENSERVER_RECONNECT_TIMEOUT"])),
+        reuse_session=dict(type="bool", default=True, fallback=(env_fallback, ["XENSERVER_REUSE_SESSION"])),
     )
 
 
@@ -70,4 +71,9 @@ def vm_argument_spec():
         hard_shutdown_fallback=dict(type="bool", default=False),
         shutdown_timeout=dict(type="int", default=120),
         keep_disks=dict(type="bool", default=False),
+        xenstore_data=dict(type="dict"),
+        xenstore_data_exclusive=dict(type="bool", default=False),
+        power_state=dict(type="str", choices=["running", "halted", "suspended", "paused"]),
+        wait_for=dict(type="str", choices=["running", "ip", "guest_agent", "pv_drivers"]),
+        wait_timeout=dict(type="int", default=300),
     )

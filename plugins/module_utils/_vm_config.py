@@ -289,13 +289,16 @@ class VMContext(object):
     def pool(self):
         """The pool's record (default SR, UEFI certificates, restrictions): read once."""
         if self._pool is None:
-            self._pool = next(iter(self.client.call("pool.get_all_records").values()))
+            if self.records.whole("pool"):
+                self._pool = self.records.read_pool()[1]
+            else:
+                self._pool = next(iter(self.client.call("pool.get_all_records").values()))
         return self._pool
 
     def sr_uuid(self, spec=None):
         ref, record = self.sr(spec)
         if record is None:   # the pool's default SR: its ref is known, its uuid not yet
-            record = self.client.call("SR.get_record", ref)
+            record = self.records.get(ref) or self.client.call("SR.get_record", ref)
             self._check_sr("the pool's default SR", record)
             self._default_sr[1] = record
         return record["uuid"]

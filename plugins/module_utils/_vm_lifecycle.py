@@ -30,8 +30,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import uuid
+
 from ansible_collections.xenserver.provisioning.plugins.module_utils import _claim
 from ansible_collections.xenserver.provisioning.plugins.module_utils import _power
+from ansible_collections.xenserver.provisioning.plugins.module_utils import _xenstore
 from ansible_collections.xenserver.provisioning.plugins.module_utils import _vm_config as config
 from ansible_collections.xenserver.provisioning.plugins.module_utils._client import NOT_DONE, NULL_REF, XenServerError
 from ansible_collections.xenserver.provisioning.plugins.module_utils._module import ChangeSet
@@ -251,18 +254,51 @@ def _restart_after_failure(client, ref, name, err, p):
                              % (err, name, start_err), code=err.code, params=err.params)
 
 
-def predict(source, name):
-    """The record a clone (or copy) of ``source`` will have after provisioning."""
-    record = dict(source)
+def cloned_other_config(source):
+    """The other_config a clone (or copy) of ``source`` gets, but for its new random mac_seed:
+    the source's, without the keys xapi drops, with base_template_name added for a template
+    (xapi_vm_clone.ml copy_vm_record)."""
     other = dict(source["other_config"])
     for key in DROPPED_BY_CLONE:
         other.pop(key, None)
-    if source["is_a_template"]:
+    if source["is_a_template"] and "base_template_name" not in other:
         other["base_template_name"] = source["name_label"]
+    return other
+
+
+def predict(source, name):
+    """The record a clone (or copy) of ``source`` will have after provisioning."""
+    record = dict(source)
+    other = cloned_other_config(source)
+    if source["is_a_template"]:
         for key in DROPPED_BY_PROVISION:
             other.pop(key, None)
     record.update(name_label=name, is_a_template=False, power_state="Halted", other_config=other)
     return record
+
+
+def _write_other_config(client, ref, source, xml, other_handler):
+    """The clone's other_config in ONE call (VM.set_other_config) when it has to change: the
+    provisioning XML placed on SRs and the other_config entries asked for. The clone's map is
+    known exactly (``cloned_other_config``) but for mac_seed, a random seed xapi gives every
+    clone: a fresh one of ours is as good, and no MAC was made from xapi's yet (the source has
+    no VIFs on this path). Nobody else writes the map of a VM this run is creating (it has
+    its provisional name, under the claim). Returns True when it wrote (``other_handler`` has
+    nothing left to apply then)."""
+    sets, removes = other_handler.to_set, other_handler.to_remove
+    xml_changes = xml is not None and xml != source["other_config"].get("disks")
+    if not (xml_changes or sets or removes):
+        return False
+    other = cloned_other_config(source)
+    other["mac_seed"] = str(uuid.uuid4())
+    if xml is not None:
+        other["disks"] = xml
+    for key in removes:
+        other.pop(key, None)
+    other.update(sets)
+    client.call("VM.set_other_config", ref, other)
+    other_handler.to_set, other_handler.to_remove = {}, []
+    return True
 
 
 def create(xs, records, changes, found, holder=None):
@@ -270,9 +306,11 @@ def create(xs, records, changes, found, holder=None):
     return create_vm(xs, records, changes, found, holder)[1]
 
 
-def create_vm(xs, records, changes, found, holder=None):
-    """``create``, returning (ref, facts) (None, {} in check mode). ``holder``: the request id of
-    the claim this run holds (its disks are marked with it)."""
+def create_vm(xs, records, changes, found, holder=None, read_facts=True):
+    """``create``, returning (ref, facts) (None, {} in check mode; facts None without
+    ``read_facts``: the caller reads them after what it does next, ``Records.read_changes``).
+    ``holder``: the request id of the claim this run holds (disks made apart from the VM's
+    provisioning are marked with it)."""
     p, client = xs.params, xs.client
     if p.get("uuid"):
         raise XenServerError("no VM has uuid '%s'; to create a VM give its name, not a uuid (XenServer "
@@ -318,10 +356,13 @@ def create_vm(xs, records, changes, found, holder=None):
         ref = client.call("VM.clone", source_ref, provisional, recover=_find_made(client, provisional, gone))
     try:
         ctx.ref = ref
-        if xml is not None and xml != source["other_config"].get("disks"):
-            if "disks" in source["other_config"]:
-                client.call("VM.remove_from_other_config", ref, "disks")
-            client.call("VM.add_to_other_config", ref, "disks", xml)
+        if has_devices:
+            if xml is not None and xml != source["other_config"].get("disks"):
+                if "disks" in source["other_config"]:
+                    client.call("VM.remove_from_other_config", ref, "disks")
+                client.call("VM.add_to_other_config", ref, "disks", xml)
+        else:
+            _write_other_config(client, ref, source, xml, _handler(handlers, config.OtherConfigHandler))
         if is_template:
             # Makes the disks and sets is_a_template false (xapi's Xapi_vm.provision).
             client.call("VM.provision", ref, recover=_provisioned(client, ref))
@@ -333,11 +374,14 @@ def create_vm(xs, records, changes, found, holder=None):
             ctx.markers = {_claim.HOLDER_KEY: holder} if holder else {}
             handlers = config.plan(ctx, ChangeSet())
         config.apply(handlers)
-        facts = _created_facts(client, records, ref, ctx, xml_disks, holder)
+        _write_xenstore_data(client, ref, source, p)
+        _finish_created(client, records, ref, ctx, xml_disks)
         # Complete: the VM gets its name (the last step, see the module docstring).
         client.call("VM.set_name_label", ref, p["name"])
-        facts["name"] = p["name"]
-        return ref, facts
+        if not read_facts:
+            return ref, None
+        records.read_changes(ref)
+        return ref, records.facts(ref)
     except XenServerError as err:
         raise _discard(client, ref, p["name"], err, holder)
 
@@ -377,28 +421,42 @@ def _provisioned(client, ref):
     return check
 
 
-def _created_facts(client, records, ref, ctx, xml_disks, holder=None):
-    """Facts of the new VM: its VBDs, then the VM, VDIs and new VIFs in one event.from."""
+def _handler(handlers, cls):
+    return next(h for h in handlers if isinstance(h, cls))
+
+
+def created_hints(ctx):
+    """(cls, ref) of the devices a create made that the VM's first read should include."""
+    return [("VIF", r) for r in ctx.created_vifs] + [("VTPM", r) for r in ctx.created_vtpms]
+
+
+def _write_xenstore_data(client, ref, source, p):
+    """The new VM's vm-data keys in ONE call: the whole map (the source's, which the clone
+    copied, with the keys asked for) is safe to write on a VM only this run knows yet."""
+    wanted = p.get("xenstore_data")
+    if not wanted and not p.get("xenstore_data_exclusive"):
+        return
+    new = _xenstore.plan(source["xenstore_data"], wanted, exclusive=p.get("xenstore_data_exclusive"))
+    if new != source["xenstore_data"]:
+        client.call("VM.set_xenstore_data", ref, new)
+
+
+def _finish_created(client, records, ref, ctx, xml_disks):
+    """What provisioning leaves to do: the names asked for its disks. (VM.provision also
+    clears is_a_template, first thing, xapi_vm.ml.) The disks it made are attached to the
+    provisional VM, so a run that dies now leaves them to the next run's clean-up with it."""
+    named = [e for e in xml_disks or [] if e.get("_name")]
+    if not named:
+        return
     records.forget(*VM_CLASSES)
     records.put("VBD", client.call("VBD.get_all_records_where", 'field "VM"="%s"' % ref))
-    records.vm_devices(ref, hints=[("VIF", r) for r in ctx.created_vifs] + [("VTPM", r) for r in ctx.created_vtpms])
-    record = records.get(ref)
-    # The disks provision (or the clone) made carry no marker yet; until now its VBDs lead to them.
-    owned, _kept = classify_disks(records, ref, keep_disks=False)
-    mark_disks(client, records, [d["ref"] for d in owned], holder)
-    if record["is_a_template"]:
-        # A source without provisioning (a custom template copied as is) stays a template:
-        # a VM named like one would then be invisible to name lookups.
-        client.call("VM.set_is_a_template", ref, False)
-        record["is_a_template"] = False
-    for entry in xml_disks or []:
-        if entry.get("_name"):
-            for vbd in records.vbds_of(ref).values():
-                vdi = records.get(vbd["VDI"]) if vbd["VDI"] != NULL_REF else None
-                if vbd["userdevice"] == entry["device"] and vdi and vdi["name_label"] != entry["_name"]:
-                    client.call("VDI.set_name_label", vbd["VDI"], entry["_name"])
-                    vdi["name_label"] = entry["_name"]
-    return records.facts(ref)
+    records.vm_devices(ref, hints=created_hints(ctx))
+    for entry in named:
+        for vbd in records.vbds_of(ref).values():
+            vdi = records.get(vbd["VDI"]) if vbd["VDI"] != NULL_REF else None
+            if vbd["userdevice"] == entry["device"] and vdi and vdi["name_label"] != entry["_name"]:
+                client.call("VDI.set_name_label", vbd["VDI"], entry["_name"])
+                vdi["name_label"] = entry["_name"]
 
 
 def _discard(client, ref, name, err, holder=None):
@@ -499,7 +557,7 @@ def _without_refs(disks):
 
 # --- the module's body ---------------------------------------------------------------------------
 
-def settle(xs, records, changes):
+def settle(xs, records, changes, read_facts=True):
     """Bring the VM to its ``state``: (ref, facts, removed disks, kept disks); ref is None
     when there is no VM (absent, or check mode of a create).
 
@@ -511,11 +569,13 @@ def settle(xs, records, changes):
     (ref, record), found = lookup(xs.client, p)
     name = p.get("name") or (record or {}).get("name_label")
     if not _needs_claim(xs, ref, found, name):
-        return _settle(xs, records, changes, ref, record, found, None)
-    with _claim.claim(xs.client, "vm", name) as held:
+        return _settle(xs, records, changes, ref, record, found, None, read_facts)
+    # A create reads the pool (its ref for the claim), its SRs, networks and hosts in one call.
+    pool_ref = records.read_pool()[0] if p["state"] == "present" else None
+    with _claim.claim(xs.client, "vm", name, pool=pool_ref) as held:
         (ref, record), found = lookup(xs.client, p)
         stale = remove_stale_disks(xs, changes, held) if held.stale_requests else []
-        ref, facts, removed, kept = _settle(xs, records, changes, ref, record, found, held.request)
+        ref, facts, removed, kept = _settle(xs, records, changes, ref, record, found, held.request, read_facts)
         return ref, facts, stale + removed, kept
 
 
@@ -528,7 +588,7 @@ def _needs_claim(xs, ref, found, name):
     return ref is None and not xs.params.get("uuid")
 
 
-def _settle(xs, records, changes, ref, record, found, holder):
+def _settle(xs, records, changes, ref, record, found, holder, read_facts=True):
     if xs.params["state"] == "absent":
         removed, kept = [], []
         if ref is not None:
@@ -536,7 +596,7 @@ def _settle(xs, records, changes, ref, record, found, holder):
         removed += remove_leftovers(xs, records, changes, found, holder)
         return None, {}, removed, kept
     if ref is None:
-        ref, facts = create_vm(xs, records, changes, found, holder)
+        ref, facts = create_vm(xs, records, changes, found, holder, read_facts)
         return ref, facts, [], []
     return ref, update(xs, records, changes, ref, record), [], []
 

@@ -371,7 +371,7 @@ kept_disks:
 
 from ansible_collections.xenserver.provisioning.plugins.module_utils._module import XenServerModule
 from ansible_collections.xenserver.provisioning.plugins.module_utils._spec import vm_argument_spec
-from ansible_collections.xenserver.provisioning.plugins.module_utils._vm_lifecycle import run
+from ansible_collections.xenserver.provisioning.plugins.module_utils._vm_converge import run
 
 
 def main():

@@ -150,35 +150,17 @@ import traceback
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.xenserver.provisioning.plugins.module_utils import _power
-from ansible_collections.xenserver.provisioning.plugins.module_utils import _vm_config as config
-from ansible_collections.xenserver.provisioning.plugins.module_utils import _vm_lifecycle as lifecycle
+from ansible_collections.xenserver.provisioning.plugins.module_utils import _vm_converge
 from ansible_collections.xenserver.provisioning.plugins.module_utils._client import XenServerClient, XenServerError
-from ansible_collections.xenserver.provisioning.plugins.module_utils._module import ChangeSet, XenServerModule
-from ansible_collections.xenserver.provisioning.plugins.module_utils._records import Records
+from ansible_collections.xenserver.provisioning.plugins.module_utils._module import XenServerModule
 from ansible_collections.xenserver.provisioning.plugins.module_utils._spec import vm_argument_spec
-from ansible_collections.xenserver.provisioning.plugins.module_utils._xenstore import (
-    XenstoreKeyError,
-    normalize_data,
-    plan as xenstore_plan,
-    vm_data,
-    write as xenstore_write,
-)
-
-FLEET_OPTIONS = dict(
-    xenstore_data=dict(type="dict"),
-    power_state=dict(type="str", choices=["running", "halted"]),
-    wait_for=dict(type="str", choices=list(_power.WAIT_CONDITIONS)),
-    wait_timeout=dict(type="int", default=300),
-)
-NEVER = {"halted": ("running", "ip", "guest_agent", "pv_drivers"), "running": ("halted",)}
 
 
 def entry_spec():
+    """Exactly the vm module's options, but name is required (and there is no uuid)."""
     spec = vm_argument_spec()
     spec["name"] = dict(type="str", required=True)
     del spec["uuid"]
-    spec.update(FLEET_OPTIONS)
     return spec
 
 
@@ -200,22 +182,9 @@ def check_entries(vms):
             raise ValueError("%s: the name '%s' is given twice" % (label, p["name"]))
         seen.add(p["name"])
         try:
-            config.validate(p)
+            _vm_converge.check(p)
         except XenServerError as err:
             raise ValueError("%s: %s" % (label, err))
-        try:
-            p["xenstore_data"] = normalize_data(p["xenstore_data"]) if p["xenstore_data"] else None
-        except XenstoreKeyError as err:
-            raise ValueError("%s: %s" % (label, err))
-        for option in ("shutdown_timeout", "wait_timeout"):
-            problem = _power.check_seconds(option, p[option])
-            if problem:
-                raise ValueError("%s: %s" % (label, problem))
-        if p["state"] == "absent" and (p["xenstore_data"] or p["power_state"] or p["wait_for"]):
-            raise ValueError("%s: xenstore_data, power_state and wait_for need state: present" % label)
-        if p["wait_for"] in NEVER.get(p["power_state"], ()):
-            raise ValueError("%s: wait_for: %s can never be met by a VM left %s (power_state: %s)"
-                             % (label, p["wait_for"], p["power_state"], p["power_state"]))
         checked.append(p)
     return checked
 
@@ -228,55 +197,18 @@ class VMTask(object):
         self.client = client
         self.params = params
         self.check_mode = check_mode
-        self.notes = []
         # What converge has found and done so far: a failure still reports it.
-        self.ref = None
-        self.changes = ChangeSet()
-        self.entry = dict(name=params["name"], uuid="", power_state="", ip="", failed=False)
+        self.outcome = _vm_converge.Outcome()
 
 
 def converge(task):
-    """One VM: vm, then vm_xenstore_data, then vm_power, from what the previous step knows.
-    Returns (result entry, diff)."""
-    p, client = task.params, task.client
-    records = Records(client)
-    changes, entry = task.changes, task.entry
-    # vm's step: create, update or remove (a create or removal under the claim on the name)
-    ref, facts, _removed, _kept = lifecycle.settle(task, records, changes)
-    task.ref = ref
-    if p["state"] == "absent":
-        return entry, changes
-    current = records.get(ref) if ref is not None else None
-    entry["uuid"] = facts.get("uuid", "")
-    power = current["power_state"].lower() if current else "halted"
-    # vm_xenstore_data's step
-    if p["xenstore_data"]:
-        before = current["xenstore_data"] if current else {}
-        new = xenstore_plan(before, p["xenstore_data"])
-        if changes.compare("xenstore_data", vm_data(before), vm_data(new)) and not task.check_mode:
-            xenstore_write(client, ref, before, p["xenstore_data"], live=power == "running")
-    # vm_power's step
-    steps = _power.plan(power, p["power_state"]) if p["power_state"] else []
-    if steps:
-        changes.compare("power_state", power, p["power_state"])
-    if task.check_mode or ref is None:
-        for step in steps:
-            changes.action(step)
-        entry["power_state"] = p["power_state"] or power
-        return entry, changes
-    done = []
-    try:
-        _power.apply(client, ref, p["name"], steps, p["shutdown_timeout"],
-                     fallback=p["hard_shutdown_fallback"], notes=task.notes, done=done)
-    finally:
-        for step in done:
-            changes.action(step)
-    entry["power_state"] = p["power_state"] or power
-    if p["wait_for"]:
-        outcome = _power.wait(client, ref, p["name"], p["wait_for"], p["wait_timeout"],
-                              record=None if steps else current, after=done or None)
-        entry.update(outcome)
-    return entry, changes
+    """One VM, as the vm module does it; returns (result entry, changes)."""
+    outcome = _vm_converge.converge(task, task.outcome)
+    entry = dict(name=task.params["name"], uuid=outcome.facts.get("uuid", ""), power_state=outcome.power_state,
+                 ip=outcome.ip, failed=False)
+    if task.params["state"] == "absent":
+        entry["power_state"] = ""
+    return entry, outcome.changes
 
 
 class Fleet(object):
@@ -298,7 +230,7 @@ class Fleet(object):
         c = self.xs.params
         client = XenServerClient(c["hostname"], c["username"], c["password"] or "",
                                  validate_certs=c["validate_certs"], ca_path=c["ca_path"],
-                                 reconnect_timeout=c["reconnect_timeout"])
+                                 reconnect_timeout=c["reconnect_timeout"], reuse_session=c["reuse_session"])
         return client.connect()
 
     def worker(self):
@@ -315,35 +247,35 @@ class Fleet(object):
                     except XenServerError as err:
                         login_error = err
                 if login_error is not None:
-                    self.results[index] = self._failure(params, login_error, ChangeSet(), [])
+                    self.results[index] = self._failure(params, login_error, _vm_converge.Outcome())
                     continue
                 task = VMTask(client, params, self.xs.check_mode)
                 try:
                     entry, changes = converge(task)
                 except XenServerError as err:
-                    self.results[index] = self._failure(params, err, task.changes, task.notes, task=task)
+                    self.results[index] = self._failure(params, err, task.outcome, task=task)
                     continue
                 except Exception as err:  # a bug of ours: still reported for this VM only
-                    self.results[index] = self._failure(params, "unexpected error: %s" % err, task.changes,
-                                                        task.notes, task=task, exception=traceback.format_exc())
+                    self.results[index] = self._failure(params, "unexpected error: %s" % err, task.outcome,
+                                                        task=task, exception=traceback.format_exc())
                     continue
-                self.results[index] = (entry, changes, task.notes)
+                self.results[index] = (entry, changes, task.outcome.notes)
         finally:
             if client is not None:
                 client.logout()
 
     @staticmethod
-    def _failure(params, err, changes, notes, task=None, **extra):
+    def _failure(params, err, outcome, task=None, **extra):
         entry = dict(name=params["name"], uuid="", power_state="", ip="", failed=True,
                      msg="VM '%s': %s" % (params["name"], err), **extra)
-        if task is not None and task.ref is not None:
+        if task is not None and outcome.ref is not None:
             # The VM is there (a wait that timed out, a failed start): its uuid and where it is now.
-            entry["uuid"] = task.entry["uuid"]
             try:
-                entry["power_state"] = task.client.call("VM.get_power_state", task.ref).lower()
+                record = task.client.call("VM.get_record", outcome.ref)
+                entry["uuid"], entry["power_state"] = record["uuid"], record["power_state"].lower()
             except XenServerError:
-                entry["power_state"] = task.entry["power_state"]
-        return entry, changes, notes
+                entry["power_state"] = outcome.power_state
+        return entry, outcome.changes, outcome.notes
 
     def run(self):
         count = max(1, min(self.xs.params["parallel"], len(self.vms)))

@@ -38,6 +38,17 @@ def _pool(handle):
     return Pool(handle.url, handle.sim, handle.servers)
 
 
+@pytest.fixture(autouse=True)
+def session_cache(tmp_path, monkeypatch):
+    """Every test its own session cache, and no reuse unless it asks (reuse_session: true, or
+    XENSERVER_REUSE_SESSION=true): the exact call counts the tests assert include each task's
+    login and logout. Tests of the cache itself turn it on."""
+    path = tmp_path / "session-cache"
+    monkeypatch.setenv("XENSERVER_SESSION_CACHE", str(path))
+    monkeypatch.setenv("XENSERVER_REUSE_SESSION", "false")
+    return path
+
+
 @pytest.fixture
 def pool():
     with embedded_mod.embedded() as handle:
