@@ -310,12 +310,15 @@ def markdown(results, targets):
     # --- 5 --------------------------------------------------------------------------------------
     add("## 5. Waiting")
     add("")
+    blocking = "VM.start" in results["waiting"][OURS]["running"]["sequence"]
     add("In-process simulator at real-time speed (`--clock-speed %s`: `VM.start` takes 2 s). *Running*: "
         "start the halted VM and wait until it runs (ours `vm_power` `state: running, wait_for: running`; "
-        "community.general `xenserver_guest_powerstate` `powered-on`, whose `VM.start` blocks until the VM runs). "
+        "community.general `xenserver_guest_powerstate` `powered-on`; %s). "
         "*IP*: the VM runs; its guest agent reports (no IP yet) %.0f s after the module's first call and an IP "
         "%.0f s after; ours `wait_for: ip`, community.general `wait_for_ip_address: true`. Playbooks: "
-        "`ours_wait.yml`, `cg_wait.yml`." % (s["wait_clock_speed"], s["agent_after_s"], s["ip_after_s"]))
+        "`ours_wait.yml`, `cg_wait.yml`." % (
+            s["wait_clock_speed"], "both start with `VM.start`, which returns once the VM runs" if blocking
+            else "community.general's `VM.start` blocks until the VM runs", s["agent_after_s"], s["ip_after_s"]))
     add("")
     add("| wait | collection | calls of the task | calls while waiting | per state change | the waiting calls | task time |")
     add("|---|---|---|---|---|---|---|")
@@ -422,9 +425,9 @@ def explain_per_host(results, ph, target, floor):
     for coll in (ONE, CG_ONE):
         r = ph[coll]
         parts.append("%s %.1f s, %d calls (%.1f s of round trips per fork: %d × %d ms / %d forks), %.0f CPU-seconds "
-                     "(%.0f%% of %d cores)" % (
+                     "(%.2f per host; %.0f%% of %d cores)" % (
                          LABEL[coll], r["wall_s"], r["calls"], r["calls"] * ms / 1000.0 / forks, r["calls"], ms, forks,
-                         r["cpu_s"], 100 * r["cpu_s"] / cores / r["wall_s"], cores))
+                         r["cpu_s"], r["cpu_s"] / n, 100 * r["cpu_s"] / cores / r["wall_s"], cores))
     text = "**Per-host fleet of %d at %d ms.** %s." % (n, ms, "; ".join(parts))
     if floor:
         text += (" Ansible alone, one `ping` per host, takes %.1f s and %.0f CPU-seconds for the same %d hosts: "

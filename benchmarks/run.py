@@ -196,6 +196,7 @@ def simulator(name, latency_ms=0, filler_vms=0, clock_speed=CLOCK_SPEED):
     """``xapisim serve`` as a process; yields (url, CallLog)."""
     call_log = os.path.join(WORK, "calls-%s.jsonl" % name)
     open(call_log, "w").close()
+    session_cache(name, fresh=True)
     command = [os.path.join(VENV_BIN, "xapisim"), "serve", "--port", "0", "--latency-ms", str(latency_ms),
                "--call-log", call_log, "--filler-vms", str(filler_vms), "--clock-speed", str(clock_speed)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=open(os.path.join(WORK, "sim-%s.err" % name), "w"),
@@ -391,10 +392,14 @@ def vm_state(url, name):
         session.xenapi.session.logout()
 
 
-def session_cache(name):
-    """Environment for ours' modules: a session cache of this measurement's own (a fresh one per
-    simulator), so the first task of a measurement logs in as a new controller would."""
-    return {"XENSERVER_PROVISIONING_SESSION_CACHE": os.path.join(WORK, "session-cache-%s" % name)}
+def session_cache(name, fresh=False):
+    """Environment for ours' modules: a session cache (reuse_session) of the measurement's own,
+    emptied when the measurement starts (``fresh``), so that its first task logs in as on a new
+    controller and its later tasks reuse that session."""
+    path = os.path.join(WORK, "session-cache-%s" % name)
+    if fresh:
+        shutil.rmtree(path, ignore_errors=True)
+    return {"XENSERVER_SESSION_CACHE": path}
 
 
 # --- 3: fleets -----------------------------------------------------------------------------------------
@@ -476,8 +481,9 @@ def _agent(sim, name, calls, mark, events, stop):
 def wait_window(coll, sequence):
     """The calls a task made while it waited (its session, lookups and facts left out).
 
-    xenserver.provisioning.vm_power: after its power operation (Async.VM.start) or, without
-    one, after its lookup, up to its logout: event.from calls (and task.destroy, cleanup).
+    xenserver.provisioning.vm_power: after its power operation (VM.start, which returns once
+    the VM runs, or Async.VM.start) or, without one, after its lookup, up to its logout (none
+    with a reused session): event.from calls (and task.destroy, cleanup).
     community.general: VM.start blocks until the VM runs, so waiting for running makes no
     call of its own; waiting for an IP runs from wait_for_vm_ip_address's VM.get_power_state
     through its polls (VM.get_guest_metrics, VM_guest_metrics.get_record every 2 s) up to the
@@ -486,7 +492,7 @@ def wait_window(coll, sequence):
     def after(method, default=0):
         return max([i + 1 for i, m in enumerate(sequence) if m == method] or [default])
     if coll is OURS:
-        start = after("Async.VM.start") or after("VM.get_all_records_where")
+        start = max(after("Async.VM.start"), after("VM.start")) or after("VM.get_all_records_where")
         end = len(sequence) - 1 if sequence and sequence[-1] == "session.logout" else len(sequence)
         return sequence[start:end]
     if "VM.start" in sequence:
@@ -509,6 +515,7 @@ def waiting():
         calls = CallLog(call_log)
         vm = "%s-001" % coll.key
         result = {}
+        session_cache(name, fresh=True)
         with embedded(call_log=call_log, clock_speed=WAIT_CLOCK_SPEED) as pool:
             playbook(coll, name + "-create", pool.url, tags=["vm"], env_extra=session_cache(name))
             for condition in ("running", "ip"):
