@@ -69,6 +69,7 @@ LATENCIES = (0, 5, 20)              # ms added to every call (--latency-ms)
 FLEET_SIZES = (10, 25, 50)
 FLEET_LATENCIES = (5, 20)
 FORKS = 10
+PER_HOST_REPEATS = 2                # more runs of the per-host target's fleet (3 each in all)
 POOL_SIZES = (10, 1000, 10000)      # other VMs in the pool (--filler-vms)
 # Waiting: the guest agent reports (no IP yet) this long after the wait began, the IP later.
 AGENT_AFTER_S = 2.0
@@ -345,6 +346,15 @@ def one_vm(latency):
                 run.update(summary(everything[mark:]))
                 run["modules"] = by_task(everything, run["tasks"])
                 runs[phase] = run
+            if coll in (OURS_ONE, OURS_FLEET):
+                # Ours once more on a new controller: an empty session cache, so with its login.
+                mark = calls.mark()
+                run = playbook(coll, "%s-rerun-new-controller" % name, url, call_log=calls.path,
+                               env_extra=session_cache(name, fresh=True))
+                everything = calls.since(0)
+                run.update(summary(everything[mark:]))
+                run["modules"] = by_task(everything, run["tasks"])
+                runs["rerun_new_controller"] = run
             # What the runs left: the same VM on every side (read after the measured calls).
             runs["vm"] = vm_state(url, "%s-001" % coll.key)
         out[coll.key] = runs
@@ -419,6 +429,27 @@ def fleet(size, latency):
         log("  fleet %2d, %2d ms, %-46s %6.1f s %5d calls%s" % (
             size, latency, coll.label, run["wall_s"], run["calls"],
             " (%d hosts failed)" % len(run["failed_hosts"]) if run["failed_hosts"] else ""))
+    return out
+
+
+def per_host_repeats(size, latency, pairs):
+    """More runs of the per-host target's fleet, the two sides alternating (community.general
+    first this time), so that a shared machine's load weighs on both alike: the target takes
+    the median of every run of each side."""
+    out = []
+    for index in range(pairs):
+        pair = {}
+        for coll in (CG_ONE, OURS_ONE) if index % 2 == 0 else (OURS_ONE, CG_ONE):
+            name = "repeat%d-%s-%d-%dms" % (index + 1, coll.key, size, latency)
+            with simulator(name, latency_ms=latency) as (url, calls):
+                run = playbook(coll, name, url, hosts=size, env_extra=session_cache(name))
+                run["calls"] = len(calls.since(0))
+            run.pop("tasks")
+            pair[coll.key] = run
+            log("  repeat %d, fleet %d, %d ms, %-46s %6.1f s %5d calls%s" % (
+                index + 1, size, latency, coll.label, run["wall_s"], run["calls"],
+                " (%d hosts failed)" % len(run["failed_hosts"]) if run["failed_hosts"] else ""))
+        out.append(pair)
     return out
 
 
@@ -571,7 +602,8 @@ def main():
         "template": TEMPLATE, "network": NETWORK, "clock_speed": CLOCK_SPEED, "forks": FORKS,
         "latencies_ms": LATENCIES, "fleet_sizes": FLEET_SIZES if not args.quick else FLEET_SIZES[:2],
         "fleet_latencies_ms": FLEET_LATENCIES, "pool_sizes": POOL_SIZES, "agent_after_s": AGENT_AFTER_S,
-        "ip_after_s": IP_AFTER_S, "wait_clock_speed": WAIT_CLOCK_SPEED, "pipelining": True}}
+        "ip_after_s": IP_AFTER_S, "wait_clock_speed": WAIT_CLOCK_SPEED, "pipelining": True,
+        "per_host_repeats": PER_HOST_REPEATS}}
     log("1+2. one VM, full provision and rerun, at %s ms" % ", ".join(map(str, LATENCIES)))
     results["one_vm"] = dict((str(ms), one_vm(ms)) for ms in LATENCIES)
     log("4. pool size")
@@ -585,6 +617,11 @@ def main():
     for ms in FLEET_LATENCIES:
         results["fleet"][str(ms)] = dict((str(n), fleet(n, ms)) for n in results["settings"]["fleet_sizes"])
     largest = results["settings"]["fleet_sizes"][-1]
+    target = TARGETS["per_host_fleet"]
+    if target["size"] in results["settings"]["fleet_sizes"]:
+        log("3a. per-host fleet of %d at %d ms, %d more runs each" % (
+            target["size"], target["latency_ms"], PER_HOST_REPEATS))
+        results["per_host_repeats"] = per_host_repeats(target["size"], target["latency_ms"], PER_HOST_REPEATS)
     log("3b. Ansible alone for %d hosts" % largest)
     results["floor"] = {str(largest): ansible_floor(largest)}
     results["versions"]["loadavg_end"] = "%.2f" % os.getloadavg()[0]
