@@ -48,11 +48,30 @@ class Plan(object):
             self._steps.append((apply, []))
         return True
 
+    def removal(self, name, current, apply=None, needs_halt=False):
+        """Record ``name`` (a map key, say) going away: None after; True when it was there."""
+        if current is None:
+            return False
+        self.changes.before[name] = current
+        self.changes.after[name] = None
+        if needs_halt:
+            self.changes.needs_halt.append(name)
+        if apply is not None:
+            self._steps.append((apply, []))
+        return True
+
     def action(self, text, apply=None):
         """Record a change that is not a field (create, destroy, start), and its step."""
         self.changes.action(text)
         if apply is not None:
             self._steps.append((apply, [text]))
+
+    def actions(self, texts, apply=None):
+        """Several actions one step makes (a VM and its disks); if it fails, none stands."""
+        for text in texts:
+            self.changes.action(text)
+        if apply is not None:
+            self._steps.append((apply, list(texts)))
 
     def step(self, apply):
         """A step for changes already recorded (one call that sets several fields)."""
@@ -77,7 +96,8 @@ class Plan(object):
 
     # --- applying ---------------------------------------------------------------------------
     def apply(self, check_mode=False):
-        """Run the steps in order (none in check mode)."""
+        """Run the steps recorded since the last apply, in order (none in check mode): a module
+        may apply a first part (an earlier run's left-overs) before it plans the rest."""
         if check_mode:
             return
         steps, self._steps = self._steps, []

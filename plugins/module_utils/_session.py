@@ -44,8 +44,12 @@ def cache_dir():
             path = os.path.join(runtime, "xenserver.provisioning-sessions")
         else:
             path = os.path.join(os.path.expanduser("~"), ".ansible", "xenserver.provisioning", "sessions")
-    # exist_ok: the first tasks of a new controller (forks, vm_fleet's threads) create it at once.
-    os.makedirs(path, mode=0o700, exist_ok=True)
+    if not os.path.isdir(path):
+        try:
+            os.makedirs(path, mode=0o700)
+        except OSError:     # made by another fork at the same time
+            if not os.path.isdir(path):
+                raise
     return path
 
 

@@ -9,7 +9,8 @@
 A snapshot is a VM record with is_a_snapshot (and is_a_template) true and snapshot_of
 pointing at its VM. VM.snapshot copies the disks into snapshot VDIs (is_a_snapshot,
 snapshot_of the VM's VDI); VM.destroy of a snapshot leaves those VDIs, which the client
-destroys with VDI.destroy, as XenCenter does. VM.revert halts the VM and puts the
+destroys with VDI.destroy, as XenCenter does (``_vm_removal``, which removes a VM with its
+snapshots the same way). VM.revert halts the VM and puts the
 snapshot's disks and settings back; the VM ends halted for a disk-only snapshot.
 """
 
@@ -17,7 +18,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.xenserver.provisioning.plugins.module_utils._client import NOT_DONE, NULL_REF, XenServerError
+from ansible_collections.xenserver.provisioning.plugins.module_utils import _vm_removal
+from ansible_collections.xenserver.provisioning.plugins.module_utils._client import NOT_DONE, XenServerError
+from ansible_collections.xenserver.provisioning.plugins.module_utils._records import Records
 
 
 def snapshots_of(client, vm_ref):
@@ -51,29 +54,13 @@ def take(client, vm_ref, name):
     return client.run_async("VM.snapshot", vm_ref, name, recover=recover)
 
 
-def owned_disks(client, snap_ref):
-    """[(vdi_ref, uuid)] of the snapshot VDIs only this snapshot uses: what goes with it.
-
-    A VDI that is not a snapshot (the VM's own disk), an ISO, or one another VM also uses
-    is never among them.
-    """
-    vbds = client.call("VBD.get_all_records_where", 'field "VM"="%s" and field "type"="Disk"' % snap_ref)
-    owned = []
-    for vbd in vbds.values():
-        if vbd["VDI"] == NULL_REF:
-            continue
-        vdi = client.call("VDI.get_record", vbd["VDI"])
-        if vdi["is_a_snapshot"] and not vdi["sharable"] and set(vdi["VBDs"]) <= set(vbds):
-            owned.append((vbd["VDI"], vdi["uuid"]))
-    return sorted(owned, key=lambda d: d[1])
+def removal(client, snap_ref, snap):
+    """What removing the snapshot takes (``_vm_removal.Removal``; two calls): its record and
+    the snapshot disks only it uses (``owned``). A VDI that is not a snapshot (the VM's own
+    disk), an ISO, or one another VM also uses is never among them."""
+    return _vm_removal.plan(Records(client), snap_ref, snap)
 
 
-def remove(client, snap_ref, disks):
+def remove(client, planned):
     """The snapshot record first (if that fails no disk is lost), then its own disks."""
-    client.call("VM.destroy", snap_ref)
-    for index, (vdi, _uuid) in enumerate(disks):
-        try:
-            client.call("VDI.destroy", vdi)
-        except XenServerError as err:
-            raise XenServerError("the snapshot was removed but not all its disks: %s (left: %s)"
-                                 % (err, ", ".join(u for _r, u in disks[index:])), code=err.code, params=err.params)
+    _vm_removal.apply(client, planned, what="snapshot '%s'" % planned.record["name_label"])

@@ -76,4 +76,5 @@ def vm_argument_spec():
         power_state=dict(type="str", choices=["running", "halted", "suspended", "paused"]),
         wait_for=dict(type="str", choices=["running", "ip", "guest_agent", "pv_drivers"]),
         wait_timeout=dict(type="int", default=300),
+        keep_snapshots=dict(type="bool", default=False),
     )

@@ -69,6 +69,7 @@ class Outcome(object):
         self.facts = {}
         self.removed = []
         self.kept = []
+        self.removed_snapshots = []
         self.ip = ""
         self.power_state = ""
         self.notes = []
@@ -81,7 +82,8 @@ def converge(xs, outcome=None):
     outcome = outcome or Outcome()
     changes = outcome.changes
     records = Records(client)
-    ref, facts, outcome.removed, outcome.kept = lifecycle.settle(xs, records, changes, read_facts=False)
+    ref, facts, outcome.removed, outcome.kept, outcome.removed_snapshots = lifecycle.settle(
+        xs, records, changes, read_facts=False)
     outcome.ref = ref
     if p["state"] == "absent":
         return outcome
@@ -168,7 +170,8 @@ def run(xs):
                 changes=outcome.changes.summary())
     extra = {}
     if xs.params["state"] == "absent":
-        return xs.result(outcome.changes, vm={}, removed_disks=outcome.removed, kept_disks=outcome.kept)
+        return xs.result(outcome.changes, vm={}, removed_disks=outcome.removed, kept_disks=outcome.kept,
+                         removed_snapshots=outcome.removed_snapshots)
     if xs.params["wait_for"]:
         extra["ip"] = outcome.ip
     return xs.result(outcome.changes, vm=outcome.facts, **extra)

@@ -35,6 +35,7 @@ import uuid
 from ansible_collections.xenserver.provisioning.plugins.module_utils import _claim
 from ansible_collections.xenserver.provisioning.plugins.module_utils import _power
 from ansible_collections.xenserver.provisioning.plugins.module_utils import _xenstore
+from ansible_collections.xenserver.provisioning.plugins.module_utils import _vm_removal
 from ansible_collections.xenserver.provisioning.plugins.module_utils import _vm_config as config
 from ansible_collections.xenserver.provisioning.plugins.module_utils._client import NOT_DONE, NULL_REF, XenServerError
 from ansible_collections.xenserver.provisioning.plugins.module_utils._module import ChangeSet
@@ -150,34 +151,16 @@ def remove_leftovers(xs, records, changes, found, holder=None):
     removed = []
     for ref, record in leftovers(found, xs.params.get("name")):
         changes.action("remove '%s' (%s), a VM an earlier run left half-made" % (record["name_label"], record["uuid"]))
-        records.put("VM", {ref: record})
-        records.vm_devices(ref)
-        owned, _kept = classify_disks(records, ref, keep_disks=False)
-        for disk in owned:
-            changes.action("destroy disk '%s' (%s)" % (disk["name"], disk["uuid"]))
-        removed.extend(_without_refs(owned))
+        removal = _vm_removal.plan(records, ref, record)
+        removal.describe(changes)
+        removed.extend(removal.removed_disks())
         if xs.check_mode:
             continue
         if record["power_state"] != "Halted":
             _power.apply(client, ref, record["name_label"], _power.plan(record["power_state"], "halted", force=True),
                          xs.params["shutdown_timeout"])
-        mark_disks(client, records, [d["ref"] for d in owned], holder)
-        client.call("VM.destroy", ref)
-        for disk in owned:
-            client.call("VDI.destroy", disk["ref"])
+        _vm_removal.apply(client, removal, holder)
     return removed
-
-
-def mark_disks(client, records, vdi_refs, holder):
-    """Give the disks that have none this run's holder marker (``_claim.HOLDER_KEY``): if the
-    run dies before it has removed (or finished) them, the next holder of the claim finds them."""
-    if not holder:
-        return
-    for vdi_ref in vdi_refs:
-        vdi = records.get(vdi_ref)
-        if vdi is not None and _claim.HOLDER_KEY not in vdi["other_config"]:
-            client.call("VDI.add_to_other_config", vdi_ref, _claim.HOLDER_KEY, holder)
-            vdi["other_config"][_claim.HOLDER_KEY] = holder
 
 
 def remove_stale_disks(xs, changes, held):
@@ -462,15 +445,8 @@ def _finish_created(client, records, ref, ctx, xml_disks):
 def _discard(client, ref, name, err, holder=None):
     """Remove a half-made VM (and the disks only it owns) after ``err``; the error to raise."""
     try:
-        records = Records(client)
-        record = client.call("VM.get_record", ref)
-        records.put("VM", {ref: record})
-        records.vm_devices(ref)
-        owned, _kept = classify_disks(records, ref, keep_disks=False)
-        mark_disks(client, records, [d["ref"] for d in owned], holder)
-        client.call("VM.destroy", ref)
-        for disk in owned:
-            client.call("VDI.destroy", disk["ref"])
+        removal = _vm_removal.plan(Records(client), ref, client.call("VM.get_record", ref))
+        _vm_removal.apply(client, removal, holder)
     except XenServerError as cleanup:
         return XenServerError("%s; the partly created VM '%s' (%s) could not be removed: %s"
                               % (err, name, ref, cleanup), code=err.code, params=err.params)
@@ -480,86 +456,32 @@ def _discard(client, ref, name, err, holder=None):
 
 # --- absent --------------------------------------------------------------------------------------
 
-def classify_disks(records, vm_ref, keep_disks):
-    """(owned, kept): the VM's disks it alone owns (removable) and the others, with why.
-
-    Never removed: CD/ISO media, VDIs on an ISO library, sharable or read-only VDIs, VDIs
-    another VM (or snapshot) also has a VBD to, snapshots, and everything with keep_disks.
-    """
-    vbds = records.vbds_of(vm_ref)
-    vdis = [(vbd, records.get(vbd["VDI"])) for vbd in vbds.values() if vbd["VDI"] != NULL_REF]
-    records.fetch([("SR", vdi["SR"]) for vbd, vdi in vdis if vdi and vbd["type"] == "Disk" and not keep_disks])
-    owned, kept = [], []
-    for vbd, vdi in sorted(vdis, key=lambda item: item[0]["userdevice"]):
-        if vdi is None:
-            continue
-        sr = records.get(vdi["SR"]) or {}
-        if keep_disks:
-            reason = "keep_disks"
-        elif vbd["type"] != "Disk":
-            reason = "CD/ISO media"
-        elif sr.get("content_type") == "iso" or vdi.get("is_tools_iso"):
-            reason = "on an ISO library"
-        elif vdi["sharable"]:
-            reason = "sharable"
-        elif vdi["read_only"]:
-            reason = "read-only"
-        elif set(vdi["VBDs"]) - set(vbds):
-            reason = "attached to another VM"
-        elif vdi.get("is_a_snapshot"):
-            reason = "a snapshot"
-        else:
-            reason = None
-        entry = dict(ref=vbd["VDI"], uuid=vdi["uuid"], name=vdi["name_label"], size=int(vdi["virtual_size"]),
-                     userdevice=vbd["userdevice"])
-        if reason:
-            entry["reason"] = reason
-            kept.append(entry)
-        else:
-            owned.append(entry)
-    return owned, kept
-
-
 def remove(xs, records, changes, ref, record):
-    """Remove the VM and the disks only it owns; returns (removed, kept) disk lists."""
+    """Remove the VM, its snapshots (unless keep_snapshots) and the disks only they own;
+    returns (removed disks, kept disks, removed snapshots)."""
     p, client = xs.params, xs.client
     name, state = record["name_label"], record["power_state"]
     if state != "Halted" and not p["force"]:
         raise XenServerError("VM '%s' is %s; set force: true to shut it down (hard) and remove it"
                              % (name, state.lower()), code="VM_BAD_POWER_STATE")
-    records.put("VM", {ref: record})
-    records.vm_devices(ref)
-    owned, kept = classify_disks(records, ref, p["keep_disks"])
+    removal = _vm_removal.plan(records, ref, record, p["keep_disks"], p["keep_snapshots"])
     changes.compare("state", "present", "absent")
     if state != "Halted":
         changes.action("hard shutdown of VM '%s' (%s)" % (name, state.lower()))
     changes.action("destroy VM '%s'" % name)
-    for disk in owned:
-        changes.action("destroy disk '%s' (%s)" % (disk["name"], disk["uuid"]))
+    removal.describe(changes)
     if not xs.check_mode:
         if state != "Halted":
             _power.apply(client, ref, name, _power.plan(state, "halted", force=True), p["shutdown_timeout"])
-        # The VM first: if that fails, no disk is lost. VM.destroy takes its VBDs and VIFs along.
-        client.call("VM.destroy", ref)
-        for index, disk in enumerate(owned):
-            try:
-                client.call("VDI.destroy", disk["ref"])
-            except XenServerError as err:
-                left = ", ".join(d["uuid"] for d in owned[index:])
-                raise XenServerError("VM '%s' was removed but not all its disks: %s (left: %s)" % (name, err, left),
-                                     code=err.code, params=err.params)
-    return _without_refs(owned), _without_refs(kept)
-
-
-def _without_refs(disks):
-    return [dict((k, v) for k, v in d.items() if k != "ref") for d in disks]
+        _vm_removal.apply(client, removal, what="VM '%s'" % name)
+    return removal.removed_disks(), removal.kept_disks(), removal.removed_snapshots()
 
 
 # --- the module's body ---------------------------------------------------------------------------
 
 def settle(xs, records, changes, read_facts=True):
-    """Bring the VM to its ``state``: (ref, facts, removed disks, kept disks); ref is None
-    when there is no VM (absent, or check mode of a create).
+    """Bring the VM to its ``state``: (ref, facts, removed disks, kept disks, removed
+    snapshots); ref is None when there is no VM (absent, or check mode of a create).
 
     Creating or removing happens under the claim on the VM's name, after a second lookup:
     another run may have made (or removed) the VM meanwhile, and this one then converges it
@@ -575,8 +497,9 @@ def settle(xs, records, changes, read_facts=True):
     with _claim.claim(xs.client, "vm", name, pool=pool_ref) as held:
         (ref, record), found = lookup(xs.client, p)
         stale = remove_stale_disks(xs, changes, held) if held.stale_requests else []
-        ref, facts, removed, kept = _settle(xs, records, changes, ref, record, found, held.request, read_facts)
-        return ref, facts, stale + removed, kept
+        ref, facts, removed, kept, snapshots = _settle(xs, records, changes, ref, record, found, held.request,
+                                                       read_facts)
+        return ref, facts, stale + removed, kept, snapshots
 
 
 def _needs_claim(xs, ref, found, name):
@@ -590,22 +513,12 @@ def _needs_claim(xs, ref, found, name):
 
 def _settle(xs, records, changes, ref, record, found, holder, read_facts=True):
     if xs.params["state"] == "absent":
-        removed, kept = [], []
+        removed, kept, snapshots = [], [], []
         if ref is not None:
-            removed, kept = remove(xs, records, changes, ref, record)
+            removed, kept, snapshots = remove(xs, records, changes, ref, record)
         removed += remove_leftovers(xs, records, changes, found, holder)
-        return None, {}, removed, kept
+        return None, {}, removed, kept, snapshots
     if ref is None:
         ref, facts = create_vm(xs, records, changes, found, holder, read_facts)
-        return ref, facts, [], []
-    return ref, update(xs, records, changes, ref, record), [], []
-
-
-def run(xs):
-    config.validate(xs.params)
-    records = Records(xs.client)
-    changes = ChangeSet()
-    _ref, facts, removed, kept = settle(xs, records, changes)
-    if xs.params["state"] == "absent":
-        return xs.result(changes, vm={}, removed_disks=removed, kept_disks=kept)
-    return xs.result(changes, vm=facts)
+        return ref, facts, [], [], []
+    return ref, update(xs, records, changes, ref, record), [], [], []

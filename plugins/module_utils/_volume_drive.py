@@ -112,6 +112,14 @@ def attach(client, vm_ref, vm, vdi, device):
         recover=find_created(client, "VBD", 'field "VM"="%s" and field "userdevice"="%s"' % (vm_ref, device)))
 
 
+def destroy_step(client, drive):
+    """The step that detaches and destroys ``drive`` (vbd_ref, vbd, vdi_ref, vdi): its VBD, then its VDI."""
+    def destroy():
+        client.call("VBD.destroy", drive[0])
+        client.call("VDI.destroy", drive[2])
+    return destroy
+
+
 def needs_detach(vm, vbd, what, action):
     """A drive the running VM has attached can only be changed with the VM halted."""
     if vbd is not None and vbd["currently_attached"]:

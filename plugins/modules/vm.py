@@ -26,8 +26,14 @@ description:
     O(firmware), O(secure_boot), O(vtpm)) fail, listing those fields, before anything changes,
     unless O(restart_if_needed) allows the module to shut the VM down, apply them and start it
     again.
-  - The power state is otherwise left alone; use M(xenserver.provisioning.vm_power) to start
-    the VM. C(xenstore_data) is the job of M(xenserver.provisioning.vm_xenstore_data).
+  - One task makes a whole VM, as the peers' modules do (amazon.aws.ec2_instance,
+    community.vmware.vmware_guest) - O(xenstore_data) sets its vm-data keys, O(power_state)
+    starts (or stops, suspends, pauses) it and O(wait_for) waits until it runs, reports an IP,
+    its guest agent or its PV drivers. A new VM gets its vm-data keys while it is made, in one
+    call; an existing one key by key, as M(xenserver.provisioning.vm_xenstore_data) does (with
+    the same code). Without O(power_state) the power state is left alone.
+    M(xenserver.provisioning.vm_xenstore_data) and M(xenserver.provisioning.vm_power) remain,
+    for VMs made elsewhere.
 author:
   - xenserver.provisioning developers (@xenserver)
 extends_documentation_fragment:
@@ -49,7 +55,8 @@ options:
   state:
     description:
       - V(present) creates the VM if needed and configures it.
-      - V(absent) removes the VM and the disks only it owns (see O(keep_disks), O(force)).
+      - V(absent) removes the VM, its snapshots and the disks only they use (see O(keep_disks),
+        O(keep_snapshots), O(force)).
     type: str
     choices: [present, absent]
     default: present
@@ -230,22 +237,77 @@ options:
     type: bool
     default: false
   shutdown_timeout:
-    description: Seconds to wait for a shutdown or start the module makes; at most 604800 (a week).
+    description:
+      - Seconds to wait for a clean shutdown (or reboot, or suspend) the module makes; at most
+        604800 (a week). A start needs no timeout (XenServer finishes it by itself).
     type: int
     default: 120
+  xenstore_data:
+    description:
+      - vm-data keys and values for the guest (C(vm-data/...) in its xenstore), with the rules of
+        the O(xenserver.provisioning.vm_xenstore_data#module:data) option of
+        M(xenserver.provisioning.vm_xenstore_data) (a key without C(vm-data/) gets it; other
+        xenstore keys are refused). Keys not named are kept, unless O(xenstore_data_exclusive).
+      - A running guest sees the change at once; a halted one at its next start.
+    type: dict
+  xenstore_data_exclusive:
+    description:
+      - Remove every vm-data key not named in O(xenstore_data). Keys outside vm-data are never
+        touched.
+    type: bool
+    default: false
+  power_state:
+    description:
+      - The power state to leave the VM in; not set leaves it as it is.
+      - Uses the transitions XenServer allows (a halted VM cannot be suspended; a suspended one is
+        resumed to run and hard-shut-down to halt, which discards its saved memory). A clean
+        shutdown obeys O(shutdown_timeout), O(hard_shutdown_fallback) and O(force) as with
+        O(restart_if_needed).
+    type: str
+    choices: [running, halted, suspended, paused]
+  wait_for:
+    description:
+      - After the power change, wait until the VM runs (V(running)), its guest agent reports an IP
+        address (V(ip)), the guest agent reports at all (V(guest_agent)) or PV drivers are
+        detected (V(pv_drivers)), at most O(wait_timeout) seconds, as
+        M(xenserver.provisioning.vm_power) waits. A wait that fails reports C(error_code=WAIT_TIMEOUT)
+        (and what the task did before it).
+      - Refused with O(power_state) V(halted), V(suspended) or V(paused) (never met).
+    type: str
+    choices: [running, ip, guest_agent, pv_drivers]
+  wait_timeout:
+    description: Seconds O(wait_for) waits at most; at most 604800 (a week).
+    type: int
+    default: 300
   keep_disks:
     description:
       - With O(state=absent), keep every disk of the VM; only the VM goes.
       - Without it, the disks only this VM owns are removed. Never removed are CD/ISO media, disks
         on an ISO library, sharable or read-only disks and disks another VM also uses.
+      - It keeps the disks of the snapshots removed with the VM too (see O(keep_snapshots)).
+    type: bool
+    default: false
+  keep_snapshots:
+    description:
+      - With O(state=absent), keep the VM's snapshots and their disks; only the VM (and its own
+        disks) go. The snapshots are then left without their VM, as XenServer's C(VM.destroy)
+        leaves them, and no module of this collection can reach them by the VM's name any more.
+      - Without it, the snapshots are destroyed with the VM, with the snapshot disks only they
+        use, by the same rules as the VM's disks (a snapshot disk another VM or template also
+        uses is kept, as are CD/ISO media, sharable and read-only disks).
+      - A VM without snapshots costs no call more either way; one with snapshots costs one more
+        read and one C(VM.destroy) per snapshot.
     type: bool
     default: false
 notes:
-  - "Call economy: a VM created from a template with memory, vCPUs and one NIC costs 17 XenAPI
-    calls (login and logout included); a run that changes nothing costs 5 at most. A VM from a
-    UEFI template with O(secure_boot=true) and O(vtpm=true) costs 14 (no network given); its
-    rerun 5. Only a VM with Secure Boot on and a UEFI variable store (one that has booted)
-    costs one call more, C(VM.get_secureboot_readiness): only xapi reads a variable store."
+  - "Call economy: a whole VM in one task (a clone with the template's disk, memory, vCPUs, one
+    NIC, three vm-data keys, started, waited for until running) costs 15 XenAPI calls, the login
+    included (with O(reuse_session), the default; 14 once a session is cached, 16 with
+    O(reuse_session=false), whose logout is one call more); a run that changes nothing costs 3
+    (4 with a login). community.general's xenserver_guest needs over three times as many for
+    the same task (the collection's benchmarks/results.md). Only a VM with Secure Boot on and a
+    UEFI variable store (one that has booted) costs one call more,
+    C(VM.get_secureboot_readiness): only xapi reads a variable store."
   - "RBAC: C(vm-admin) is enough for every option, O(vtpm) included (C(VTPM.create) and
     C(VTPM.destroy) allow C(pool-admin), C(pool-operator), C(vm-power-admin), C(vm-admin));
     C(VM.get_secureboot_readiness) is C(pool-admin) only, so for other roles
@@ -281,6 +343,22 @@ EXAMPLES = r"""
     other_config:
       install-repository: http://mirror.example.com/centos/5/os/x86_64
   register: web01
+
+- name: A whole VM in one task - made, its vm-data keys set, started and waited for
+  xenserver.provisioning.vm:
+    name: app02
+    template: Rocky Linux 9
+    memory_mb: 2048
+    vcpus: 2
+    networks:
+      - network: Pool-wide network associated with eth0
+    xenstore_data:
+      hostname: app02
+      role: app
+    power_state: running
+    wait_for: ip
+    wait_timeout: 600
+  register: app02
 
 - name: More vCPUs for a running VM, live (up to its vcpus_max)
   xenserver.provisioning.vm:
@@ -349,24 +427,44 @@ changes:
   description:
     - What the run changed (or would change in check mode).
     - C(fields) are the options that differed, C(actions) what was done besides setting them
-      (create, provision, restart, destroy), C(needs_halt) the fields that needed the VM halted.
+      (create, provision, restart, destroy, the power steps), C(needs_halt) the fields that
+      needed the VM halted.
   returned: always
   type: dict
   sample:
     fields: [memory_mb, vcpus]
     actions: []
     needs_halt: []
+ip:
+  description: The IP address the wait saw (with O(wait_for)); empty when it saw none.
+  returned: when O(wait_for) is set
+  type: str
+  sample: 192.0.2.10
 removed_disks:
-  description: The disks removed with the VM (uuid, name, size, userdevice).
+  description:
+    - The disks removed with the VM (uuid, name, size, userdevice), its own first, then its
+      snapshots'; a snapshot's disk also has C(snapshot), the snapshot's uuid.
   returned: when O(state=absent)
   type: list
   elements: dict
 kept_disks:
-  description: The disks of the removed VM that were kept, each with its C(reason).
+  description:
+    - The disks of the removed VM (and of its removed snapshots, with C(snapshot)) that were
+      kept, each with its C(reason) (V(keep_disks), V(CD/ISO media), V(on an ISO library),
+      V(sharable), V(read-only), V(attached to another VM), V(a snapshot) for a snapshot disk
+      attached to the VM itself, V(not a snapshot disk) for a VM's disk only a snapshot uses).
   returned: when O(state=absent)
   type: list
   elements: dict
   sample: [{uuid: 2f0a6c3e-3b67-4c8e-9a0e-0d5b1f0f6f4b, name: xs-tools.iso, reason: CD/ISO media}]
+removed_snapshots:
+  description:
+    - The snapshots removed with the VM, oldest first, as M(xenserver.provisioning.vm_snapshot)
+      returns them (C(name), C(uuid), C(time)). Empty with O(keep_snapshots=true).
+  returned: when O(state=absent)
+  type: list
+  elements: dict
+  sample: [{name: before-upgrade, uuid: 3c3a1a8e-7c61-4a4e-9d5c-0f3a4b1e2d10, time: "20240131T10:15:00Z"}]
 """
 
 from ansible_collections.xenserver.provisioning.plugins.module_utils._module import XenServerModule

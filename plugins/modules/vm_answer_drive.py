@@ -91,6 +91,7 @@ upload:
   type: dict
 """
 
+import functools
 import hashlib
 import json
 import re
@@ -100,7 +101,8 @@ from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.xenserver.provisioning.plugins.module_utils import _cloud_init as volume
 from ansible_collections.xenserver.provisioning.plugins.module_utils import _volume_drive as drives
 from ansible_collections.xenserver.provisioning.plugins.module_utils._install_phase import ANSWER_DRIVE_KEY
-from ansible_collections.xenserver.provisioning.plugins.module_utils._module import ChangeSet, XenServerModule
+from ansible_collections.xenserver.provisioning.plugins.module_utils._module import XenServerModule
+from ansible_collections.xenserver.provisioning.plugins.module_utils._plan import Plan
 from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import require_vm
 
 SHA_KEY = "xenserver.provisioning:answer-drive-sha256"
@@ -144,49 +146,47 @@ def run(xs):
     vm_ref, vm = require_vm(client, name=p["name"], uuid=p["uuid"])
     name = DRIVE_NAME % vm["name_label"]
     current = drives.find(client, vm_ref, vm["name_label"], ANSWER_DRIVE_KEY, WHAT)
-    changes = ChangeSet()
+    plan = Plan()
+    made = {}       # what the steps make: the new drive's "vdi" and its upload's "stats"
     for ref in drives.leftovers(client, name):
-        changes.action("destroy a half-made answer drive an earlier run left (%s)" % ref)
-        if not xs.check_mode:
-            client.call("VDI.destroy", ref)
+        plan.action("destroy a half-made answer drive an earlier run left (%s)" % ref,
+                    functools.partial(client.call, "VDI.destroy", ref))
+    plan.apply(xs.check_mode)       # first, before the rest is planned (as an earlier run's left-overs)
 
     if p["state"] == "absent":
         if current is not None:
             drives.needs_detach(vm, current[1], WHAT, "removed")
-            changes.compare("state", "present", "absent")
-            changes.action("detach and destroy the answer drive (%s)" % current[3]["uuid"])
-            if not xs.check_mode:
-                client.call("VBD.destroy", current[0])
-                client.call("VDI.destroy", current[2])
-        return xs.result(changes, drive={}, upload={})
+            plan.field("state", "present", "absent")
+            plan.action("detach and destroy the answer drive (%s)" % current[3]["uuid"],
+                        drives.destroy_step(client, current))
+            plan.apply(xs.check_mode)
+        return xs.result(plan.changes, drive={}, upload={})
 
     files = dict((key, p["files"][key]) for key in sorted(p["files"]))
     sha = digest(p["label"], files)
     old_sha = current[3]["other_config"].get(SHA_KEY, "") if current else ""
     if current is not None and old_sha == sha:
-        return xs.result(changes, drive=_facts(current[1], current[3], p["label"], files, sha), upload={})
+        return xs.result(plan.changes, drive=_facts(current[1], current[3], p["label"], files, sha), upload={})
     if current is not None:
         drives.needs_detach(vm, current[1], WHAT, "replaced")
-    changes.compare("state", "present" if current else "absent", "present")
-    changes.compare("sha256", old_sha, sha)
+    plan.field("state", "present" if current else "absent", "present")
+    plan.field("sha256", old_sha, sha)
     device = current[1]["userdevice"] if current else drives.free_device(client, vm_ref)
-    changes.action("build and upload the %s volume (%s)" % (p["label"], ", ".join(sorted(files))))
+
+    def build_and_upload():
+        sr_ref = drives.disk_sr(client, p["sr"], vm_ref) if (p["sr"] or current is None) else current[3]["SR"]
+        made["vdi"], made["stats"] = drives.upload(
+            client, volume.build_iso(files, p["label"]), name, "installer answer file volume (%s)" % p["label"],
+            sr_ref, {ANSWER_DRIVE_KEY: vm["uuid"], SHA_KEY: sha}, "the answer drive of VM '%s'" % vm["name_label"])
+    plan.action("build and upload the %s volume (%s)" % (p["label"], ", ".join(sorted(files))), build_and_upload)
     if current is not None:
-        changes.action("detach and destroy the old drive (%s)" % current[3]["uuid"])
-    changes.action("attach it as device %s" % device)
-    if xs.check_mode:
-        return xs.result(changes, drive=_facts({"userdevice": device}, None, p["label"], files, sha), upload={})
-    sr_ref = drives.disk_sr(client, p["sr"], vm_ref) if (p["sr"] or current is None) else current[3]["SR"]
-    vdi, stats = drives.upload(client, volume.build_iso(files, p["label"]), name,
-                               "installer answer file volume (%s)" % p["label"], sr_ref,
-                               {ANSWER_DRIVE_KEY: vm["uuid"], SHA_KEY: sha},
-                               "the answer drive of VM '%s'" % vm["name_label"])
-    if current is not None:
-        client.call("VBD.destroy", current[0])      # the new drive is complete before the old one goes
-        client.call("VDI.destroy", current[2])
-    drives.attach(client, vm_ref, vm, vdi, device)
-    return xs.result(changes, drive=_facts({"userdevice": device}, client.call("VDI.get_record", vdi),
-                                           p["label"], files, sha), upload=stats)
+        # the new drive is complete before the old one goes
+        plan.action("detach and destroy the old drive (%s)" % current[3]["uuid"], drives.destroy_step(client, current))
+    plan.action("attach it as device %s" % device, lambda: drives.attach(client, vm_ref, vm, made["vdi"], device))
+    plan.apply(xs.check_mode)
+    vdi = client.call("VDI.get_record", made["vdi"]) if "vdi" in made else None
+    return xs.result(plan.changes, drive=_facts({"userdevice": device}, vdi, p["label"], files, sha),
+                     upload=made.get("stats", {}))
 
 
 def main():

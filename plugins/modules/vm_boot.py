@@ -166,7 +166,8 @@ changes:
 
 import re
 
-from ansible_collections.xenserver.provisioning.plugins.module_utils._module import ChangeSet, XenServerModule
+from ansible_collections.xenserver.provisioning.plugins.module_utils._module import XenServerModule
+from ansible_collections.xenserver.provisioning.plugins.module_utils._plan import Plan
 from ansible_collections.xenserver.provisioning.plugins.module_utils._profiles import (
     BOOTLOADERS,
     INSTALL_ARCHES,
@@ -220,24 +221,38 @@ def check_kind(label, record, wanted):
                              % (label, record["PV_bootloader"], ", ".join(wrong)))
 
 
-def compare_key(changes, name, current, wanted):
-    """A map key: ``wanted`` "" removes it (ChangeSet.compare reads None as 'not asked')."""
-    if wanted == "":
-        if current is not None:
-            changes.before[name] = current
-            changes.after[name] = None
-        return
-    changes.compare(name, current, wanted)
+def _set_field(client, ref, field, value):
+    return lambda: client.call("VM.set_%s" % field, ref, value)
 
 
-def plan(record, wanted):
-    changes = ChangeSet()
-    for option, field in PV_FIELDS:
-        changes.compare(field, record[field], wanted.get(option))
-    for option, (field, key) in PV_KEYS + HVM_KEYS:
-        if option in wanted:
-            compare_key(changes, "%s:%s" % (field, key), record[field].get(key), wanted[option])
-    return changes
+def _set_key(client, ref, field, key, present, value):
+    """A map key changes on its own (add_to_/remove_from_): the other keys stay as they are."""
+    def step():
+        if present:
+            client.call("VM.remove_from_%s" % field, ref, key)
+        if value is not None:
+            client.call("VM.add_to_%s" % field, ref, key, value)
+    return step
+
+
+def plan_boot(client, ref, record, wanted):
+    """The Plan that brings ``record`` to the options ``wanted``: a step per field or map key,
+    in name order; a key wanted "" is removed."""
+    entries = [(field, None, option) for option, field in PV_FIELDS]
+    entries += [("%s:%s" % target, target, option) for option, target in PV_KEYS + HVM_KEYS if option in wanted]
+    plan = Plan()
+    for name, target, option in sorted(entries):
+        if target is None:
+            plan.field(name, record[name], wanted.get(option), _set_field(client, ref, name, wanted.get(option)))
+            continue
+        field, key = target
+        current, value = record[field].get(key), wanted[option]
+        step = _set_key(client, ref, field, key, key in record[field], value or None)
+        if value == "":
+            plan.removal(name, current, step)
+        else:
+            plan.field(name, current, value, step)
+    return plan
 
 
 def after(record, changes):
@@ -255,19 +270,6 @@ def after(record, changes):
     return new
 
 
-def apply(client, ref, record, changes):
-    for name in sorted(changes.after):
-        value = changes.after[name]
-        if ":" not in name:
-            client.call("VM.set_%s" % name, ref, value)
-            continue
-        field, key = name.split(":", 1)
-        if key in record[field]:
-            client.call("VM.remove_from_%s" % field, ref, key)
-        if value is not None:
-            client.call("VM.add_to_%s" % field, ref, key, value)
-
-
 def run(xs):
     p = xs.params
     try:
@@ -279,9 +281,9 @@ def run(xs):
     ref, record = require_vm(client, name=p["name"], uuid=p["uuid"], check_mode=xs.check_mode, template=p["template"])
     if ref is None:
         # A VM an earlier task would create: every option given is a change (its kind is the template's).
-        changes = plan(UNKNOWN_BOOT, wanted)
-        would = "set %s" % ", ".join(sorted(changes.after)) if changes.changed else "change nothing"
-        return xs.result(changes, msg=not_created_yet(p["name"], would),
+        boot = plan_boot(client, ref, UNKNOWN_BOOT, wanted)
+        would = "set %s" % ", ".join(sorted(boot.changes.after)) if boot.changed else "change nothing"
+        return xs.result(boot.changes, msg=not_created_yet(p["name"], would),
                          boot={}, reboot_required=False, power_state="halted")
     label = "%s '%s'" % (kind, record["name_label"])
     if p["template"] and (record["is_default_template"] or record["other_config"].get("default_template") == "true"):
@@ -290,8 +292,8 @@ def run(xs):
         check_kind(label, record, wanted)
     except ValueError as err:
         xs.fail(str(err))
-    changes = plan(record, wanted)
-    new = after(record, changes)
+    boot = plan_boot(client, ref, record, wanted)
+    new = after(record, boot.changes)
     if not new["HVM_boot_policy"] and new["PV_bootloader"] == "" and not new["PV_kernel"] \
             and ("pv_bootloader" in wanted or "pv_kernel" in wanted):
         xs.fail("%s would have no bootloader and no PV_kernel: with pv_bootloader none, set pv_kernel "
@@ -300,12 +302,11 @@ def run(xs):
             and ("pv_bootloader" in wanted or "install_repository" in wanted):
         xs.module.warn("%s boots with eliloader but has no install_repository; it will fail to start "
                        "(BOOTLOADER_FAILED) until one is set" % label)
-    if changes.changed and not xs.check_mode:
-        apply(client, ref, record, changes)
+    boot.apply(xs.check_mode)
     return xs.result(
-        changes,
+        boot.changes,
         boot=boot_facts(new),
-        reboot_required=changes.changed and record["power_state"] != "Halted",
+        reboot_required=boot.changed and record["power_state"] != "Halted",
         power_state=record["power_state"].lower(),
     )
 

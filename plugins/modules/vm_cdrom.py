@@ -148,52 +148,31 @@ changes:
 
 from ansible_collections.xenserver.provisioning.plugins.module_utils import _cdrom
 from ansible_collections.xenserver.provisioning.plugins.module_utils._client import NULL_REF, XenServerError
-from ansible_collections.xenserver.provisioning.plugins.module_utils._module import ChangeSet, XenServerModule
+from ansible_collections.xenserver.provisioning.plugins.module_utils._module import XenServerModule
+from ansible_collections.xenserver.provisioning.plugins.module_utils._plan import Plan
 from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import not_created_yet, require_vm
-
-
-class Plan(object):
-    """The calls to make, recorded in the ChangeSet as they are planned."""
-
-    def __init__(self, changes):
-        self.changes = changes
-        self.calls = []
-
-    def add(self, action, method, *args):
-        self.changes.action(action)
-        self.calls.append((method, args))
-
-    def create(self, record, vdi=NULL_REF):
-        """A new drive; a running PV guest takes it live (VBD.plug), an HVM one at next boot."""
-        self.add("create", "create", vdi)
-        if record["power_state"] == "Running" and not record["HVM_boot_policy"]:
-            self.add("plug", "plug")
-
-
-# The VDI an upload of iso_file makes, in the planned calls before it exists.
-UPLOADED = object()
 
 
 def not_created_yet_result(xs, image):
     """Check mode, for a VM an earlier task would create: it has no CD drive yet (the ISO is
     still looked up, so a wrong one fails as it would)."""
     p = xs.params
-    changes = ChangeSet()
+    plan = Plan()
     iso = ""
     if image is not None:
         iso = image["name"]
         if _cdrom.find_uploaded(xs.client, _cdrom.upload_sr(xs.client, p["sr"]), image) is None:
-            changes.action("upload")
+            plan.action("upload")
     elif p["state"] == "inserted":
         iso = _cdrom.find_iso(xs.client, p["iso"])[1]["name_label"]
     facts = {}
     if p["state"] != "absent":
-        changes.compare("cd_drive", "absent", "present")
-        changes.compare("iso", "", iso or None)
-        changes.action("create")
+        plan.field("cd_drive", "absent", "present")
+        plan.field("iso", "", iso or None)
+        plan.action("create")
         facts = {"userdevice": "", "iso": iso, "empty": not iso, "vbd_uuid": "", "attached": False}
-    would = "add a CD drive%s" % (" with %s in it" % iso if iso else "") if changes.changed else "change nothing"
-    return xs.result(changes, cdrom=facts, msg=not_created_yet(p["name"], would))
+    would = "add a CD drive%s" % (" with %s in it" % iso if iso else "") if plan.changed else "change nothing"
+    return xs.result(plan.changes, cdrom=facts, msg=not_created_yet(p["name"], would))
 
 
 def run(xs):
@@ -217,12 +196,26 @@ def run(xs):
     def disc(vbd):
         return "" if vbd["empty"] or vbd["VDI"] == NULL_REF else names.get(vbd["VDI"], "")
 
-    changes = ChangeSet()
-    plan = Plan(changes)
+    plan = Plan()
+    made = {}               # what the steps make: "vdi" (an upload), "vbd" (a new drive)
     state = p["state"]
     drive = None            # (vbd_ref, vbd) of the drive the result describes
     after = ""              # the disc it will hold
     new_device = None       # device of a drive to create
+
+    def call(method, *args):
+        return lambda: client.call(method, *args)
+
+    def create(vdi=NULL_REF):
+        """A new drive; a running PV guest takes it live (VBD.plug), an HVM one at next boot."""
+        def make():
+            made["vbd"] = _cdrom.create_drive(client, ref, new_device, made.get("vdi", vdi))
+            if record["power_state"] == "Running" and record["HVM_boot_policy"]:
+                xs.module.warn("VM '%s' is an HVM guest: it sees the new CD drive (device %s) only after "
+                               "its next boot" % (record["name_label"], new_device))
+        plan.action("create", make)
+        if record["power_state"] == "Running" and not record["HVM_boot_policy"]:
+            plan.action("plug", lambda: client.call("VBD.plug", made["vbd"]))
 
     if state == "absent":
         if drives and record["power_state"] != "Halted":
@@ -231,47 +224,49 @@ def run(xs):
                 "or use state: ejected to just take the disc out" % (record["name_label"], record["power_state"].lower()),
                 code="VM_NOT_HALTED")
         if drives:
-            changes.compare("cd_drive", "present", "absent")
+            plan.field("cd_drive", "present", "absent")
         for vbd_ref, vbd in drives:
-            plan.add("destroy", "VBD.destroy", vbd_ref)
+            plan.action("destroy", call("VBD.destroy", vbd_ref))
     elif state in ("present", "ejected"):
         if not drives:
             new_device = _cdrom.free_device(client, ref)
-            changes.compare("cd_drive", "absent", "present")
-            plan.create(record)
+            plan.field("cd_drive", "absent", "present")
+            create()
         else:
             drive = drives[0]
             after = disc(drive[1])
         if state == "ejected":
             loaded = [(r, v) for r, v in drives if disc(v) or not v["empty"]]
-            changes.compare("iso", ", ".join(disc(v) for _r, v in loaded), "")
+            plan.field("iso", ", ".join(disc(v) for _r, v in loaded), "")
             for vbd_ref, _vbd in loaded:
-                plan.add("eject", "VBD.eject", vbd_ref)
+                plan.action("eject", call("VBD.eject", vbd_ref))
             after = ""
     else:   # inserted
         drive = None if image else next(((r, v) for r, v in drives if disc(v) == p["iso"]), None)
         if drive is None:
+            vdi_ref = None      # an upload's VDI is made by its step (made["vdi"])
             if image:
                 sr_ref = _cdrom.upload_sr(client, p["sr"])
-                vdi_ref, vdi = _cdrom.find_uploaded(client, sr_ref, image) or (UPLOADED, {"name_label": image["name"]})
+                vdi_ref, vdi = _cdrom.find_uploaded(client, sr_ref, image) or (None, {"name_label": image["name"]})
             else:
                 vdi_ref, vdi = _cdrom.find_iso(client, p["iso"])
             drive = next(((r, v) for r, v in drives if v["VDI"] == vdi_ref and not v["empty"]), None)
             if drive is None:
                 after = vdi["name_label"]
-                if vdi_ref is UPLOADED:
-                    plan.add("upload", "upload")
+                if vdi_ref is None:
+                    plan.action("upload", lambda: made.update(vdi=_cdrom.upload_iso(client, image, sr_ref)))
                 if drives:
                     drive = drives[0]
-                    changes.compare("iso", disc(drive[1]), after)
+                    plan.field("iso", disc(drive[1]), after)
                     if not drive[1]["empty"]:
-                        plan.add("eject", "VBD.eject", drive[0])
-                    plan.add("insert", "VBD.insert", drive[0], vdi_ref)
+                        plan.action("eject", call("VBD.eject", drive[0]))
+                    plan.action("insert", lambda vbd_ref=drive[0]: client.call(
+                        "VBD.insert", vbd_ref, made.get("vdi", vdi_ref)))
                 else:
                     new_device = _cdrom.free_device(client, ref)
-                    changes.compare("cd_drive", "absent", "present")
-                    changes.compare("iso", "", after)
-                    plan.create(record, vdi_ref)
+                    plan.field("cd_drive", "absent", "present")
+                    plan.field("iso", "", after)
+                    create(vdi_ref)
         if drive is not None and not after:
             after = disc(drive[1]) or p["iso"] or image["name"]
 
@@ -280,27 +275,10 @@ def run(xs):
         facts = _cdrom.drive_facts(drive[1], after)
     elif new_device is not None:
         facts = {"userdevice": new_device, "iso": after, "empty": not after, "vbd_uuid": "", "attached": False}
-    if xs.check_mode:
-        return xs.result(changes, cdrom=facts)
-
-    vbd_ref = None
-    uploaded = None
-    for method, args in plan.calls:
-        args = tuple(uploaded if a is UPLOADED else a for a in args)
-        if method == "upload":
-            uploaded = _cdrom.upload_iso(client, image, sr_ref)
-        elif method == "create":
-            vbd_ref = _cdrom.create_drive(client, ref, new_device, *args)
-            if record["power_state"] == "Running" and record["HVM_boot_policy"]:
-                xs.module.warn("VM '%s' is an HVM guest: it sees the new CD drive (device %s) only after "
-                               "its next boot" % (record["name_label"], new_device))
-        elif method == "plug":
-            client.call("VBD.plug", vbd_ref)
-        else:
-            client.call(method, *args)
-    if vbd_ref is not None:
-        facts = _cdrom.drive_facts(client.call("VBD.get_record", vbd_ref), after)
-    return xs.result(changes, cdrom=facts)
+    plan.apply(xs.check_mode)
+    if "vbd" in made:
+        facts = _cdrom.drive_facts(client.call("VBD.get_record", made["vbd"]), after)
+    return xs.result(plan.changes, cdrom=facts)
 
 
 def main():

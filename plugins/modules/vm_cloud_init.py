@@ -242,6 +242,7 @@ changes:
   sample: {fields: [state, user-data], actions: [build and upload the drive, attach it as device 1], needs_halt: []}
 """
 
+import functools
 import json
 
 from ansible.module_utils.basic import missing_required_lib
@@ -249,7 +250,8 @@ from ansible.module_utils.basic import missing_required_lib
 from ansible_collections.xenserver.provisioning.plugins.module_utils import _cloud_init as seed
 from ansible_collections.xenserver.provisioning.plugins.module_utils import _volume_drive as drives
 from ansible_collections.xenserver.provisioning.plugins.module_utils._client import NULL_REF
-from ansible_collections.xenserver.provisioning.plugins.module_utils._module import ChangeSet, XenServerModule
+from ansible_collections.xenserver.provisioning.plugins.module_utils._module import XenServerModule
+from ansible_collections.xenserver.provisioning.plugins.module_utils._plan import Plan
 from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import not_created_yet, require_vm
 
 # other_config of the drive's VDI
@@ -350,24 +352,23 @@ def run(xs):
     if vm_ref is None:
         return _not_created_yet_result(xs)
     current = drives.find(client, vm_ref, vm["name_label"], MARK_KEY, "cloud-init drive")
-    changes = ChangeSet()
+    plan = Plan()
+    made = {}       # what the steps make: the new drive's "vdi" and its upload's "stats"
     leftovers = drives.leftovers(client, DRIVE_NAME % vm["name_label"])
     for ref in leftovers:
-        changes.action("destroy a half-made cloud-init drive an earlier run left (%s)" % ref)
-        if not xs.check_mode:
-            client.call("VDI.destroy", ref)
+        plan.action("destroy a half-made cloud-init drive an earlier run left (%s)" % ref,
+                    functools.partial(client.call, "VDI.destroy", ref))
+    plan.apply(xs.check_mode)       # first, before the rest is planned (as an earlier run's left-overs)
 
     if p["state"] == "absent":
         if current is None:
-            return xs.result(changes, cloud_init={}, note="", upload={})
-        vbd_ref, vbd, vdi_ref, vdi = current[0], current[1], current[2], current[3]
-        drives.needs_detach(vm, vbd, "cloud-init drive", "removed")
-        changes.compare("state", "present", "absent")
-        changes.action("detach and destroy the cloud-init drive (%s)" % vdi["uuid"])
-        if not xs.check_mode:
-            client.call("VBD.destroy", vbd_ref)
-            client.call("VDI.destroy", vdi_ref)
-        return xs.result(changes, cloud_init={}, note="", upload={})
+            return xs.result(plan.changes, cloud_init={}, note="", upload={})
+        drives.needs_detach(vm, current[1], "cloud-init drive", "removed")
+        plan.field("state", "present", "absent")
+        plan.action("detach and destroy the cloud-init drive (%s)" % current[3]["uuid"],
+                    drives.destroy_step(client, current))
+        plan.apply(xs.check_mode)
+        return xs.result(plan.changes, cloud_init={}, note="", upload={})
 
     meta = dict(p["meta_data"] or {})
     sha = seed.content_sha256(seed.render(vm["name_label"], "", p["user_data"], meta, p["network_config"]))
@@ -380,13 +381,13 @@ def run(xs):
         # for: this VM has not booted with it.
         booted = vdi["other_config"].get(MARK_KEY) == vm["uuid"] and vdi["other_config"].get(BOOT_KEY, "") != start_time
         if vdi["other_config"].get(SHA_KEY) == sha:
-            return xs.result(changes, note="", upload={}, cloud_init=_drive_facts(vbd, vdi, booted))
+            return xs.result(plan.changes, note="", upload={}, cloud_init=_drive_facts(vbd, vdi, booted))
         if booted and not p["replace"]:
             note = ("VM '%s' has booted since its cloud-init drive was attached, so cloud-init has already run "
                     "with instance-id '%s'; the drive is left as it is. Set replace: true to replace it with a new "
                     "instance-id, so that cloud-init runs again at the next boot"
                     % (vm["name_label"], vdi["other_config"].get(ID_KEY, "")))
-            return xs.result(changes, note=note, upload={}, cloud_init=_drive_facts(vbd, vdi, booted))
+            return xs.result(plan.changes, note=note, upload={}, cloud_init=_drive_facts(vbd, vdi, booted))
         drives.needs_detach(vm, vbd, "cloud-init drive", "replaced")
         if booted:
             generation += 1     # replaced after the first boot: a new instance for cloud-init
@@ -395,60 +396,58 @@ def run(xs):
     shown, network = _shown(p, files)
     before = _old_shown(current[3]) if current is not None else {}
     for key in ("meta-data", "user-data", "network-config"):
-        changes.compare(key, before.get(key, ""), shown[key])
+        plan.field(key, before.get(key, ""), shown[key])
     if current is None:
-        changes.compare("state", "absent", "present")
+        plan.field("state", "absent", "present")
         device = drives.free_device(client, vm_ref)
         sr_ref = drives.disk_sr(client, p["sr"], vm_ref)
     else:
         device = current[1]["userdevice"]
         sr_ref = drives.disk_sr(client, p["sr"], vm_ref) if p["sr"] else current[3]["SR"]
-    changes.action("build and upload the cloud-init drive")
+    other_config = {MARK_KEY: vm["uuid"], SHA_KEY: sha, GEN_KEY: str(generation), BOOT_KEY: start_time,
+                    ID_KEY: instance_id, SHOWN_KEY: json.dumps(shown, sort_keys=True)}
+
+    def build_and_upload():
+        made["vdi"], made["stats"] = drives.upload(
+            client, seed.build_iso(files), DRIVE_NAME % vm["name_label"], "cloud-init NoCloud seed (cidata)",
+            sr_ref, other_config, "the cloud-init drive of VM '%s'" % vm["name_label"])
+    plan.action("build and upload the cloud-init drive", build_and_upload)
     if current is not None:
-        changes.action("detach and destroy the old drive (%s)" % current[3]["uuid"])
-    changes.action("attach it as device %s" % device)
+        # The new drive is complete before the old one goes.
+        plan.action("detach and destroy the old drive (%s)" % current[3]["uuid"], drives.destroy_step(client, current))
+    plan.action("attach it as device %s" % device, lambda: drives.attach(client, vm_ref, vm, made["vdi"], device))
     facts = {"vdi_uuid": "", "userdevice": device, "instance_id": instance_id, "sha256": sha,
              "user_data": shown["user-data"], "network_config": network, "meta_data": _meta(files),
              "booted": False, "attached": False}
-    if xs.check_mode:
-        return xs.result(changes, note="", upload={}, cloud_init=facts)
-    other_config = {MARK_KEY: vm["uuid"], SHA_KEY: sha, GEN_KEY: str(generation), BOOT_KEY: start_time,
-                    ID_KEY: instance_id, SHOWN_KEY: json.dumps(shown, sort_keys=True)}
-    vdi, stats = drives.upload(client, seed.build_iso(files), DRIVE_NAME % vm["name_label"],
-                               "cloud-init NoCloud seed (cidata)", sr_ref, other_config,
-                               "the cloud-init drive of VM '%s'" % vm["name_label"])
-    if current is not None:
-        # The new drive is complete before the old one goes.
-        client.call("VBD.destroy", current[0])
-        client.call("VDI.destroy", current[2])
-    drives.attach(client, vm_ref, vm, vdi, device)
-    facts["vdi_uuid"] = client.call("VDI.get_uuid", vdi)
-    return xs.result(changes, note="", upload=stats, cloud_init=facts)
+    plan.apply(xs.check_mode)
+    if "vdi" in made:
+        facts["vdi_uuid"] = client.call("VDI.get_uuid", made["vdi"])
+    return xs.result(plan.changes, note="", upload=made.get("stats", {}), cloud_init=facts)
 
 
 def _not_created_yet_result(xs):
     """Check mode, for a VM an earlier task would create: it has no config drive yet, so the
     whole drive is the change (its instance-id, the VM's uuid by default, is not known yet)."""
     p = xs.params
-    changes = ChangeSet()
+    plan = Plan()
     if p["state"] == "absent":
-        return xs.result(changes, cloud_init={}, note="", upload={},
+        return xs.result(plan.changes, cloud_init={}, note="", upload={},
                          msg=not_created_yet(p["name"], "change nothing (a new VM has no cloud-init drive)"))
     if p["sr"]:
         drives.disk_sr(xs.client, p["sr"], None)       # a wrong SR fails as it would
     meta = dict(p["meta_data"] or {})
     files = seed.render(p["name"], meta.get("instance-id") or "", p["user_data"], meta, p["network_config"])
     shown, network = _shown(p, files)
-    changes.compare("state", "absent", "present")
+    plan.field("state", "absent", "present")
     for key in ("meta-data", "user-data", "network-config"):
-        changes.compare(key, "", shown[key])
-    changes.action("build and upload the cloud-init drive")
-    changes.action("attach it")
+        plan.field(key, "", shown[key])
+    plan.action("build and upload the cloud-init drive")
+    plan.action("attach it")
     sha = seed.content_sha256(seed.render(p["name"], "", p["user_data"], meta, p["network_config"]))
     facts = {"vdi_uuid": "", "userdevice": "", "instance_id": meta.get("instance-id") or "", "sha256": sha,
              "user_data": shown["user-data"], "network_config": network, "meta_data": _meta(files),
              "booted": False, "attached": False}
-    return xs.result(changes, note="", upload={}, cloud_init=facts,
+    return xs.result(plan.changes, note="", upload={}, cloud_init=facts,
                      msg=not_created_yet(p["name"], "attach a cloud-init drive"))
 
 

@@ -13,12 +13,12 @@ short_description: Create, configure and start many XenServer VMs in one task
 version_added: 0.2.0
 description:
   - Brings a list of VMs to what each entry of O(vms) asks, in one task and in parallel
-    (O(parallel) threads, each with its own XenAPI session). Per VM it does what
-    M(xenserver.provisioning.vm), M(xenserver.provisioning.vm_xenstore_data) and
-    M(xenserver.provisioning.vm_power) do, with the same code, so the VM ends the same way,
-    but without looking the VM up again between the three.
-  - Run it once (typically on C(localhost)) instead of three tasks per inventory host; Ansible's
-    own cost per task and host, not XenServer, bounds the speed of a fleet run.
+    (O(parallel) threads). Each entry is what one M(xenserver.provisioning.vm) task does,
+    with the same options and the same code, so the VM ends the same way.
+  - Run it once (typically on C(localhost)) instead of one M(xenserver.provisioning.vm) task per
+    inventory host when one controller runs the whole fleet: Ansible's own cost per task and
+    host, not XenServer, bounds the speed of a per-host run. A per-host playbook fits job slicing
+    and per-host error handling better (the collection's docs/scaling.md).
   - Every entry is checked (options, values, vm-data keys) before anything changes; a bad one
     fails the task naming the VM and the value. A VM that fails on the pool (a template or
     network that does not exist, a failed start) does not stop the others; all are attempted,
@@ -31,31 +31,25 @@ extends_documentation_fragment:
 options:
   vms:
     description:
-      - The VMs. Each entry takes the options of M(xenserver.provisioning.vm) (C(name),
+      - The VMs. Each entry takes exactly the options of M(xenserver.provisioning.vm) (C(name),
         C(template), C(memory_mb), C(vcpus), C(disks), C(networks), C(other_config), C(firmware),
-        C(secure_boot), C(vtpm), ..., C(state=absent) included) with the same meaning, plus
-        C(xenstore_data), C(power_state), C(wait_for) and C(wait_timeout).
-      - C(name) is required and must be unique in the list.
-      - C(xenstore_data) (dict), vm-data keys and values to set, as the C(data) of
-        M(xenserver.provisioning.vm_xenstore_data); other keys are kept.
-      - C(power_state) (V(running) or V(halted)); default is to leave the power state alone.
-      - C(wait_for) (V(running), V(halted), V(ip), V(guest_agent), V(pv_drivers)) and C(wait_timeout)
-        (seconds, default 300), as in M(xenserver.provisioning.vm_power). Waiting for the state a
-        start or shutdown just reached costs no call.
+        C(secure_boot), C(vtpm), C(xenstore_data), C(power_state), C(wait_for), C(wait_timeout),
+        ..., C(state=absent) included) with the same meaning and defaults; not the connection
+        options, which are the task's.
+      - C(name) is required and must be unique in the list; there is no C(uuid).
     type: list
     elements: dict
     required: true
   parallel:
     description:
-      - How many VMs are worked on at the same time (threads, each with its own session).
+      - How many VMs are worked on at the same time (threads, each with its own connection).
     type: int
     default: 10
 notes:
-  - "Call economy: one login and one logout per thread (at most O(parallel), at most one per
-    VM); per VM what the three modules cost without their own logins and look-ups; a run that
-    changes nothing costs 3 calls per VM (the look-up and two reads of its devices). A full
-    provision (clone, 1 disk, 1 NIC, vm-data keys, started, waited for) costs 19 or 20 calls for
-    one VM, logins included."
+  - "Call economy: per VM what one M(xenserver.provisioning.vm) task costs without its login;
+    the threads share the controller's cached session (O(reuse_session)), or log in once each.
+    A full provision (clone, 1 disk, 1 NIC, 3 vm-data keys, started, waited for until running)
+    costs 14 calls per VM, a run that changes nothing 3 per VM."
 seealso:
   - module: xenserver.provisioning.vm
   - module: xenserver.provisioning.vm_xenstore_data

@@ -120,8 +120,9 @@ changes:
 
 from ansible_collections.xenserver.provisioning.plugins.module_utils import _snapshot
 from ansible_collections.xenserver.provisioning.plugins.module_utils._claim import claim
-from ansible_collections.xenserver.provisioning.plugins.module_utils._client import XenServerError
-from ansible_collections.xenserver.provisioning.plugins.module_utils._module import ChangeSet, XenServerModule
+from ansible_collections.xenserver.provisioning.plugins.module_utils._client import NotFound
+from ansible_collections.xenserver.provisioning.plugins.module_utils._module import XenServerModule
+from ansible_collections.xenserver.provisioning.plugins.module_utils._plan import Plan
 from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import not_created_yet, require_vm
 from ansible_collections.xenserver.provisioning.plugins.module_utils._vm_config import check_name
 
@@ -150,20 +151,20 @@ def not_created_yet_result(xs):
     """Check mode, for a VM an earlier task would create: it has no snapshots yet; a revert is
     to one an earlier task of the run would take (the run fails there if none does)."""
     name, state = xs.params["snapshot"], xs.params["state"]
-    changes = ChangeSet()
+    plan = Plan()
     listed = []
     if state == "present":
-        changes.compare("snapshots", [], [name])
-        changes.action("snapshot")
+        plan.field("snapshots", [], [name])
+        plan.action("snapshot")
         listed = [{"name": name, "uuid": "", "time": ""}]
         would = "take snapshot '%s'" % name
     elif state == "reverted":
-        changes.compare("reverted_to", "", name)
-        changes.action("revert")
+        plan.field("reverted_to", "", name)
+        plan.action("revert")
         would = "revert it to snapshot '%s', if an earlier task takes it" % name
     else:
         would = "change nothing (a new VM has no snapshot)"
-    return xs.result(changes, snapshots=listed, msg=not_created_yet(xs.params["name"], would))
+    return xs.result(plan.changes, snapshots=listed, msg=not_created_yet(xs.params["name"], would))
 
 
 def converge(xs, vm_ref, vm, snapshots, snap_ref, snap):
@@ -171,35 +172,32 @@ def converge(xs, vm_ref, vm, snapshots, snap_ref, snap):
     name, state = p["snapshot"], p["state"]
     listed = _snapshot.facts(snapshots)
     names = [s["name"] for s in listed]
-    changes = ChangeSet()
+    plan = Plan()
 
     if state == "present" and snap is None:
-        changes.compare("snapshots", names, names + [name])
-        changes.action("snapshot")
-        if xs.check_mode:
-            return xs.result(changes, snapshots=listed + [{"name": name, "uuid": "", "time": ""}])
-        _snapshot.take(client, vm_ref, name)
-        # read back: the new snapshot's uuid and time come from the pool
-        listed = _snapshot.facts(_snapshot.snapshots_of(client, vm_ref))
+        plan.field("snapshots", names, names + [name])
+        plan.action("snapshot", lambda: _snapshot.take(client, vm_ref, name))
+        listed.append({"name": name, "uuid": "", "time": ""})
+
+        def read_back():
+            # the new snapshot's uuid and time come from the pool
+            listed[:] = _snapshot.facts(_snapshot.snapshots_of(client, vm_ref))
+        plan.step(read_back)
     elif state == "absent" and snap is not None:
-        disks = _snapshot.owned_disks(client, snap_ref)
-        changes.compare("snapshots", names, [n for n in names if n != name])
-        changes.action("destroy snapshot")
-        for _vdi, uuid in disks:
-            changes.action("destroy disk %s" % uuid)
-        if not xs.check_mode:
-            _snapshot.remove(client, snap_ref, disks)
+        planned = _snapshot.removal(client, snap_ref, snap)
+        plan.field("snapshots", names, [n for n in names if n != name])
+        plan.actions(["destroy snapshot"] + ["destroy disk %s" % disk["uuid"] for disk in planned.owned],
+                     lambda: _snapshot.remove(client, planned))
         listed = [s for s in listed if s["uuid"] != snap["uuid"]]
     elif state == "reverted":
         if snap is None:
-            raise XenServerError("VM '%s' has no snapshot named '%s' (its snapshots: %s)" % (
+            raise NotFound("VM '%s' has no snapshot named '%s' (its snapshots: %s)" % (
                 vm["name_label"], name, ", ".join("'%s'" % n for n in names) or "none"), code="SNAPSHOT_NOT_FOUND")
         # always a change: nothing tells whether the VM still is as the snapshot left it
-        changes.compare("reverted_to", "", "%s (%s)" % (name, snap["uuid"]))
-        changes.action("revert")
-        if not xs.check_mode:
-            client.run_async("VM.revert", snap_ref)     # the snapshots stay as they are
-    return xs.result(changes, snapshots=listed)
+        plan.field("reverted_to", "", "%s (%s)" % (name, snap["uuid"]))
+        plan.action("revert", lambda: client.run_async("VM.revert", snap_ref))     # the snapshots stay as they are
+    plan.apply(xs.check_mode)
+    return xs.result(plan.changes, snapshots=listed)
 
 
 def main():

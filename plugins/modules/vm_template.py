@@ -220,17 +220,18 @@ changes:
   sample: {fields: [sha256, state], actions: ["clone 'Rocky Linux 9'", "upload image"], needs_halt: []}
 """
 
+import functools
 import os
 
-from ansible_collections.xenserver.provisioning.plugins.module_utils import _claim, _transfer
+from ansible_collections.xenserver.provisioning.plugins.module_utils import _claim, _transfer, _vm_removal
 from ansible_collections.xenserver.provisioning.plugins.module_utils._client import (
     NOT_DONE, NULL_REF, XenServerError, find_created)
 from ansible_collections.xenserver.provisioning.plugins.module_utils._module import ChangeSet, XenServerModule
+from ansible_collections.xenserver.provisioning.plugins.module_utils._plan import Plan
 from ansible_collections.xenserver.provisioning.plugins.module_utils._records import Records
 from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import find_vm, nearest_template_names
 from ansible_collections.xenserver.provisioning.plugins.module_utils._vm_config import check_name
-from ansible_collections.xenserver.provisioning.plugins.module_utils._vm_lifecycle import (
-    PROVISIONAL, classify_disks, mark_disks, remove_stale_disks)
+from ansible_collections.xenserver.provisioning.plugins.module_utils._vm_lifecycle import PROVISIONAL, remove_stale_disks
 
 SHA_KEY = _transfer.IMAGE_SHA_KEY
 BASE_KEY = "xenserver.provisioning:base-template"
@@ -303,23 +304,13 @@ def _remove(client, ref, record, holder=None):
     """Destroy the template, then the disks only it uses; returns them (without refs). Under a
     claim its disks get the holder's marker first: a run killed between the two destroys leaves
     disks the claim's next holder removes."""
-    records = Records(client)
-    records.put("VM", {ref: record})
-    records.vm_devices(ref)
-    owned, _kept = classify_disks(records, ref, keep_disks=False)
-    mark_disks(client, records, [d["ref"] for d in owned], holder)
-    client.call("VM.destroy", ref)
-    for disk in owned:
-        client.call("VDI.destroy", disk["ref"])
-    return [dict((k, v) for k, v in d.items() if k != "ref") for d in owned]
+    removal = _vm_removal.plan(Records(client), ref, record)
+    _vm_removal.apply(client, removal, holder, what="template '%s'" % record["name_label"])
+    return removal.removed_disks()
 
 
 def _plan_removal(client, ref, record):
-    records = Records(client)
-    records.put("VM", {ref: record})
-    records.vm_devices(ref)
-    owned, _kept = classify_disks(records, ref, keep_disks=False)
-    return [dict((k, v) for k, v in d.items() if k != "ref") for d in owned]
+    return _vm_removal.plan(Records(client), ref, record).removed_disks()
 
 
 def _make(xs, image, base_ref, base, sr_ref, description, provisional, gone, holder):
@@ -378,6 +369,22 @@ def _discard(client, ref, vdi, name, err):
                           code=err.code, params=err.params)
 
 
+def _take_the_name(client, new_ref, name, ref, record, holder, removed):
+    """The old template (``ref``, if any) goes, then the new one takes the name: the last step.
+    If either fails, the new one is removed again."""
+    try:
+        if ref is not None:
+            removed.extend(_remove(client, ref, record, holder))
+        client.call("VM.set_name_label", new_ref, name)     # complete: the last step
+    except XenServerError as err:
+        try:
+            _remove(client, new_ref, client.call("VM.get_record", new_ref), holder)
+        except XenServerError as cleanup:
+            raise XenServerError("%s; the new template could not be removed (%s); the next run removes it"
+                                 % (err, cleanup), code=err.code, params=err.params)
+        raise XenServerError("%s (the new template was removed again)" % err, code=err.code, params=err.params)
+
+
 def _look(client, name, provisional):
     """(ref, record) of the template named ``name``, the half-made templates and the loose
     disks earlier runs left under the provisional name."""
@@ -429,28 +436,43 @@ def converge(xs, image, look, changes, removed, holder):
     name, state = p["name"], p["state"]
     provisional = PROVISIONAL % name
     ref, record, leftovers, loose = look
+    plan = Plan(changes)
+    made = {}           # what the steps make: the new template's "ref" and its upload's "stats"
 
-    def clean_leftovers():
+    def remove_leftover(left_ref, left):
+        removed.extend(_remove(client, left_ref, left, holder))
+
+    def clean_leftovers(into):
+        """What earlier runs left half-made goes too: its actions and steps into the plan ``into``."""
         for left_ref, left in leftovers:
-            changes.action("remove '%s' (%s), left half-made by an earlier run" % (provisional, left["uuid"]))
-            if not xs.check_mode:
-                removed.extend(_remove(client, left_ref, left, holder))
+            into.action("remove '%s' (%s), left half-made by an earlier run" % (provisional, left["uuid"]),
+                        functools.partial(remove_leftover, left_ref, left))
         for vdi_ref, vdi in sorted(loose.items(), key=lambda i: i[1]["uuid"]):
             if vdi["VBDs"] and not xs.check_mode:
-                continue    # attached to a leftover template: went with it
-            changes.action("destroy disk '%s' (%s), left by an earlier run" % (provisional, vdi["uuid"]))
-            if not xs.check_mode:
-                client.call("VDI.destroy", vdi_ref)
+                continue    # attached to a leftover template: goes with it
+            into.action("destroy disk '%s' (%s), left by an earlier run" % (provisional, vdi["uuid"]),
+                        functools.partial(client.call, "VDI.destroy", vdi_ref))
+
+    def disk_action(disk):
+        return "destroy disk '%s' (%s)" % (disk["name"], disk["uuid"])
 
     if state == "absent":
         if ref is not None:
-            changes.compare("state", "present", "absent")
-            changes.action("destroy template '%s'" % name)
-            disks = _plan_removal(client, ref, record) if xs.check_mode else _remove(client, ref, record, holder)
-            for disk in disks:
-                changes.action("destroy disk '%s' (%s)" % (disk["name"], disk["uuid"]))
-            removed.extend(disks)
-        clean_leftovers()
+            plan.field("state", "present", "absent")
+            destroy = "destroy template '%s'" % name
+
+            def destroy_template():
+                # the disks that went with it, as _remove found them (a look ahead would cost calls)
+                disks = _remove(client, ref, record, holder)
+                removed.extend(disks)
+                return [destroy] + [disk_action(disk) for disk in disks]
+            plan.action(destroy, destroy_template)
+            if xs.check_mode:
+                disks = _plan_removal(client, ref, record)
+                plan.actions([disk_action(disk) for disk in disks])
+                removed.extend(disks)
+        clean_leftovers(plan)
+        plan.apply(xs.check_mode)
         return xs.result(changes, template={}, upload={}, removed_disks=removed)
 
     description = p["description"] if p["description"] is not None else os.path.basename(image["path"])
@@ -459,8 +481,9 @@ def converge(xs, image, look, changes, removed, holder):
         if held == image["sha256"]:
             # Only a description given changes an existing template (the default is the file's name,
             # which a copy of the same image elsewhere would change).
-            if changes.compare("description", record["name_description"], p["description"]) and not xs.check_mode:
-                client.call("VM.set_name_description", ref, description)
+            plan.field("description", record["name_description"], p["description"],
+                       functools.partial(client.call, "VM.set_name_description", ref, description))
+            plan.apply(xs.check_mode)
             facts = _facts(client, ref, record)
             facts["name"] = name
             return xs.result(changes, template=facts, upload={}, removed_disks=[])
@@ -482,38 +505,34 @@ def converge(xs, image, look, changes, removed, holder):
             p["base_template"], "; did you mean %s?" % ", ".join("'%s'" % n for n in nearest) if nearest else ""),
             code="TEMPLATE_NOT_FOUND")
     sr_ref, sr = _sr(client, p["sr"], _transfer.rounded(image["virtual_size"]))
-    changes.compare("state", "absent" if ref is None else "present", "present")
-    changes.compare("sha256", record["other_config"].get(SHA_KEY, "") if ref is not None else "", image["sha256"])
-    changes.action("clone '%s'" % base["name_label"])
-    changes.action("upload image '%s' (%d bytes, %s) to SR '%s'"
-                   % (image["path"], image["size"], image["format"], sr["name_label"]))
+    plan.field("state", "absent" if ref is None else "present", "present")
+    plan.field("sha256", record["other_config"].get(SHA_KEY, "") if ref is not None else "", image["sha256"])
+    building = ["clone '%s'" % base["name_label"],
+                "upload image '%s' (%d bytes, %s) to SR '%s'" % (image["path"], image["size"], image["format"],
+                                                                  sr["name_label"])]
     replaced = []
     if ref is not None:
         replaced = _plan_removal(client, ref, record)
-        changes.action("destroy the old template '%s' (%s)" % (name, record["uuid"]))
-        for disk in replaced:
-            changes.action("destroy disk '%s' (%s)" % (disk["name"], disk["uuid"]))
-    clean_leftovers()
-    planned = {"name": name, "uuid": "", "sha256": image["sha256"], "base_template": base["name_label"],
-               "disk_uuid": "", "sr": sr["name_label"], "virtual_size": _transfer.rounded(image["virtual_size"]),
-               "firmware": base["HVM_boot_params"].get("firmware", "bios") if base["HVM_boot_policy"] else "bios"}
-    if xs.check_mode:
-        return xs.result(changes, template=planned, upload={}, removed_disks=removed + replaced)
+        building.append("destroy the old template '%s' (%s)" % (name, record["uuid"]))
+        building.extend(disk_action(disk) for disk in replaced)
     gone = set(r for r, _v in leftovers)
-    new_ref, stats = _make(xs, image, base_ref, base, sr_ref, description, provisional, gone, holder)
-    try:
-        if ref is not None:
-            removed.extend(_remove(client, ref, record, holder))
-        client.call("VM.set_name_label", new_ref, name)     # complete: the last step
-    except XenServerError as err:
-        try:
-            _remove(client, new_ref, client.call("VM.get_record", new_ref), holder)
-        except XenServerError as cleanup:
-            raise XenServerError("%s; the new template could not be removed (%s); the next run removes it"
-                                 % (err, cleanup), code=err.code, params=err.params)
-        raise XenServerError("%s (the new template was removed again)" % err, code=err.code, params=err.params)
-    facts = _facts(client, new_ref, client.call("VM.get_record", new_ref))
-    return xs.result(changes, template=facts, upload=stats, removed_disks=removed)
+
+    def build():
+        made["ref"], made["stats"] = _make(xs, image, base_ref, base, sr_ref, description, provisional, gone, holder)
+        _take_the_name(client, made["ref"], name, ref, record, holder, removed)
+    plan.actions(building, build)
+    # What earlier runs left goes first (its actions are listed after the build's).
+    first = Plan(changes)
+    clean_leftovers(first)
+    first.extend(plan)
+    first.apply(xs.check_mode)
+    if "ref" not in made:
+        planned = {"name": name, "uuid": "", "sha256": image["sha256"], "base_template": base["name_label"],
+                   "disk_uuid": "", "sr": sr["name_label"], "virtual_size": _transfer.rounded(image["virtual_size"]),
+                   "firmware": base["HVM_boot_params"].get("firmware", "bios") if base["HVM_boot_policy"] else "bios"}
+        return xs.result(changes, template=planned, upload={}, removed_disks=removed + replaced)
+    facts = _facts(client, made["ref"], client.call("VM.get_record", made["ref"]))
+    return xs.result(changes, template=facts, upload=made["stats"], removed_disks=removed)
 
 
 def main():

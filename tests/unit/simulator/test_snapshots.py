@@ -120,3 +120,33 @@ def test_destroying_a_snapshot_keeps_the_vm_and_its_disks(api):
     assert disks(x, vm) == vm_disks
     with pytest.raises(XenAPI.Failure):
         x.VM.get_record(first)
+
+
+
+def test_destroying_a_vm_leaves_its_snapshots(api):
+    # xapi_vm.ml destroy (children rebased, vTPMs) and xapi_vm_helpers.ml destroy (VBDs,
+    # VIFs, metrics, the record) never look at the VM's snapshots: they stay, their
+    # snapshot_of naming a VM that is gone, with their disks; each can still be destroyed.
+    x = api
+    vm = new_vm(x)
+    vm_disks = list(disks(x, vm).values())
+    first = x.VM.snapshot(vm, "first")
+    second = x.VM.snapshot(vm, "second")
+    snap_vdis = list(disks(x, first).values()) + list(disks(x, second).values())
+    x.VM.destroy(vm)
+    with pytest.raises(XenAPI.Failure):
+        x.VM.get_record(vm)
+    for snap in (first, second):
+        record = x.VM.get_record(snap)
+        assert record["snapshot_of"] == vm and record["is_a_snapshot"] is True
+    assert x.VM.get_children(second) == []              # the VM was its child
+    for vdi in vm_disks:                                  # the VM's disks stay, unattached
+        assert x.VDI.get_VBDs(vdi) == []
+        x.VDI.destroy(vdi)
+    assert all(x.VDI.get_snapshot_of(vdi) in vm_disks for vdi in snap_vdis)   # gone too now
+    x.VM.destroy(second)                                  # a snapshot whose VM is gone
+    x.VM.destroy(first)
+    for vdi in snap_vdis:
+        assert x.VDI.get_VBDs(vdi) == []
+        x.VDI.destroy(vdi)
+    assert not set(snap_vdis) & set(x.VDI.get_all())

@@ -46,3 +46,47 @@ def test_nothing_to_do_is_not_changed():
     plan = Plan()
     plan.field("description", "x", "x", lambda: None)
     assert not plan.changed and plan.needs_halt == []
+
+
+def test_a_removal_shows_none_after_and_runs_its_step():
+    ran = []
+    plan = Plan()
+    assert not plan.removal("other_config:install-arch", None, lambda: ran.append("absent already"))
+    assert plan.removal("other_config:install-repository", "http://x/", lambda: ran.append("removed"))
+    assert plan.changed and "other_config:install-repository" in plan
+    plan.apply()
+    assert ran == ["removed"]
+    assert plan.changes.diff() == {"before": {"other_config:install-repository": "http://x/"},
+                                   "after": {"other_config:install-repository": None}}
+
+
+def test_one_step_for_several_actions_stands_or_falls_with_them():
+    def fail():
+        raise RuntimeError("refused")
+    plan = Plan()
+    plan.actions(["destroy snapshot", "destroy disk a"], lambda: None)
+    plan.actions(["destroy template", "destroy disk b"], fail)
+    assert plan.changes.actions == ["destroy snapshot", "destroy disk a", "destroy template", "destroy disk b"]
+    with pytest.raises(RuntimeError):
+        plan.apply()
+    assert plan.changes.actions == ["destroy snapshot", "destroy disk a"]
+
+
+def test_a_step_of_several_actions_says_which_it_did():
+    plan = Plan()
+    plan.action("create")
+    plan.actions(["destroy template", "destroy disk a", "destroy disk b"], lambda: ["destroy template", "destroy disk b"])
+    plan.action("rename")
+    plan.apply()
+    assert plan.changes.actions == ["create", "destroy template", "destroy disk b", "rename"]
+
+
+def test_a_first_part_applied_before_the_rest_is_planned_runs_once():
+    ran = []
+    plan = Plan()
+    plan.action("destroy a left-over", lambda: ran.append("left-over"))
+    plan.apply()
+    plan.action("create", lambda: ran.append("create"))
+    plan.apply()
+    assert ran == ["left-over", "create"]
+    assert plan.changes.actions == ["destroy a left-over", "create"]

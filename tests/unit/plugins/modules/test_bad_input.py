@@ -106,7 +106,7 @@ def vm_bad_option():
         st.tuples(st.sampled_from(["vcpus", "vcpus_max"]), st.integers(min_value=65, max_value=2 ** 40)),
         st.tuples(st.just("shutdown_timeout"), not_positive),
         st.tuples(st.sampled_from(["full_copy", "other_config_exclusive", "restart_if_needed", "force",
-                                   "hard_shutdown_fallback", "keep_disks"]), not_a_bool),
+                                   "hard_shutdown_fallback", "keep_disks", "keep_snapshots"]), not_a_bool),
         st.tuples(st.just("state"), unicode_text.filter(lambda t: t not in ("present", "absent"))),
         st.tuples(st.just("template"), unknown),
         st.tuples(st.just("template_uuid"), unknown),

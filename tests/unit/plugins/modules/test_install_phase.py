@@ -232,3 +232,33 @@ def test_route_from_the_release(pool, run_module):
     assert result["route"] == "iso" and result["phase"] == "foreign"
     bad = run_module("install_phase", name="by-release", distro="rhel", version="3")
     assert bad["failed"] and "'3'" in bad["msg"] and bad["error_code"] == "INVALID_VALUE"
+
+
+def test_answer_drive_replaced_in_order_and_a_half_made_one_goes_first(pool, run_module):
+    hvm_vm(pool, run_module, "drive02")
+    made = run_module("vm_answer_drive", name="drive02", files={"ks.cfg": "text\n"})
+    sr = pool.api.SR.get_by_name_label("Local storage")[0]
+    left = pool.api.VDI.create({
+        "name_label": "drive02 answer drive [xenserver.provisioning: being created]", "name_description": "",
+        "SR": sr, "virtual_size": str(2 ** 20), "type": "user", "sharable": False, "read_only": False,
+        "other_config": {}, "xenstore_data": {}, "sm_config": {}, "tags": []})
+    old = pool.api.VDI.get_by_uuid(made["drive"]["vdi_uuid"])
+    before = pool.state()
+    check = run_module("vm_answer_drive", check_mode=True, name="drive02", files={"ks.cfg": "text\npoweroff\n"})
+    assert pool.state() == before
+    device = made["drive"]["userdevice"]
+    assert check["changes"]["actions"] == [
+        "destroy a half-made answer drive an earlier run left (%s)" % left, "build and upload the OEMDRV volume (ks.cfg)",
+        "detach and destroy the old drive (%s)" % made["drive"]["vdi_uuid"], "attach it as device %s" % device]
+    pool.mark()
+    other = run_module("vm_answer_drive", name="drive02", files={"ks.cfg": "text\npoweroff\n"})
+    assert other["changed"] and other["changes"] == check["changes"]
+    calls = pool.calls()
+    assert left not in pool.api.VDI.get_all() and old not in pool.api.VDI.get_all()
+    assert other["drive"]["userdevice"] == device and other["drive"]["vdi_uuid"] != made["drive"]["vdi_uuid"]
+    # the half-made drive first; the new drive complete before the old one goes
+    assert calls == [
+        "session.login_with_password", "VM.get_all_records_where", "VBD.get_all_records_where", "VDI.get_record",
+        "VDI.get_record", "VDI.get_all_records_where", "VDI.destroy", "VDI.create", "task.create",
+        "PUT /import_raw_vdi", "event_from", "task.destroy", "VDI.add_to_other_config", "VDI.add_to_other_config",
+        "VDI.set_name_label", "VBD.destroy", "VDI.destroy", "VBD.create", "VDI.get_record", "session.logout"]

@@ -99,7 +99,7 @@ def test_a_clone_dropped_before_the_pool_acted_is_made_once(pool, run_module):
 
 def test_lost_answers_all_along_the_create(pool, run_module):
     faults = inject(pool, reset_after={"VM.clone": 1, "VM.provision": 1, "VIF.create": 1,
-                                       "VM.add_to_other_config": 1, "VM.set_name_label": 1,
+                                       "VM.set_other_config": 1, "VM.set_name_label": 1,
                                        "VM.set_VCPUs_max": 1})
     create(run_module)
     assert faults.summary() == {"reset_after": 6}

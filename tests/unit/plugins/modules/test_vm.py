@@ -8,19 +8,15 @@ REPO = {"install-repository": "http://127.0.0.1/centos5"}
 GiB = 1024 ** 3
 MiB = 1024 ** 2
 
-# The create the issue budgets: login, VM+template lookup, network lookup, pool (default SR),
-# SR uuid, clone, disks XML rewrite (remove + add), provision, memory, vCPUs (max + startup),
-# one VIF, the new VM's VBDs, one event.from for VM/VDIs/VIF, the final name, logout.
-# A create: the lookup, the claim on the name (the pool, its first ticket), the lookup again
-# under the claim, ..., the provisioned disk marked with the claim's holder, the rename, the
-# claim given back.
+# A create: the lookup, pool + SRs + networks + hosts in one event.from, the claim on the name
+# (its first ticket), the lookup again under the claim, clone, its other_config in one call (the
+# provisioning XML on the SR), provision, memory, vCPUs (max + startup), one VIF, the final
+# name, the claim given back, the new VM read once from the event token, logout.
 CREATE_CALLS = [
-    "session.login_with_password", "VM.get_all_records_where", "pool.get_all", "pool.add_to_gui_config",
-    "VM.get_all_records_where", "network.get_all_records_where",
-    "pool.get_all_records", "SR.get_record", "VM.clone", "VM.remove_from_other_config",
-    "VM.add_to_other_config", "VM.provision", "VM.set_memory_limits", "VM.set_VCPUs_max",
-    "VM.set_VCPUs_at_startup", "VIF.create", "VBD.get_all_records_where", "event_from",
-    "VDI.add_to_other_config", "VM.set_name_label", "pool.remove_from_gui_config", "session.logout",
+    "session.login_with_password", "VM.get_all_records_where", "event_from", "pool.add_to_gui_config",
+    "VM.get_all_records_where", "VM.clone", "VM.set_other_config", "VM.provision", "VM.set_memory_limits",
+    "VM.set_VCPUs_max", "VM.set_VCPUs_at_startup", "VIF.create", "VM.set_name_label",
+    "pool.remove_from_gui_config", "event_from", "session.logout",
 ]
 # A run that changes nothing: login, the lookup, VBDs+VIFs, VDIs+networks, logout.
 NO_CHANGE_CALLS = ["session.login_with_password", "VM.get_all_records_where", "event_from",
@@ -114,7 +110,8 @@ def test_create_places_disks_and_new_disks_in_the_provisioning_xml(pool, run_mod
     calls = pool.calls()
     # No VDI.create/resize: provisioning made both disks at their final size.
     assert "VDI.create" not in calls and "VDI.resize" not in calls and "pool.get_all_records" not in calls
-    assert calls.count("SR.get_all_records_where") == 1
+    # Every SR came with the pool in one event.from: none is looked up on its own.
+    assert calls.count("SR.get_all_records_where") == 0 and calls.count("SR.get_record") == 0
     disks = result["vm"]["disks"]
     assert [(d["userdevice"], d["size"]) for d in disks] == [("0", 20 * GiB), ("1", 512 * MiB)]
     assert disks[1]["name"] == "db01 swap" and disks[0]["bootable"] is True
@@ -402,7 +399,7 @@ def test_restart_if_needed_halts_applies_and_starts_again(pool, run_module):
     result = run_module("vm", **options)
     assert result["changed"], result
     calls = pool.calls()
-    assert calls.index("Async.VM.clean_shutdown") < calls.index("VDI.resize") < calls.index("Async.VM.start")
+    assert calls.index("Async.VM.clean_shutdown") < calls.index("VDI.resize") < calls.index("VM.start")
     assert pool.api.VM.get_power_state(ref) == "Running"
     vm = result["vm"]
     assert vm["vcpus"] == 2 and vm["memory_mb"] == 2048 and vm["disks"][0]["size"] == 9 * GiB

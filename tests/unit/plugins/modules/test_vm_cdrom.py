@@ -343,3 +343,24 @@ def test_bad_iso_file_fails_naming_it(pool, run_module, tmp_path, kind, code):
     assert pool.state() == before
     result = run_module("vm_cdrom", name="vm1", iso_file=path, iso="xs-tools.iso")
     assert result["failed"] and "mutually exclusive" in result["msg"]
+
+
+def test_a_swap_whose_insert_fails_leaves_the_drive_empty_and_a_rerun_inserts(pool, run_module, monkeypatch):
+    from xapisim.faults import Scripted
+    from ansible_collections.xenserver.provisioning.plugins.module_utils import _client
+    monkeypatch.setattr(_client.XenServerClient, "_pause", lambda self, attempt: None)
+    vm = make_vm(pool, "swap2")
+    add_iso(pool, "centos5.iso")
+    run_module("vm_cdrom", name="swap2", iso="xs-tools.iso")
+    faults = Scripted(busy={"VBD.insert": 4})      # more than the client's retries
+    for server in pool.servers:
+        server.faults = faults
+    pool.mark()
+    result = run_module("vm_cdrom", name="swap2", iso="centos5.iso")
+    assert result["failed"] and result["error_code"] == "OTHER_OPERATION_IN_PROGRESS"
+    calls = pool.calls()
+    assert calls.count("VBD.eject") == 1 and calls.count("VBD.insert") == 4 and "VBD.get_record" not in calls, calls
+    assert cds(pool, vm) == {"3": ""}
+    result = run_module("vm_cdrom", name="swap2", iso="centos5.iso")
+    assert result["changed"] and result["changes"]["actions"] == ["insert"]
+    assert cds(pool, vm) == {"3": "centos5.iso"}

@@ -389,3 +389,23 @@ def test_check_mode_on_a_vm_not_created_yet(pool, run_module):
     result = run_module("vm_cloud_init", check_mode=True, uuid="00000000-0000-0000-0000-000000000000", user_data={})
     assert result["failed"] and result["error_code"] == "NOT_FOUND"
     assert pool.state() == before
+
+
+def test_a_half_made_drive_of_an_earlier_run_goes_first(pool, run_module):
+    vm = make_vm(pool, "left")
+    sr = pool.api.SR.get_by_name_label("Local storage")[0]
+    left = pool.api.VDI.create({
+        "name_label": PROVISIONAL % "left cloud-init", "name_description": "", "SR": sr, "virtual_size": str(2 ** 20),
+        "type": "user", "sharable": False, "read_only": False, "other_config": {}, "xenstore_data": {},
+        "sm_config": {}, "tags": []})
+    before = pool.state()
+    check = run_module("vm_cloud_init", check_mode=True, name="left", user_data={"hostname": "x"})
+    assert pool.state() == before
+    text = "destroy a half-made cloud-init drive an earlier run left (%s)" % left
+    assert check["changed"] and check["changes"]["actions"][0] == text
+    pool.mark()
+    result = run_module("vm_cloud_init", name="left", user_data={"hostname": "x"})
+    assert result["changes"]["actions"] == check["changes"]["actions"]
+    calls = pool.calls()
+    assert calls.index("VDI.destroy") < calls.index("VDI.create"), calls     # before the new drive is made
+    assert left not in pool.api.VDI.get_all() and len(drives(pool, vm)) == 1

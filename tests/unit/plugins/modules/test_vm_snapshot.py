@@ -166,3 +166,24 @@ def test_check_mode_on_a_vm_not_created_yet(pool, run_module):
     result = run_module("vm_snapshot", check_mode=True, uuid="00000000-0000-0000-0000-000000000000", snapshot="s")
     assert result["failed"] and result["error_code"] == "NOT_FOUND"
     assert pool.state() == before
+
+
+def test_a_disk_that_cannot_go_fails_naming_it_after_the_snapshot_went(pool, run_module, monkeypatch):
+    from xapisim.faults import Scripted
+    from ansible_collections.xenserver.provisioning.plugins.module_utils import _client
+    monkeypatch.setattr(_client.XenServerClient, "_pause", lambda self, attempt: None)
+    vm = make_vm(pool, "db02")
+    run_module("vm_snapshot", name="db02", snapshot="drop")
+    drop = snapshots(pool, vm)["drop"]
+    drop_vdi = disk(pool, drop)
+    faults = Scripted(busy={"VDI.destroy": 4})     # more than the client's retries
+    for server in pool.servers:
+        server.faults = faults
+    pool.mark()
+    result = run_module("vm_snapshot", name="db02", snapshot="drop", state="absent")
+    assert result["failed"] and result["error_code"] == "OTHER_OPERATION_IN_PROGRESS"
+    assert "was removed but not all its disks" in result["msg"]
+    assert "left: %s" % pool.api.VDI.get_uuid(drop_vdi) in result["msg"]
+    assert snapshots(pool, vm) == {} and drop_vdi in pool.api.VDI.get_all()
+    calls = pool.calls()
+    assert calls.count("VM.destroy") == 1 and calls.count("VDI.destroy") == 4, calls

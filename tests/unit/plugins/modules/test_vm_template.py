@@ -308,3 +308,24 @@ def test_the_task_failing_after_the_http_answer_fails_the_module(pool, run_modul
     assert result["failed"] and result["error_code"] == "VDI_IO_ERROR" and "removed again" in result["msg"], result
     assert "PUT /import_raw_vdi" in pool.calls()
     assert pool.state() == before
+
+
+def test_a_rename_that_fails_removes_the_new_template_again(pool, run_module, image_dir, monkeypatch):
+    from xapisim.faults import Scripted
+    from ansible_collections.xenserver.provisioning.plugins.module_utils import _client
+    monkeypatch.setattr(_client.XenServerClient, "_pause", lambda self, attempt: None)
+    run_module("vm_template", name="renamed", image=str(image_dir / ROCKY), base_template="Rocky Linux 9")
+    faults = Scripted(busy={"VM.set_name_label": 4})       # more than the client's retries
+    for server in pool.servers:
+        server.faults = faults
+    result = run_module("vm_template", name="renamed", image=str(image_dir / NOBLE),
+                        base_template="Ubuntu Noble Numbat 24.04", replace=True)
+    assert result["failed"] and result["error_code"] == "OTHER_OPERATION_IN_PROGRESS", result
+    assert "the new template was removed again" in result["msg"]
+    # the old template went first (its name is free only then); nothing half-made is left
+    assert templates_named(pool, "renamed") == [] and templates_named(pool, PROVISIONAL % "renamed") == []
+    assert vdis_named(pool, PROVISIONAL % "renamed") == [] and vdis_named(pool, "renamed") == []
+    result = run_module("vm_template", name="renamed", image=str(image_dir / NOBLE),
+                        base_template="Ubuntu Noble Numbat 24.04", replace=True)
+    assert result["changed"] and not result.get("failed"), result
+    assert len(templates_named(pool, "renamed")) == 1
