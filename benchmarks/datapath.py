@@ -29,7 +29,7 @@ from urllib.parse import urlencode, urlsplit
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
-XAPISIM = os.path.join(ROOT, ".venv", "bin", "xapisim")
+SIMULATOR = os.path.join(ROOT, "simulator")
 MiB = 1024 ** 2
 SIZE = 256 * MiB
 HEADING = "## 6. Disk data path: 256 MiB through /import_raw_vdi and /export_raw_vdi"
@@ -99,8 +99,10 @@ def _get(url, query, sink=None):
 def measure():
     import XenAPI
     work = tempfile.mkdtemp(prefix="xapisim-datapath-")
-    proc = subprocess.Popen([XAPISIM, "serve", "--port", "0", "--state", os.path.join(work, "pool.json")],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    # This checkout's simulator, whichever venv runs it (a git worktree has no .venv of its own).
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (SIMULATOR, os.environ.get("PYTHONPATH")) if p))
+    proc = subprocess.Popen([sys.executable, "-m", "xapisim", "serve", "--port", "0", "--state",
+                             os.path.join(work, "pool.json")], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     try:
         url = _banner(proc)
         session = XenAPI.Session(url)

@@ -32,11 +32,34 @@ import time
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
-VENV_BIN = os.path.join(ROOT, ".venv", "bin")
+# The checkout's .venv (make bench), or else the venv this script runs in (a git worktree has none).
+VENV_BIN = (os.path.join(ROOT, ".venv", "bin") if os.path.isdir(os.path.join(ROOT, ".venv"))
+            else os.path.dirname(sys.executable))
 CG_VENV = os.path.join(BENCH, ".venv-cg")
 CG_BIN = os.path.join(CG_VENV, "bin")
 WORK = os.path.join(BENCH, ".work")
 PLAYBOOKS = os.path.join(BENCH, "playbooks")
+# Ours runs from this checkout (not from whatever the venv's collection path links to), and so
+# does the simulator (PYTHONPATH for `xapisim serve`, sys.path for the embedded one).
+OURS_COLLECTIONS = os.path.join(WORK, "collections")
+SIMULATOR = os.path.join(ROOT, "simulator")
+sys.path.insert(0, SIMULATOR)
+
+
+def link_checkout():
+    """WORK/collections/ansible_collections/xenserver/provisioning -> this checkout."""
+    parent = os.path.join(OURS_COLLECTIONS, "ansible_collections", "xenserver")
+    os.makedirs(parent, exist_ok=True)
+    link = os.path.join(parent, "provisioning")
+    if os.path.islink(link) and os.readlink(link) == ROOT:
+        return
+    if os.path.lexists(link):
+        os.remove(link)
+    os.symlink(ROOT, link)
+
+
+def simulator_env():
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (SIMULATOR, os.environ.get("PYTHONPATH")) if p))
 
 PASSWORD = "xenroot"
 TEMPLATE = "Other install media"    # HVM: boots without an install tree, one 8 GiB disk
@@ -46,6 +69,7 @@ LATENCIES = (0, 5, 20)              # ms added to every call (--latency-ms)
 FLEET_SIZES = (10, 25, 50)
 FLEET_LATENCIES = (5, 20)
 FORKS = 10
+PER_HOST_REPEATS = 2                # more runs of the per-host target's fleet (3 each in all)
 POOL_SIZES = (10, 1000, 10000)      # other VMs in the pool (--filler-vms)
 # Waiting: the guest agent reports (no IP yet) this long after the wait began, the IP later.
 AGENT_AFTER_S = 2.0
@@ -53,16 +77,21 @@ IP_AFTER_S = 6.0
 WAIT_CLOCK_SPEED = 1                # real time: VM.start takes its 2 simulated seconds
 
 TARGETS = {
-    "provision_calls": 20,          # full provision, logins included
-    "cg_provision_calls": 70,       # what the issue quotes for community.general
-    "rerun_calls_per_module": 5,
+    # issue 13: one task per VM at the call floor
+    "provision_calls": 15,          # full provision in one `vm` task, logins included
+    "rerun_calls": 4,               # the same task again, nothing to change
+    "fleet_calls_per_vm": 15,       # vm_fleet
+    "cg_call_ratio": 3.5,           # community.general's one task makes at least this many times ours'
+    # per-host fleet (one task per host on each side): faster than community.general
+    "per_host_fleet": {"size": 50, "latency_ms": 20, "speedup": 1.0},
+    # earlier targets, kept: vm_fleet's fleet of 50 against community.general's one task per host
     "fleet_speedup": {5: 2.0, 20: 3.0},
     "pool_bytes_growth": 0.10,
     "wait_calls_per_change": 3,
 }
 
 
-# --- the two collections ---------------------------------------------------------------------
+# --- the collections, each way of doing the work ---------------------------------------------------------------------
 
 class Collection:
     def __init__(self, key, label, bin_dir, playbook, wait_playbook, collections_path):
@@ -75,19 +104,31 @@ class Collection:
         self.collections_path = collections_path
 
 
-OURS = Collection("ours", "xenserver.provisioning", VENV_BIN, "ours.yml", "ours_wait.yml",
-                  os.path.join(ROOT, ".venv", "collections"))
+# Sections 4 and 5 (pool size, waiting): the single modules, `vm` / `vm_power` of ours.yml and
+# ours_wait.yml beside `xenserver_guest` / `xenserver_guest_powerstate` of cg.yml and cg_wait.yml.
+OURS = Collection("ours", "xenserver.provisioning", VENV_BIN, "ours.yml", "ours_wait.yml", OURS_COLLECTIONS)
 # community.general comes from the venv's site-packages; an empty path keeps ours out of it.
 CG = Collection("cg", "community.general", CG_BIN, "cg.yml", "cg_wait.yml",
                 os.path.join(WORK, "no-collections"))
 BOTH = (OURS, CG)
-# vm_fleet: one task for every VM of the play (one VM and fleets); the three-module ours.yml
-# stays as the extra row OURS3 (under the key "ours3") for comparison.
-OURS_FLEET = Collection("ours", "xenserver.provisioning (vm_fleet)", VENV_BIN, "ours_fleet.yml", "ours_wait.yml",
-                        os.path.join(ROOT, ".venv", "collections"))
+# Sections 1 to 3: the full provision, each way. The headline is one task per VM on each side:
+# ours one `vm` task (ours_one.yml) against community.general's one `xenserver_guest` task
+# (cg_one.yml); then vm_fleet (one task for every VM of the play), and the older multi-task
+# playbooks for comparison (ours.yml: vm, vm_xenstore_data, vm_power; cg.yml: xenserver_guest,
+# xenserver_guest_powerstate).
+OURS_ONE = Collection("ours_one", "xenserver.provisioning (one vm task)", VENV_BIN, "ours_one.yml", "ours_wait.yml",
+                      OURS_COLLECTIONS)
+OURS_FLEET = Collection("ours_fleet", "xenserver.provisioning (vm_fleet)", VENV_BIN, "ours_fleet.yml",
+                        "ours_wait.yml", OURS_COLLECTIONS)
+CG_ONE = Collection("cg_one", "community.general (one xenserver_guest task)", CG_BIN, "cg_one.yml", "cg_wait.yml",
+                    os.path.join(WORK, "no-collections"))
 OURS3 = Collection("ours3", "xenserver.provisioning (3 modules)", VENV_BIN, "ours.yml", "ours_wait.yml",
-                   os.path.join(ROOT, ".venv", "collections"))
-THREE = (OURS_FLEET, CG, OURS3)
+                   OURS_COLLECTIONS)
+CG2 = Collection("cg2", "community.general (2 modules)", CG_BIN, "cg.yml", "cg_wait.yml",
+                 os.path.join(WORK, "no-collections"))
+ONE_VM = (OURS_ONE, OURS_FLEET, CG_ONE, OURS3, CG2)
+# Fleets: the one-task playbooks only (the multi-task ones cost minutes and answer nothing new).
+FLEETS = (OURS_ONE, OURS_FLEET, CG_ONE)
 
 
 def log(text):
@@ -156,10 +197,11 @@ def simulator(name, latency_ms=0, filler_vms=0, clock_speed=CLOCK_SPEED):
     """``xapisim serve`` as a process; yields (url, CallLog)."""
     call_log = os.path.join(WORK, "calls-%s.jsonl" % name)
     open(call_log, "w").close()
+    session_cache(name, fresh=True)
     command = [os.path.join(VENV_BIN, "xapisim"), "serve", "--port", "0", "--latency-ms", str(latency_ms),
                "--call-log", call_log, "--filler-vms", str(filler_vms), "--clock-speed", str(clock_speed)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=open(os.path.join(WORK, "sim-%s.err" % name), "w"),
-                               text=True)
+                               text=True, env=simulator_env())
     try:
         banner = process.stdout.readline().strip()
         if not banner.startswith("xapisim listening on "):
@@ -207,14 +249,18 @@ def summary(calls):
     }
 
 
-def by_login(calls):
-    """Calls split where a module logs in: one segment per module run (one host)."""
-    segments = []
-    for call in calls:
-        if call["method"].endswith("login_with_password") or not segments:
-            segments.append([])
-        segments[-1].append(call)
-    return segments
+def by_task(calls, tasks):
+    """The calls of each task of a one-host run: the call log's length when the task started and
+    ended (benchmarks/callback_plugins/bench_timer.py), so a session kept across tasks does not
+    blur which task made which call."""
+    modules = []
+    for task in tasks:
+        if task.get("calls_from") is None or task.get("calls_to") is None:
+            continue
+        module = summary(calls[task["calls_from"]:task["calls_to"]])
+        module.update(task=task["task"], task_s=task["seconds"], changed=task["changed"])
+        modules.append(module)
+    return modules
 
 
 # --- ansible-playbook -----------------------------------------------------------------------------
@@ -230,7 +276,8 @@ def inventory(name, collection, hosts):
     return path
 
 
-def playbook(collection, name, url, hosts=1, forks=FORKS, tags=None, extra=None, path=None, skip_tags=None):
+def playbook(collection, name, url, hosts=1, forks=FORKS, tags=None, extra=None, path=None, skip_tags=None,
+             call_log=None, env_extra=None):
     """Run a benchmark playbook; returns wall time, per-task times and the outcome."""
     inv = inventory(name, collection, hosts)
     timer = os.path.join(WORK, "tasks-%s.jsonl" % name)
@@ -248,6 +295,9 @@ def playbook(collection, name, url, hosts=1, forks=FORKS, tags=None, extra=None,
         "ANSIBLE_REMOTE_TEMP": os.path.join(WORK, "ansible-tmp"),
         "ANSIBLE_PYTHON_INTERPRETER": collection.python,
     })
+    if call_log:
+        env["BENCH_CALL_LOG"] = call_log
+    env.update(env_extra or {})
     variables = {"xs_url": url, "xs_password": PASSWORD, "xs_template": TEMPLATE, "xs_network": NETWORK}
     variables.update(extra or {})
     command = [os.path.join(collection.bin_dir, "ansible-playbook"), "-i", inv, "-f", str(forks),
@@ -276,7 +326,8 @@ def playbook(collection, name, url, hosts=1, forks=FORKS, tags=None, extra=None,
     return {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "loadavg": round(load, 2), "rc": result.returncode,
             "failed_hosts": failed,
             "task_s": round(sum(t["seconds"] or 0 for t in tasks), 3),
-            "tasks": [{"task": t["task"], "seconds": t["seconds"], "changed": t["changed"], "status": t["status"]}
+            "tasks": [{"task": t["task"], "seconds": t["seconds"], "changed": t["changed"], "status": t["status"],
+                       "calls_from": t.get("calls_from"), "calls_to": t.get("calls_to")}
                       for t in tasks if hosts == 1]}
 
 
@@ -284,59 +335,132 @@ def playbook(collection, name, url, hosts=1, forks=FORKS, tags=None, extra=None,
 
 def one_vm(latency):
     out = {}
-    for coll in THREE:
+    for coll in ONE_VM:
         name = "one-%s-%dms" % (coll.key, latency)
         with simulator(name, latency_ms=latency) as (url, calls):
             runs = {}
             for phase in ("provision", "rerun"):
                 mark = calls.mark()
-                run = playbook(coll, "%s-%s" % (name, phase), url)
-                made = calls.since(mark)
-                run.update(summary(made))
-                run["modules"] = [summary(segment) for segment in by_login(made)]
-                for module, task in zip(run["modules"], run["tasks"]):
-                    module["task"] = task["task"]
-                    module["task_s"] = task["seconds"]
-                    module["changed"] = task["changed"]
+                run = playbook(coll, "%s-%s" % (name, phase), url, call_log=calls.path, env_extra=session_cache(name))
+                everything = calls.since(0)
+                run.update(summary(everything[mark:]))
+                run["modules"] = by_task(everything, run["tasks"])
                 runs[phase] = run
+            if coll in (OURS_ONE, OURS_FLEET):
+                # Ours once more on a new controller: an empty session cache, so with its login.
+                mark = calls.mark()
+                run = playbook(coll, "%s-rerun-new-controller" % name, url, call_log=calls.path,
+                               env_extra=session_cache(name, fresh=True))
+                everything = calls.since(0)
+                run.update(summary(everything[mark:]))
+                run["modules"] = by_task(everything, run["tasks"])
+                runs["rerun_new_controller"] = run
+            # What the runs left: the same VM on every side (read after the measured calls).
+            runs["vm"] = vm_state(url, "%s-001" % coll.key)
         out[coll.key] = runs
-        log("  one VM, %2d ms, %-22s provision %3d calls %7d bytes %.2f s; rerun %3d calls" % (
+        log("  one VM, %2d ms, %-46s provision %3d calls %7d bytes %.2f s; rerun %3d calls" % (
             latency, coll.label, runs["provision"]["calls"], runs["provision"]["bytes"],
             runs["provision"]["wall_s"], runs["rerun"]["calls"]))
     return out
+
+
+VM_DATA = {"vm-data/hostname": None, "vm-data/role": "web", "vm-data/env": "bench"}   # None: the VM's name
+
+
+def vm_state(url, name):
+    """The VM named ``name`` as the pool has it, in the terms the playbooks ask for: power state,
+    memory, vCPUs, disks, NICs, the three vm-data keys (and which other xenstore keys it has)."""
+    import XenAPI
+    session = XenAPI.Session(url)
+    session.xenapi.login_with_password("root", PASSWORD, "1.0", "benchmarks/run.py")
+    try:
+        x = session.xenapi
+        refs = [r for r in x.VM.get_by_name_label(name) if not x.VM.get_is_a_template(r)]
+        if len(refs) != 1:
+            return {"vms_named": len(refs)}
+        vm = x.VM.get_record(refs[0])
+        disks = []
+        for vbd in vm["VBDs"]:
+            record = x.VBD.get_record(vbd)
+            if record["type"] == "Disk" and record["VDI"] != "OpaqueRef:NULL":
+                disks.append(int(x.VDI.get_virtual_size(record["VDI"])) / 1024.0 ** 3)
+        networks = sorted(x.network.get_name_label(x.VIF.get_network(vif)) for vif in vm["VIFs"])
+        mib = 1024 ** 2
+        wanted = dict((k, name if v is None else v) for k, v in VM_DATA.items())
+        return {
+            "vms_named": 1,
+            "power_state": vm["power_state"],
+            "memory_mb": [int(vm[k]) // mib for k in ("memory_static_max", "memory_dynamic_max", "memory_dynamic_min")],
+            "vcpus": [int(vm["VCPUs_max"]), int(vm["VCPUs_at_startup"])],
+            "disks_gib": sorted(disks),
+            "networks": networks,
+            "vm_data_ok": dict((k, vm["xenstore_data"].get(k) == v) for k, v in wanted.items()),
+            "other_xenstore_keys": sorted(k for k in vm["xenstore_data"] if k not in wanted),
+            "from_template": vm["other_config"].get("base_template_name") or "",
+        }
+    finally:
+        session.xenapi.session.logout()
+
+
+def session_cache(name, fresh=False):
+    """Environment for ours' modules: a session cache (reuse_session) of the measurement's own,
+    emptied when the measurement starts (``fresh``), so that its first task logs in as on a new
+    controller and its later tasks reuse that session."""
+    path = os.path.join(WORK, "session-cache-%s" % name)
+    if fresh:
+        shutil.rmtree(path, ignore_errors=True)
+    return {"XENSERVER_SESSION_CACHE": path}
 
 
 # --- 3: fleets -----------------------------------------------------------------------------------------
 
 def fleet(size, latency):
     out = {}
-    for coll in THREE:
+    for coll in FLEETS:
         name = "fleet-%s-%d-%dms" % (coll.key, size, latency)
         with simulator(name, latency_ms=latency) as (url, calls):
-            run = playbook(coll, name, url, hosts=size)
+            run = playbook(coll, name, url, hosts=size, env_extra=session_cache(name))
             made = calls.since(0)
         info = summary(made)
         run.update({k: info[k] for k in ("calls", "bytes", "call_time_s", "failed_calls")})
+        run["logins"] = info["methods"].get("session.login_with_password", 0)
         run["failed_calls"] = collections.Counter(run["failed_calls"]).most_common()
         out[coll.key] = run
-        log("  fleet %2d, %2d ms, %-22s %6.1f s %5d calls%s" % (
+        log("  fleet %2d, %2d ms, %-46s %6.1f s %5d calls%s" % (
             size, latency, coll.label, run["wall_s"], run["calls"],
             " (%d hosts failed)" % len(run["failed_hosts"]) if run["failed_hosts"] else ""))
     return out
 
 
-def ansible_floor(size):
-    """The same number of tasks per host as each collection's playbook, as ansible.builtin.ping:
-    what Ansible alone costs for the fleet (no XenAPI at all)."""
-    out = {}
-    for coll, skip in ((OURS, None), (CG, "third")):
-        name = "floor-%s-%d" % (coll.key, size)
-        run = playbook(coll, name, "http://127.0.0.1:9", hosts=size, path=os.path.join(PLAYBOOKS, "floor.yml"),
-                       skip_tags=[skip] if skip else None)
-        out[coll.key] = run
-        log("  Ansible alone, %d hosts, %d ping tasks each (like %s): %.1f s, %.0f CPU-s" % (
-            size, 2 if skip else 3, coll.label, run["wall_s"], run["cpu_s"]))
+def per_host_repeats(size, latency, pairs):
+    """More runs of the per-host target's fleet, the two sides alternating (community.general
+    first this time), so that a shared machine's load weighs on both alike: the target takes
+    the median of every run of each side."""
+    out = []
+    for index in range(pairs):
+        pair = {}
+        for coll in (CG_ONE, OURS_ONE) if index % 2 == 0 else (OURS_ONE, CG_ONE):
+            name = "repeat%d-%s-%d-%dms" % (index + 1, coll.key, size, latency)
+            with simulator(name, latency_ms=latency) as (url, calls):
+                run = playbook(coll, name, url, hosts=size, env_extra=session_cache(name))
+                run["calls"] = len(calls.since(0))
+            run.pop("tasks")
+            pair[coll.key] = run
+            log("  repeat %d, fleet %d, %d ms, %-46s %6.1f s %5d calls%s" % (
+                index + 1, size, latency, coll.label, run["wall_s"], run["calls"],
+                " (%d hosts failed)" % len(run["failed_hosts"]) if run["failed_hosts"] else ""))
+        out.append(pair)
     return out
+
+
+def ansible_floor(size):
+    """One task per host, as ansible.builtin.ping: what Ansible alone costs for a per-host fleet
+    of one task per VM (no XenAPI at all)."""
+    name = "floor-%d" % size
+    run = playbook(OURS_ONE, name, "http://127.0.0.1:9", hosts=size, path=os.path.join(PLAYBOOKS, "floor.yml"),
+                   skip_tags=["second", "third"])
+    log("  Ansible alone, %d hosts, one ping task each: %.1f s, %.0f CPU-s" % (size, run["wall_s"], run["cpu_s"]))
+    return run
 
 
 # --- 4: pool size ----------------------------------------------------------------------------------------
@@ -346,9 +470,9 @@ def pool_size(filler):
     for coll in BOTH:
         name = "pool-%s-%d" % (coll.key, filler)
         with simulator(name, filler_vms=filler) as (url, calls):
-            created = playbook(coll, name + "-create", url, tags=["vm"])
+            created = playbook(coll, name + "-create", url, tags=["vm"], env_extra=session_cache(name))
             mark = calls.mark()
-            run = playbook(coll, name + "-rerun", url, tags=["vm"])
+            run = playbook(coll, name + "-rerun", url, tags=["vm"], env_extra=session_cache(name))
             made = calls.since(mark)
         info = summary(made)
         info.pop("sequence")
@@ -388,8 +512,9 @@ def _agent(sim, name, calls, mark, events, stop):
 def wait_window(coll, sequence):
     """The calls a task made while it waited (its session, lookups and facts left out).
 
-    xenserver.provisioning.vm_power: after its power operation (Async.VM.start) or, without
-    one, after its lookup, up to its logout: event.from calls (and task.destroy, cleanup).
+    xenserver.provisioning.vm_power: after its power operation (VM.start, which returns once
+    the VM runs, or Async.VM.start) or, without one, after its lookup, up to its logout (none
+    with a reused session): event.from calls (and task.destroy, cleanup).
     community.general: VM.start blocks until the VM runs, so waiting for running makes no
     call of its own; waiting for an IP runs from wait_for_vm_ip_address's VM.get_power_state
     through its polls (VM.get_guest_metrics, VM_guest_metrics.get_record every 2 s) up to the
@@ -398,7 +523,7 @@ def wait_window(coll, sequence):
     def after(method, default=0):
         return max([i + 1 for i, m in enumerate(sequence) if m == method] or [default])
     if coll is OURS:
-        start = after("Async.VM.start") or after("VM.get_all_records_where")
+        start = max(after("Async.VM.start"), after("VM.start")) or after("VM.get_all_records_where")
         end = len(sequence) - 1 if sequence and sequence[-1] == "session.logout" else len(sequence)
         return sequence[start:end]
     if "VM.start" in sequence:
@@ -421,8 +546,9 @@ def waiting():
         calls = CallLog(call_log)
         vm = "%s-001" % coll.key
         result = {}
+        session_cache(name, fresh=True)
         with embedded(call_log=call_log, clock_speed=WAIT_CLOCK_SPEED) as pool:
-            playbook(coll, name + "-create", pool.url, tags=["vm"])
+            playbook(coll, name + "-create", pool.url, tags=["vm"], env_extra=session_cache(name))
             for condition in ("running", "ip"):
                 stop, events = threading.Event(), []
                 agent = None
@@ -432,7 +558,7 @@ def waiting():
                                              daemon=True)
                     agent.start()
                 run = playbook(coll, "%s-%s" % (name, condition), pool.url, path=coll.wait_playbook,
-                               extra={"xs_wait": condition})
+                               extra={"xs_wait": condition}, env_extra=session_cache(name))
                 stop.set()
                 if agent:
                     agent.join(10)
@@ -469,13 +595,15 @@ def main():
     started = time.monotonic()
     os.makedirs(os.path.join(WORK, "no-collections"), exist_ok=True)
     os.makedirs(os.path.join(WORK, "ansible-tmp"), exist_ok=True)
+    link_checkout()
     if not args.skip_install:
         ensure_cg_venv()
     results = {"versions": versions(), "settings": {
         "template": TEMPLATE, "network": NETWORK, "clock_speed": CLOCK_SPEED, "forks": FORKS,
         "latencies_ms": LATENCIES, "fleet_sizes": FLEET_SIZES if not args.quick else FLEET_SIZES[:2],
         "fleet_latencies_ms": FLEET_LATENCIES, "pool_sizes": POOL_SIZES, "agent_after_s": AGENT_AFTER_S,
-        "ip_after_s": IP_AFTER_S, "wait_clock_speed": WAIT_CLOCK_SPEED, "pipelining": True}}
+        "ip_after_s": IP_AFTER_S, "wait_clock_speed": WAIT_CLOCK_SPEED, "pipelining": True,
+        "per_host_repeats": PER_HOST_REPEATS}}
     log("1+2. one VM, full provision and rerun, at %s ms" % ", ".join(map(str, LATENCIES)))
     results["one_vm"] = dict((str(ms), one_vm(ms)) for ms in LATENCIES)
     log("4. pool size")
@@ -489,6 +617,11 @@ def main():
     for ms in FLEET_LATENCIES:
         results["fleet"][str(ms)] = dict((str(n), fleet(n, ms)) for n in results["settings"]["fleet_sizes"])
     largest = results["settings"]["fleet_sizes"][-1]
+    target = TARGETS["per_host_fleet"]
+    if target["size"] in results["settings"]["fleet_sizes"]:
+        log("3a. per-host fleet of %d at %d ms, %d more runs each" % (
+            target["size"], target["latency_ms"], PER_HOST_REPEATS))
+        results["per_host_repeats"] = per_host_repeats(target["size"], target["latency_ms"], PER_HOST_REPEATS)
     log("3b. Ansible alone for %d hosts" % largest)
     results["floor"] = {str(largest): ansible_floor(largest)}
     results["versions"]["loadavg_end"] = "%.2f" % os.getloadavg()[0]

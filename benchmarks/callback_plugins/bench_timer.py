@@ -35,7 +35,23 @@ class CallbackModule(CallbackBase):
     def __init__(self):
         super(CallbackModule, self).__init__()
         self._path = os.environ.get("BENCH_TIMER_FILE")
+        # The simulator's call log: its length when a task starts and when it ends gives the
+        # task's calls (exact for one host, whose tasks run one after the other), whatever
+        # session they use.
+        self._call_log = os.environ.get("BENCH_CALL_LOG")
         self._started = {}
+        self._calls_before = {}
+
+    def _calls(self):
+        if not self._call_log:
+            return None
+        with open(self._call_log, "rb") as handle:
+            return handle.read().count(b"\n")
+
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        # In this process before any worker runs the task (v2_runner_on_start comes from the
+        # worker, possibly after its module's first calls).
+        self._calls_before[task._uuid] = self._calls()
 
     def v2_runner_on_start(self, host, task):
         self._started[(host.get_name(), task._uuid)] = time.time()
@@ -48,6 +64,8 @@ class CallbackModule(CallbackBase):
         entry = dict(host=key[0], task=result._task.get_name(), action=result._task.action, status=status,
                      seconds=round(time.time() - started, 4) if started else None,
                      changed=bool(result._result.get("changed")))
+        if self._call_log:
+            entry.update(calls_from=self._calls_before.get(key[1]), calls_to=self._calls())
         with open(self._path, "a") as handle:
             handle.write(json.dumps(entry) + "\n")
 
