@@ -189,7 +189,8 @@ def parse_provision(text):
     try:
         root = ET.fromstring(text)
     except ET.ParseError as err:
-        raise XenServerError("the template's other_config:disks is not valid XML (%s): %s" % (err, text))
+        raise XenServerError("the template's other_config:disks is not valid XML (%s): %s" % (err, text),
+                             code="TEMPLATE_INVALID")
     return [dict(node.attrib) for node in root.iter("disk")]
 
 

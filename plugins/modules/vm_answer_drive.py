@@ -119,7 +119,7 @@ def digest(label, files):
 def _check_inputs(xs):
     p = xs.params
     if not volume.HAS_PYCDLIB:
-        xs.fail(missing_required_lib("pycdlib"))
+        xs.fail(missing_required_lib("pycdlib"), error_code="MISSING_LIBRARY")
     if not LABEL.match(p["label"]):
         xs.fail("label '%s' is not an ISO 9660 volume label: 1 to 32 of A-Z, 0-9 and _" % p["label"],
                 error_code="INVALID_VALUE")

@@ -275,7 +275,7 @@ def run(xs):
     try:
         wanted = wanted_values(p)
     except (ValueError, ProfileError) as err:
-        xs.fail(str(err))
+        xs.fail(str(err), error_code=getattr(err, "code", None) or "INVALID_INPUT")
     client = xs.client
     kind = "template" if p["template"] else "VM"
     ref, record = require_vm(client, name=p["name"], uuid=p["uuid"], check_mode=xs.check_mode, template=p["template"])
@@ -287,17 +287,17 @@ def run(xs):
                          boot={}, reboot_required=False, power_state="halted")
     label = "%s '%s'" % (kind, record["name_label"])
     if p["template"] and (record["is_default_template"] or record["other_config"].get("default_template") == "true"):
-        xs.fail("%s is a built-in template; clone it and change the copy" % label)
+        xs.fail("%s is a built-in template; clone it and change the copy" % label, error_code="TEMPLATE_NOT_MANAGED")
     try:
         check_kind(label, record, wanted)
     except ValueError as err:
-        xs.fail(str(err))
+        xs.fail(str(err), error_code="INVALID_INPUT")
     boot = plan_boot(client, ref, record, wanted)
     new = after(record, boot.changes)
     if not new["HVM_boot_policy"] and new["PV_bootloader"] == "" and not new["PV_kernel"] \
             and ("pv_bootloader" in wanted or "pv_kernel" in wanted):
         xs.fail("%s would have no bootloader and no PV_kernel: with pv_bootloader none, set pv_kernel "
-                "(and pv_ramdisk) to a kernel in dom0" % label)
+                "(and pv_ramdisk) to a kernel in dom0" % label, error_code="INVALID_INPUT")
     if new["PV_bootloader"] == "eliloader" and not new["other_config"].get("install-repository") \
             and ("pv_bootloader" in wanted or "install_repository" in wanted):
         xs.module.warn("%s boots with eliloader but has no install_repository; it will fail to start "

@@ -178,13 +178,15 @@ def not_created_yet_result(xs, image):
 def run(xs):
     p = xs.params
     if p["iso"] is not None and p["state"] != "inserted":
-        xs.fail("iso ('%s') is only used with state: inserted, not state: %s" % (p["iso"], p["state"]))
+        xs.fail("iso ('%s') is only used with state: inserted, not state: %s" % (p["iso"], p["state"]),
+                error_code="INVALID_INPUT")
     if p["iso"] is not None and not p["iso"].strip():
-        xs.fail("iso must name an ISO, got '%s'" % p["iso"])
+        xs.fail("iso must name an ISO, got '%s'" % p["iso"], error_code="INVALID_INPUT")
     if p["iso_file"] is not None and p["state"] != "inserted":
-        xs.fail("iso_file ('%s') is only used with state: inserted, not state: %s" % (p["iso_file"], p["state"]))
+        xs.fail("iso_file ('%s') is only used with state: inserted, not state: %s" % (p["iso_file"], p["state"]),
+                error_code="INVALID_INPUT")
     if p["sr"] is not None and p["iso_file"] is None:
-        xs.fail("sr ('%s') is only used with iso_file" % p["sr"])
+        xs.fail("sr ('%s') is only used with iso_file" % p["sr"], error_code="INVALID_INPUT")
     image = _cdrom.iso_file_facts(p["iso_file"]) if p["iso_file"] is not None else None
     client = xs.client
     ref, record = require_vm(client, name=p["name"], uuid=p["uuid"], check_mode=xs.check_mode)

@@ -328,9 +328,9 @@ def _check_inputs(xs):
     module.no_log_values.clear()
     module.no_log_values.update(s for s in secrets if s)
     if not seed.HAS_PYCDLIB:
-        xs.fail(missing_required_lib("pycdlib"))
+        xs.fail(missing_required_lib("pycdlib"), error_code="MISSING_LIBRARY")
     if not seed.HAS_YAML:
-        xs.fail(missing_required_lib("PyYAML"))
+        xs.fail(missing_required_lib("PyYAML"), error_code="MISSING_LIBRARY")
     user_data = p["user_data"]
     if user_data is not None and not isinstance(user_data, (dict, str)):
         xs.fail("user_data must be a dict (written as #cloud-config) or a string, got a %s" % type(user_data).__name__,

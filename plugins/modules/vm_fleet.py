@@ -261,7 +261,8 @@ class Fleet(object):
     @staticmethod
     def _failure(params, err, outcome, task=None, **extra):
         entry = dict(name=params["name"], uuid="", power_state="", ip="", failed=True,
-                     msg="VM '%s': %s" % (params["name"], err), **extra)
+                     msg="VM '%s': %s" % (params["name"], err),
+                     error_code=getattr(err, "code", None) or "UNEXPECTED_ERROR", **extra)
         if task is not None and outcome.ref is not None:
             # The VM is there (a wait that timed out, a failed start): its uuid and where it is now.
             try:
@@ -284,11 +285,11 @@ class Fleet(object):
 def run(xs):
     p = xs.params
     if p["parallel"] < 1:
-        xs.fail("parallel must be at least 1, got %s" % p["parallel"])
+        xs.fail("parallel must be at least 1, got %s" % p["parallel"], error_code="INVALID_INPUT")
     try:
         vms = check_entries(p["vms"])
     except ValueError as err:
-        xs.fail(str(err))
+        xs.fail(str(err), error_code="INVALID_INPUT")
     results = Fleet(xs, vms).run()
     entries, diffs, failed = [], [], []
     for entry, changes, notes in results:
@@ -309,7 +310,9 @@ def run(xs):
     if failed:
         result["msg"] = "%d of %d VMs failed: %s" % (len(failed), len(entries), "; ".join(
             e["msg"] for e in entries if e["failed"]))
-        xs.module.fail_json(**result)
+        codes = sorted(set(e["error_code"] for e in entries if e["failed"]))
+        # One code when every VM failed the same way; each VM's own is in its entry.
+        xs.fail(result.pop("msg"), error_code=codes[0] if len(codes) == 1 else "VMS_FAILED", **result)
     return result
 
 

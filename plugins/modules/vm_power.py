@@ -195,7 +195,7 @@ def run(xs):
     try:
         check_options(p)
     except ValueError as err:
-        xs.fail(str(err))
+        xs.fail(str(err), error_code="INVALID_INPUT")
     client = xs.client
     ref, record = require_vm(client, name=p["name"], uuid=p["uuid"], check_mode=xs.check_mode)
     label = p["name"] or p["uuid"]

@@ -413,7 +413,8 @@ def run(xs):
     image = None
     if state == "present":
         if not p["image"]:
-            xs.fail("image is required with state: present (the path of a raw or VHD disk image)")
+            xs.fail("image is required with state: present (the path of a raw or VHD disk image)",
+                    error_code="INVALID_INPUT")
         image = _transfer.describe_image(p["image"], p["image_format"])
     client = xs.client
     provisional = PROVISIONAL % name

@@ -165,7 +165,7 @@ def run(xs):
     try:
         present, absent, exclusive = wanted_change(p)
     except XenstoreKeyError as err:
-        xs.fail(str(err))
+        xs.fail(str(err), error_code="INVALID_INPUT")
     client = xs.client
     ref, record = require_vm(client, name=p["name"], uuid=p["uuid"], check_mode=xs.check_mode)
     if ref is None:

@@ -20,25 +20,6 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-# Files other sessions of issue 13 still change; the coordinator fixes their sites and
-# empties these sets (a test below fails once an entry is no longer needed).
-# (a) a XenServerError built without a code:
-KNOWN_PENDING_CODELESS_ERRORS = {
-    "plugins/module_utils/_vm_config.py",
-}
-# (b) a fail() / fail_json() call that does not name its error_code:
-KNOWN_PENDING_FAILS_WITHOUT_CODE = {
-    "plugins/modules/vm_answer_drive.py",
-    "plugins/modules/vm_boot.py",
-    "plugins/modules/vm_cdrom.py",
-    "plugins/modules/vm_cloud_init.py",
-    "plugins/modules/vm_fleet.py",
-    "plugins/modules/vm_power.py",
-    "plugins/modules/vm_template.py",
-    "plugins/modules/vm_xenstore_data.py",
-}
-# (c) a decision on an error's message text:
-KNOWN_PENDING_MESSAGE_DECISIONS = set()
 
 
 def _sources(*tops, ext=".py"):
@@ -110,11 +91,8 @@ def test_codeless_error_check_finds_a_planted_one():
 def test_every_xenservererror_has_a_code():
     found = dict((path, codeless_errors(text)) for path, text in _sources("plugins"))
     found = dict((path, lines) for path, lines in found.items() if lines)
-    unexpected = ["%s:%d" % (path, line) for path, lines in sorted(found.items()) for line in lines
-                  if path not in KNOWN_PENDING_CODELESS_ERRORS]
+    unexpected = ["%s:%d" % (path, line) for path, lines in sorted(found.items()) for line in lines]
     assert not unexpected, "XenServerError without code= (use a subclass or name the code): %s" % unexpected
-    stale = KNOWN_PENDING_CODELESS_ERRORS - set(found)
-    assert not stale, "fixed: take %s out of KNOWN_PENDING_CODELESS_ERRORS" % sorted(stale)
 
 
 # --- (b) every failure says its error_code ----------------------------------------------------
@@ -160,11 +138,8 @@ def test_failure_without_code_check_finds_a_planted_one():
 def test_every_failure_names_its_error_code():
     found = dict((path, fails_without_code(text)) for path, text in _sources("plugins/modules", "plugins/module_utils"))
     found = dict((path, lines) for path, lines in found.items() if lines)
-    unexpected = ["%s:%d" % (path, line) for path, lines in sorted(found.items()) for line in lines
-                  if path not in KNOWN_PENDING_FAILS_WITHOUT_CODE]
+    unexpected = ["%s:%d" % (path, line) for path, lines in sorted(found.items()) for line in lines]
     assert not unexpected, "fail()/fail_json() without error_code=: %s" % unexpected
-    stale = KNOWN_PENDING_FAILS_WITHOUT_CODE - set(found)
-    assert not stale, "fixed: take %s out of KNOWN_PENDING_FAILS_WITHOUT_CODE" % sorted(stale)
 
 
 # --- (c) no decision on an error's message text -----------------------------------------------
@@ -285,11 +260,8 @@ def test_nothing_decides_on_message_text():
             lines = yaml_message_decisions(text)
             if lines:
                 found[path] = lines
-    unexpected = ["%s:%d" % (path, line) for path, lines in sorted(found.items()) for line in lines
-                  if path not in KNOWN_PENDING_MESSAGE_DECISIONS]
+    unexpected = ["%s:%d" % (path, line) for path, lines in sorted(found.items()) for line in lines]
     assert not unexpected, "decisions on an error's message text (decide on its code): %s" % unexpected
-    stale = KNOWN_PENDING_MESSAGE_DECISIONS - set(found)
-    assert not stale, "fixed: take %s out of KNOWN_PENDING_MESSAGE_DECISIONS" % sorted(stale)
 
 
 # --- at run time ------------------------------------------------------------------------------

@@ -52,17 +52,12 @@ def fast_backoff(monkeypatch):
     monkeypatch.setattr(_client, "time", Clock())
 
 
-# Modules whose failure result may still lack error_code (issue 13: vm_fleet fails with its
-# per-VM result, fail_json(**result)); to be emptied when they set it.
-KNOWN_PENDING_NO_ERROR_CODE = {"vm_fleet"}
-
-
 def refused(pool, run_module, module, options, needles, check_mode=False):
     """Run; it must fail naming one of ``needles``, cleanly, with an error_code, the pool unchanged."""
     before = pool.state()
     result = run_module(module, check_mode=check_mode, **options)
     assert result.get("failed") is True, (options, result)
-    assert result.get("error_code") or module in KNOWN_PENDING_NO_ERROR_CODE, (options, result)  # roles decide on it
+    assert result.get("error_code"), (options, result)  # roles decide on it
     msg = result.get("msg", "")
     assert msg and "Traceback" not in msg and "unexpected error" not in msg, (options, msg)
     assert "exception" not in result, (options, result)
