@@ -21,7 +21,6 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
-
 def _sources(*tops, ext=".py"):
     for top in tops:
         for folder, _dirs, files in os.walk(os.path.join(ROOT, top)):
