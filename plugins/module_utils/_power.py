@@ -303,4 +303,3 @@ def plan_into(into, client, ref, name, current, wanted, shutdown_timeout, force=
             return done[before:]
         into.action(step, run)
     return steps, done
-

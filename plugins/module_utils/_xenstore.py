@@ -228,4 +228,3 @@ def plan_into(into, client, ref, record, present=None, absent=(), exclusive=Fals
     if into.field("xenstore_data", outcome["before"], outcome["after"], apply):
         outcome["live"] = record["power_state"] in LIVE_STATES
     return outcome
-

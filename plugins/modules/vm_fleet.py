@@ -16,7 +16,7 @@ description:
     (O(parallel) threads). Each entry is what one M(xenserver.provisioning.vm) task does,
     with the same options and the same code, so the VM ends the same way.
   - Run it once (typically on C(localhost)) instead of one M(xenserver.provisioning.vm) task per
-    inventory host when one controller runs the whole fleet: Ansible's own cost per task and
+    inventory host when one controller runs the whole fleet; Ansible's own cost per task and
     host, not XenServer, bounds the speed of a per-host run. A per-host playbook fits job slicing
     and per-host error handling better (the collection's docs/scaling.md).
   - Every entry is checked (options, values, vm-data keys) before anything changes; a bad one

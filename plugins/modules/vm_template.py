@@ -508,9 +508,9 @@ def converge(xs, image, look, changes, removed, holder):
     sr_ref, sr = _sr(client, p["sr"], _transfer.rounded(image["virtual_size"]))
     plan.field("state", "absent" if ref is None else "present", "present")
     plan.field("sha256", record["other_config"].get(SHA_KEY, "") if ref is not None else "", image["sha256"])
-    building = ["clone '%s'" % base["name_label"],
-                "upload image '%s' (%d bytes, %s) to SR '%s'" % (image["path"], image["size"], image["format"],
-                                                                  sr["name_label"])]
+    upload = "upload image '%s' (%d bytes, %s) to SR '%s'" % (
+        image["path"], image["size"], image["format"], sr["name_label"])
+    building = ["clone '%s'" % base["name_label"], upload]
     replaced = []
     if ref is not None:
         replaced = _plan_removal(client, ref, record)

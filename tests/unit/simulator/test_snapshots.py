@@ -122,7 +122,6 @@ def test_destroying_a_snapshot_keeps_the_vm_and_its_disks(api):
         x.VM.get_record(first)
 
 
-
 def test_destroying_a_vm_leaves_its_snapshots(api):
     # xapi_vm.ml destroy (children rebased, vTPMs) and xapi_vm_helpers.ml destroy (VBDs,
     # VIFs, metrics, the record) never look at the VM's snapshots: they stay, their

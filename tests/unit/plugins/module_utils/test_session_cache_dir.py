@@ -29,7 +29,7 @@ def test_many_first_tasks_create_the_directory_at_once(tmp_path, monkeypatch):
         except OSError as err:
             errors.append(err)
 
-    threads = [threading.Thread(target=first_task) for _ in range(16)]
+    threads = [threading.Thread(target=first_task) for _index in range(16)]
     for thread in threads:
         thread.start()
     for thread in threads:

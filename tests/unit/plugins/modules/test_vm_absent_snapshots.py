@@ -73,8 +73,8 @@ def test_absent_removes_the_snapshots_and_their_disks(pool, run_module):
     snap_uuids = [s["uuid"] for s in listed]
     assert [d.get("snapshot") for d in result["removed_disks"]] == [None] + snap_uuids
     actions = result["changes"]["actions"]
-    assert actions[:3] == ["destroy VM 'web01'"] + ["destroy snapshot '%s' (%s)" % (s["name"], s["uuid"])
-                                                     for s in listed]
+    snapshot_destroys = ["destroy snapshot '%s' (%s)" % (s["name"], s["uuid"]) for s in listed]
+    assert actions[:3] == ["destroy VM 'web01'"] + snapshot_destroys
     assert actions[3:] == ["destroy disk '%s' (%s)" % (d["name"], d["uuid"]) for d in result["removed_disks"]]
     # Nothing of theirs is left in the pool: no VM, no snapshot, no VDI.
     assert gone(pool, [vm] + snaps) and gone(pool, vdis, "VDI")
