@@ -96,13 +96,17 @@ def converge(xs, outcome=None):
     else:
         power = record["power_state"].lower()
     plan = Plan(changes)
+    acts = False        # whether the plan below changes the VM after its configuration
     if record is not None and (p["xenstore_data"] or p.get("xenstore_data_exclusive")):
-        _xenstore.plan_into(plan, client, ref, record, p["xenstore_data"], exclusive=p.get("xenstore_data_exclusive"))
+        planned = _xenstore.plan_into(plan, client, ref, record, p["xenstore_data"],
+                                      exclusive=p.get("xenstore_data_exclusive"))
+        acts = planned["before"] != planned["after"]
     done = []
     if p["power_state"]:
-        done = _power.plan_into(plan, client, ref, p["name"] or record["name_label"], power, p["power_state"],
-                                p["shutdown_timeout"], force=p["force"], fallback=p["hard_shutdown_fallback"],
-                                notes=outcome.notes)[1]
+        steps, done = _power.plan_into(plan, client, ref, p["name"] or record["name_label"], power, p["power_state"],
+                                       p["shutdown_timeout"], force=p["force"], fallback=p["hard_shutdown_fallback"],
+                                       notes=outcome.notes)
+        acts = acts or bool(steps)
     outcome.power_state = p["power_state"] or power
     if xs.check_mode or ref is None:
         plan.apply(check_mode=True)
@@ -115,7 +119,7 @@ def converge(xs, outcome=None):
         outcome.ip = waited.get("ip", "")
     if outcome.created:
         records.read_changes(ref)
-    elif plan.changed:
+    elif acts:
         # Power and vm-data change the VM record (and its guest metrics), not its devices.
         records.forget("VM", "VM_guest_metrics")
         records.vm_devices(ref)

@@ -96,3 +96,15 @@ def test_bad_input_fails_naming_it_before_any_call_that_changes(pool, run_module
     for word in words:
         assert word in result["msg"], result["msg"]
     assert pool.state() == before
+
+
+def test_a_configuration_change_alone_reads_the_vm_no_more_than_before(pool, run_module):
+    run_module("vm", **base())
+    pool.mark()
+    result = run_module("vm", name="app", memory_mb=2048)
+    assert result["changed"] and result["vm"]["memory_mb"] == 2048
+    # login, lookup, its devices (2), the memory, the VM, its devices and their disks read again
+    # (3), logout: nothing more for power or vm-data, which were not asked.
+    assert pool.calls() == ["session.login_with_password", "VM.get_all_records_where", "event_from", "event_from",
+                            "VM.set_memory_limits", "event_from", "event_from", "event_from",
+                            "session.logout"], pool.calls()
