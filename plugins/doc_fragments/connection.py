@@ -66,7 +66,9 @@ options:
         directory), keyed by a hash of the pool's URL, the user name and the password. Tasks
         after it use that session; one the pool no longer knows (it restarted, or the session was
         logged out) is replaced by a new login. Logins are made under a file lock, so at most one
-        session per pool, user and password stays open, and stays open after the play.
+        session per pool, user and password stays open, and stays open after the play. A
+        directory another user owns, or others can read, is not used (the task then logs in and
+        out on its own).
       - V(false) logs in and out in every task, as a stateless client does (two calls more per task).
       - If not set, the environment variable E(XENSERVER_REUSE_SESSION) is used.
     type: bool

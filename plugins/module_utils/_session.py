@@ -50,6 +50,11 @@ def cache_dir():
         except OSError:     # made by another fork at the same time
             if not os.path.isdir(path):
                 raise
+    status = os.stat(path)
+    if status.st_uid != os.getuid() or status.st_mode & 0o077:
+        # Another user's, or readable by others: no session is kept there (the caller then
+        # uses a session of its own).
+        raise OSError("%s is not a directory only this user can use" % path)
     return path
 
 

@@ -115,3 +115,16 @@ def test_an_unusable_cache_directory_means_a_session_of_the_tasks_own(pool, tmp_
     c.call("pool.get_all")
     c.logout()
     assert pool.calls() == ["session.login_with_password", "pool.get_all", "session.logout"]
+
+
+def test_a_cache_directory_others_can_read_is_not_used(pool, tmp_path, monkeypatch):
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    os.chmod(str(shared), 0o755)
+    monkeypatch.setenv("XENSERVER_SESSION_CACHE", str(shared))
+    pool.mark()
+    c = client(pool).connect()
+    c.call("pool.get_all")
+    c.logout()
+    assert pool.calls() == ["session.login_with_password", "pool.get_all", "session.logout"]
+    assert list(shared.iterdir()) == []
