@@ -7,6 +7,7 @@ import threading
 
 import XenAPI
 
+from ansible_collections.xenserver.provisioning.plugins.module_utils import _session
 from ansible_collections.xenserver.provisioning.plugins.module_utils._client import XenServerClient
 
 PASSWORD = "xenroot"
@@ -85,25 +86,54 @@ def test_without_reuse_every_client_logs_in_and_out_and_caches_nothing(pool, ses
     assert not session_cache.exists() or not [p for p in session_cache.iterdir() if not p.name.endswith(".lock")]
 
 
-def test_forks_starting_at_once_make_one_login(pool, session_cache):
-    pool.mark()
-    errors = []
+def at_once(task, count):
+    """Run ``task`` in ``count`` threads started together; the exceptions they raised."""
+    start, errors = threading.Barrier(count), []
 
-    def task():
+    def run():
+        start.wait()
         try:
-            c = client(pool).connect()
-            c.call("pool.get_all")
-            c.logout()
-        except Exception as err:  # pragma: no cover - reported below
+            task()
+        except Exception as err:  # pragma: no cover - reported by the caller's assert
             errors.append(err)
-    threads = [threading.Thread(target=task) for _index in range(6)]
+    threads = [threading.Thread(target=run) for _index in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert not errors
+    return errors
+
+
+def test_forks_starting_at_once_make_one_login(pool, session_cache):
+    pool.mark()
+
+    def task():
+        c = client(pool).connect()
+        c.call("pool.get_all")
+        c.logout()
+    assert at_once(task, 6) == []
     counts = collections.Counter(pool.calls())
     assert counts == {"session.login_with_password": 1, "pool.get_all": 6}, counts
+
+
+def test_many_first_tasks_create_the_directory_at_once(tmp_path, monkeypatch):
+    # make bench found it: 10 forks (or vm_fleet's threads) on a controller without the
+    # directory, and some failed with EEXIST from the makedirs of another.
+    path = tmp_path / "sessions"
+    monkeypatch.setenv(_session.CACHE_ENV, str(path))
+    answers = []
+    assert at_once(lambda: answers.append(_session.cache_dir()), 16) == []
+    assert answers == [str(path)] * 16
+    assert stat.S_IMODE(os.stat(str(path)).st_mode) == 0o700
+
+
+def test_an_existing_directory_is_used_as_it_is(tmp_path, monkeypatch):
+    path = tmp_path / "sessions"
+    path.mkdir(mode=0o700)
+    (path / "entry").write_text(u"{}")
+    monkeypatch.setenv(_session.CACHE_ENV, str(path))
+    assert _session.cache_dir() == str(path)
+    assert (path / "entry").read_text() == u"{}"
 
 
 def test_an_unusable_cache_directory_means_a_session_of_the_tasks_own(pool, tmp_path, monkeypatch):
