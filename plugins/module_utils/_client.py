@@ -69,9 +69,9 @@ NULL_REF = "OpaqueRef:NULL"
 ORIGINATOR = "xenserver.provisioning"
 # Errors after which the same call may simply be made again.
 TRANSIENT_CODES = frozenset(["OTHER_OPERATION_IN_PROGRESS", "HOST_STILL_BOOTING", "TOO_MANY_PENDING_TASKS"])
-# Calls that create something: if their answer is lost they must not be blindly repeated.
 # The API version a login announces (xapi ignores it: xapi_session.ml).
 API_VERSION = "2.21"
+# Calls that create something: if their answer is lost they must not be blindly repeated.
 NOT_REPEATABLE = ("clone", "copy", "create", "provision", "snapshot", "import")
 # When the answer to one of these was lost, its repeat fails with this code if the first
 # attempt was carried out: the call is done.

@@ -47,6 +47,13 @@ MISSING_LIBRARY = "MISSING_LIBRARY"
 UNEXPECTED_ERROR = "UNEXPECTED_ERROR"
 
 
+def new_client(p):
+    """A client (not connected yet) for the connection options in ``p``."""
+    return XenServerClient(p["hostname"], p["username"], p["password"] or "", validate_certs=p["validate_certs"],
+                           ca_path=p["ca_path"], reconnect_timeout=p["reconnect_timeout"],
+                           reuse_session=p["reuse_session"])
+
+
 class ChangeSet(object):
     """Fields that differ: before/after for the diff, plus what needs the VM halted."""
 
@@ -210,11 +217,7 @@ class XenServerModule(object):
     @property
     def client(self):
         if self._client is None:
-            p = self.params
-            self._client = XenServerClient(p["hostname"], p["username"], p["password"] or "",
-                                           validate_certs=p["validate_certs"], ca_path=p["ca_path"],
-                                           reconnect_timeout=p["reconnect_timeout"],
-                                           reuse_session=p["reuse_session"])
+            self._client = new_client(self.params)
             self._client.connect()
         return self._client
 

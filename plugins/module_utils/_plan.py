@@ -62,9 +62,7 @@ class Plan(object):
 
     def action(self, text, apply=None):
         """Record a change that is not a field (create, destroy, start), and its step."""
-        self.changes.action(text)
-        if apply is not None:
-            self._steps.append((apply, [text]))
+        self.actions([text], apply)
 
     def actions(self, texts, apply=None):
         """Several actions one step makes (a VM and its disks); if it fails, none stands."""

@@ -7,9 +7,9 @@
 """Power transitions and waits, shared by vm_power and the install roles.
 
 ``plan`` maps (current power state, wanted state) to the XenAPI calls that get there, only
-along paths xapi allows (ocaml/xapi/xapi_vm_lifecycle.ml); ``apply`` runs them as Async
-tasks so a timeout can be enforced, falling back from a clean to a hard shutdown or reboot
-when asked; ``wait`` blocks on event.from for running / halted / an IP / the guest agent.
+along paths xapi allows (ocaml/xapi/xapi_vm_lifecycle.ml); ``apply`` runs them, the ones that
+wait on the guest as Async tasks so a timeout can be enforced, falling back from a clean to a
+hard shutdown or reboot when asked; ``wait`` blocks on event.from for running / halted / an IP / the guest agent.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -121,8 +121,9 @@ def _timed_out(err):
 
 
 def apply(client, ref, name, steps, shutdown_timeout, fallback=False, notes=None, done=None):
-    """Run ``steps`` (from ``plan``) as Async tasks; returns the operations actually done
-    (appended to ``done`` as they finish, so a caller still knows them after a failure).
+    """Run ``steps`` (from ``plan``), the TIMED ones as Async tasks; returns the operations
+    actually done (appended to ``done`` as they finish, so a caller still knows them after a
+    failure).
 
     A clean shutdown/reboot is bounded by ``shutdown_timeout``; when it is refused
     (VM_LACKS_FEATURE) or times out, ``fallback`` does the hard one (which also cancels the

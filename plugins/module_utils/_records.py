@@ -38,6 +38,8 @@ NAMING_FIELDS = {
 KIND = {"SR": "SR", "network": "network", "host": "host"}
 
 
+# Records xapi keeps beside a VM and changes with it: re-read after changing the VM.
+VM_CLASSES = ("VM", "VBD", "VDI", "VIF", "VM_guest_metrics", "VTPM")
 # The devices a VM gets when it is made: read_changes asks for every change to them.
 CHANGED_WITH_VM = ("VBD", "VDI", "VIF", "VTPM")
 
@@ -106,7 +108,7 @@ class Records(object):
         ``vm_devices`` when the pool lost the events (EVENTS_LOST) or there is no token.
         Returns the call count."""
         token = self.token
-        self.forget("VM", "VBD", "VDI", "VIF", "VM_guest_metrics", "VTPM")
+        self.forget(*VM_CLASSES)
         if token:
             subscriptions = ["vm/%s" % vm_ref] + [c.lower() for c in CHANGED_WITH_VM]
             try:

@@ -26,9 +26,7 @@ from ansible_collections.xenserver.provisioning.plugins.module_utils._module imp
 from ansible_collections.xenserver.provisioning.plugins.module_utils._plan import Plan
 from ansible_collections.xenserver.provisioning.plugins.module_utils._records import Records
 
-# The power states a VM can be left in, and what a wait can then never see.
-POWER_STATES = ("running", "halted", "suspended", "paused")
-WAITS = ("running", "ip", "guest_agent", "pv_drivers")
+# The power states a wait can never be met in.
 NOT_RUNNING = ("halted", "suspended", "paused")
 
 
@@ -80,13 +78,13 @@ def converge(xs, outcome=None):
     outcome = outcome or Outcome()
     changes = outcome.changes
     records = Records(client)
-    ref, facts, outcome.removed, outcome.kept, outcome.removed_snapshots = lifecycle.settle(
-        xs, records, changes, read_facts=False)
+    ref, facts, outcome.removed, outcome.kept, outcome.removed_snapshots = lifecycle.settle(xs, records, changes)
     outcome.ref = ref
     if p["state"] == "absent":
         return outcome
-    outcome.created = facts is None or not facts
-    record = records.get(ref) if ref is not None and not outcome.created else None
+    outcome.created = facts is None
+    record = None if outcome.created else records.get(ref)
+    name = p["name"] or record["name_label"]
     if record is None:
         # A new VM (its vm-data keys were written while it was made), or check mode of one.
         power = "halted"
@@ -103,18 +101,18 @@ def converge(xs, outcome=None):
         acts = planned["before"] != planned["after"]
     done = []
     if p["power_state"]:
-        steps, done = _power.plan_into(plan, client, ref, p["name"] or record["name_label"], power, p["power_state"],
+        steps, done = _power.plan_into(plan, client, ref, name, power, p["power_state"],
                                        p["shutdown_timeout"], force=p["force"], fallback=p["hard_shutdown_fallback"],
                                        notes=outcome.notes)
         acts = acts or bool(steps)
     outcome.power_state = p["power_state"] or power
     if xs.check_mode or ref is None:
         plan.apply(check_mode=True)
-        outcome.facts = facts or ({} if ref is None else records.facts(ref))
+        outcome.facts = {} if ref is None else records.facts(ref)
         return outcome
     plan.apply()
     if p["wait_for"]:
-        waited = _power.wait(client, ref, p["name"] or record["name_label"], p["wait_for"], p["wait_timeout"],
+        waited = _power.wait(client, ref, name, p["wait_for"], p["wait_timeout"],
                              record=None if done else record, after=done or None)
         outcome.ip = waited.get("ip", "")
     if outcome.created:

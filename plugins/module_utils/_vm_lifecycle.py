@@ -39,11 +39,9 @@ from ansible_collections.xenserver.provisioning.plugins.module_utils import _vm_
 from ansible_collections.xenserver.provisioning.plugins.module_utils import _vm_config as config
 from ansible_collections.xenserver.provisioning.plugins.module_utils._client import NOT_DONE, NULL_REF, XenServerError
 from ansible_collections.xenserver.provisioning.plugins.module_utils._module import ChangeSet
-from ansible_collections.xenserver.provisioning.plugins.module_utils._records import Records
+from ansible_collections.xenserver.provisioning.plugins.module_utils._records import VM_CLASSES, Records
 from ansible_collections.xenserver.provisioning.plugins.module_utils._vm import find_vm, nearest_template_names
 
-# Records xapi keeps beside a VM and changes with it: re-read after changing the VM.
-VM_CLASSES = ("VM", "VBD", "VDI", "VIF", "VM_guest_metrics", "VTPM")
 # other_config keys xapi drops on clone (xapi_vm_clone.ml) and on provision (post_install).
 DROPPED_BY_CLONE = ("default_template", "xensource_internal")
 DROPPED_BY_PROVISION = ("disks", "postinstall")
@@ -284,14 +282,9 @@ def _write_other_config(client, ref, source, xml, other_handler):
     return True
 
 
-def create(xs, records, changes, found, holder=None):
-    """Create the VM from the source among ``found``; returns its facts ({} in check mode)."""
-    return create_vm(xs, records, changes, found, holder)[1]
-
-
-def create_vm(xs, records, changes, found, holder=None, read_facts=True):
-    """``create``, returning (ref, facts) (None, {} in check mode; facts None without
-    ``read_facts``: the caller reads them after what it does next, ``Records.read_changes``).
+def create_vm(xs, records, changes, found, holder=None):
+    """Create the VM from the source among ``found``; returns its ref (None in check mode).
+    Its facts are the caller's to read, after what it does next (``Records.read_changes``).
     ``holder``: the request id of the claim this run holds (disks made apart from the VM's
     provisioning are marked with it)."""
     p, client = xs.params, xs.client
@@ -329,7 +322,7 @@ def create_vm(xs, records, changes, found, holder=None, read_facts=True):
     copy_sr = ctx.sr(None)[0] if full and p.get("sr") else NULL_REF
     remove_leftovers(xs, records, changes, found, holder)
     if xs.check_mode:
-        return None, {}
+        return None
     provisional = PROVISIONAL % p["name"]
     gone = set(ref for ref, _record in leftovers(found, p["name"]))
     if full:
@@ -361,10 +354,7 @@ def create_vm(xs, records, changes, found, holder=None, read_facts=True):
         _finish_created(client, records, ref, ctx, xml_disks)
         # Complete: the VM gets its name (the last step, see the module docstring).
         client.call("VM.set_name_label", ref, p["name"])
-        if not read_facts:
-            return ref, None
-        records.read_changes(ref)
-        return ref, records.facts(ref)
+        return ref
     except XenServerError as err:
         raise _discard(client, ref, p["name"], err, holder)
 
@@ -404,7 +394,7 @@ def _provisioned(client, ref):
     return check
 
 
-def created_hints(ctx):
+def _created_hints(ctx):
     """(cls, ref) of the devices a create made that the VM's first read should include."""
     return [("VIF", r) for r in ctx.created_vifs] + [("VTPM", r) for r in ctx.created_vtpms]
 
@@ -429,7 +419,7 @@ def _finish_created(client, records, ref, ctx, xml_disks):
         return
     records.forget(*VM_CLASSES)
     records.put("VBD", client.call("VBD.get_all_records_where", 'field "VM"="%s"' % ref))
-    records.vm_devices(ref, hints=created_hints(ctx))
+    records.vm_devices(ref, hints=_created_hints(ctx))
     for entry in named:
         for vbd in records.vbds_of(ref).values():
             vdi = records.get(vbd["VDI"]) if vbd["VDI"] != NULL_REF else None
@@ -475,9 +465,10 @@ def remove(xs, records, changes, ref, record):
 
 # --- the module's body ---------------------------------------------------------------------------
 
-def settle(xs, records, changes, read_facts=True):
+def settle(xs, records, changes):
     """Bring the VM to its ``state``: (ref, facts, removed disks, kept disks, removed
-    snapshots); ref is None when there is no VM (absent, or check mode of a create).
+    snapshots); ref is None when there is no VM (absent, or check mode of a create), facts
+    None for a VM this run creates (or would create), {} after a removal.
 
     Creating or removing happens under the claim on the VM's name, after a second lookup:
     another run may have made (or removed) the VM meanwhile, and this one then converges it
@@ -487,14 +478,13 @@ def settle(xs, records, changes, read_facts=True):
     (ref, record), found = lookup(xs.client, p)
     name = p.get("name") or (record or {}).get("name_label")
     if not _needs_claim(xs, ref, found, name):
-        return _settle(xs, records, changes, ref, record, found, None, read_facts)
+        return _settle(xs, records, changes, ref, record, found, None)
     # A create reads the pool (its ref for the claim), its SRs, networks and hosts in one call.
     pool_ref = records.read_pool()[0] if p["state"] == "present" else None
     with _claim.claim(xs.client, "vm", name, pool=pool_ref) as held:
         (ref, record), found = lookup(xs.client, p)
         stale = remove_stale_disks(xs, changes, held) if held.stale_requests else []
-        ref, facts, removed, kept, snapshots = _settle(xs, records, changes, ref, record, found, held.request,
-                                                       read_facts)
+        ref, facts, removed, kept, snapshots = _settle(xs, records, changes, ref, record, found, held.request)
         return ref, facts, stale + removed, kept, snapshots
 
 
@@ -507,7 +497,7 @@ def _needs_claim(xs, ref, found, name):
     return ref is None and not xs.params.get("uuid")
 
 
-def _settle(xs, records, changes, ref, record, found, holder, read_facts=True):
+def _settle(xs, records, changes, ref, record, found, holder):
     if xs.params["state"] == "absent":
         removed, kept, snapshots = [], [], []
         if ref is not None:
@@ -515,6 +505,5 @@ def _settle(xs, records, changes, ref, record, found, holder, read_facts=True):
         removed += remove_leftovers(xs, records, changes, found, holder)
         return None, {}, removed, kept, snapshots
     if ref is None:
-        ref, facts = create_vm(xs, records, changes, found, holder, read_facts)
-        return ref, facts, [], [], []
+        return create_vm(xs, records, changes, found, holder), None, [], [], []
     return ref, update(xs, records, changes, ref, record), [], [], []

@@ -145,8 +145,13 @@ import traceback
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.xenserver.provisioning.plugins.module_utils import _vm_converge
-from ansible_collections.xenserver.provisioning.plugins.module_utils._client import XenServerClient, XenServerError
-from ansible_collections.xenserver.provisioning.plugins.module_utils._module import XenServerModule
+from ansible_collections.xenserver.provisioning.plugins.module_utils._client import XenServerError
+from ansible_collections.xenserver.provisioning.plugins.module_utils._module import (
+    INVALID_INPUT,
+    UNEXPECTED_ERROR,
+    XenServerModule,
+    new_client,
+)
 from ansible_collections.xenserver.provisioning.plugins.module_utils._spec import vm_argument_spec
 
 
@@ -221,11 +226,7 @@ class Fleet(object):
             return index
 
     def _client(self):
-        c = self.xs.params
-        client = XenServerClient(c["hostname"], c["username"], c["password"] or "",
-                                 validate_certs=c["validate_certs"], ca_path=c["ca_path"],
-                                 reconnect_timeout=c["reconnect_timeout"], reuse_session=c["reuse_session"])
-        return client.connect()
+        return new_client(self.xs.params).connect()
 
     def worker(self):
         client, login_error = None, None
@@ -262,7 +263,7 @@ class Fleet(object):
     def _failure(params, err, outcome, task=None, **extra):
         entry = dict(name=params["name"], uuid="", power_state="", ip="", failed=True,
                      msg="VM '%s': %s" % (params["name"], err),
-                     error_code=getattr(err, "code", None) or "UNEXPECTED_ERROR", **extra)
+                     error_code=getattr(err, "code", None) or UNEXPECTED_ERROR, **extra)
         if task is not None and outcome.ref is not None:
             # The VM is there (a wait that timed out, a failed start): its uuid and where it is now.
             try:
@@ -285,11 +286,11 @@ class Fleet(object):
 def run(xs):
     p = xs.params
     if p["parallel"] < 1:
-        xs.fail("parallel must be at least 1, got %s" % p["parallel"], error_code="INVALID_INPUT")
+        xs.fail("parallel must be at least 1, got %s" % p["parallel"], error_code=INVALID_INPUT)
     try:
         vms = check_entries(p["vms"])
     except ValueError as err:
-        xs.fail(str(err), error_code="INVALID_INPUT")
+        xs.fail(str(err), error_code=INVALID_INPUT)
     results = Fleet(xs, vms).run()
     entries, diffs, failed = [], [], []
     for entry, changes, notes in results:
